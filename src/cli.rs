@@ -1,0 +1,179 @@
+//! The command line (DESIGN.md §3): serve (default), demo, create-business.
+use std::io::BufRead;
+
+use clap::{Parser, Subcommand};
+
+use crate::clock::unix_now;
+use crate::config::Config;
+use crate::db::{self, businesses::NewBusiness};
+use crate::domain::{EmailAddress, PersonName, Region, password};
+use crate::startup::Application;
+use crate::{demo, tokens};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kaicalls-notify",
+    version,
+    about = "KaiCalls notification settings and alert delivery"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the web server (the default).
+    Serve,
+    /// Run the web server with the seeded demo business "Acme Plumbing".
+    Demo,
+    /// Create a business and its owner; reads the owner's password from stdin, prints JSON.
+    CreateBusiness {
+        /// The business's name, as shown in the dashboard.
+        #[arg(long)]
+        name: String,
+        /// The owner's email, used to sign in and as the first notification email.
+        #[arg(long)]
+        owner_email: String,
+        /// The owner's name (defaults to the part of the email before the @).
+        #[arg(long)]
+        owner_name: Option<String>,
+        /// Two-letter country code used to read national phone numbers.
+        #[arg(long, default_value = "US")]
+        region: String,
+    },
+}
+
+/// What went wrong, as the one line the user sees; `Usage` errors exit with status 2.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
+
+pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config, None).await,
+        Command::Demo => {
+            let pool = db::connect(&config.database_url).await?;
+            let logins = demo::seed(&pool).await?;
+            serve(config, Some((pool, logins))).await
+        }
+        Command::CreateBusiness {
+            name,
+            owner_email,
+            owner_name,
+            region,
+        } => create_business(&config, &name, &owner_email, owner_name.as_deref(), &region).await,
+    }
+}
+
+async fn serve(
+    config: Config,
+    demo: Option<(sqlx::SqlitePool, demo::DemoLogins)>,
+) -> Result<(), CliError> {
+    let public_url = config.public_url.clone();
+    let (app, logins) = match demo {
+        Some((pool, logins)) => (
+            Application::build_with_pool(config, pool).await?,
+            Some(logins),
+        ),
+        None => (Application::build(config).await?, None),
+    };
+    let login_url = public_url
+        .join("login")
+        .map(|u| u.to_string())
+        .unwrap_or_default();
+    tracing::info!(port = app.port(), "listening");
+    println!("KaiCalls Notifications is running at {login_url}");
+    if let Some(logins) = logins {
+        println!();
+        println!("  Demo business   Acme Plumbing ({})", logins.business_id);
+        println!(
+            "  Owner login     {} / {}",
+            logins.owner_email, logins.password
+        );
+        println!(
+            "  Teammate login  {} / {}",
+            logins.member_email, logins.password
+        );
+        println!(
+            "  Webhook URL     {}webhooks/kai/{}",
+            public_url, logins.business_id
+        );
+        println!("  Webhook secret  {}", logins.webhook_secret);
+        println!();
+    }
+    app.run_until_stopped()
+        .await
+        .map_err(|e| CliError::Failed(e.into()))
+}
+
+async fn create_business(
+    config: &Config,
+    name: &str,
+    owner_email: &str,
+    owner_name: Option<&str>,
+    region: &str,
+) -> Result<(), CliError> {
+    let business_name =
+        PersonName::parse(name).map_err(|e| CliError::Usage(format!("--name: {e}")))?;
+    let email = EmailAddress::parse(owner_email)
+        .map_err(|e| CliError::Usage(format!("--owner-email: {e}")))?;
+    let region = Region::parse(region).map_err(|e| CliError::Usage(format!("--region: {e}")))?;
+    let default_name = email
+        .as_str()
+        .split('@')
+        .next()
+        .unwrap_or("Owner")
+        .to_owned();
+    let owner_name = PersonName::parse(owner_name.unwrap_or(&default_name))
+        .map_err(|e| CliError::Usage(format!("--owner-name: {e}")))?;
+
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).map_err(|e| {
+        CliError::Usage(format!(
+            "could not read the owner's password from stdin: {e}"
+        ))
+    })?;
+    let owner_password = line.trim_end_matches(['\r', '\n']).to_owned();
+    if owner_password.is_empty() {
+        return Err(CliError::Usage("pipe the owner's password on stdin, e.g. echo 'a long password' | kaicalls-notify create-business ...".into()));
+    }
+    password::check_new(&owner_password, &owner_password)
+        .map_err(|e| CliError::Usage(format!("owner password: {e}")))?;
+    let hash = tokio::task::spawn_blocking(move || password::hash(&owner_password))
+        .await
+        .map_err(anyhow::Error::from)??;
+
+    let pool = db::connect(&config.database_url).await?;
+    let id = tokens::business_id();
+    let secret = tokens::webhook_secret();
+    let mut tx = db::begin_write(&pool).await.map_err(anyhow::Error::from)?;
+    let new = NewBusiness {
+        id: &id,
+        name: business_name.as_str(),
+        region,
+        webhook_secret: &secret,
+        owner_name: &owner_name,
+        owner_email: &email,
+        owner_password_hash: &hash,
+    };
+    match db::businesses::create(&mut tx, new, unix_now()).await {
+        Ok(_) => {}
+        Err(e) if db::is_unique_violation(&e) => {
+            return Err(CliError::Usage(format!(
+                "--owner-email: {email} already has a KaiCalls account"
+            )));
+        }
+        Err(e) => return Err(CliError::Failed(e.into())),
+    }
+    tx.commit().await.map_err(anyhow::Error::from)?;
+    println!(
+        "{}",
+        serde_json::json!({ "business_id": id, "webhook_secret": secret })
+    );
+    Ok(())
+}

@@ -1,0 +1,88 @@
+use sqlx::SqlitePool;
+
+use super::{Tx, audit, defaults, recipients};
+use crate::domain::{
+    BusinessDefaults, EmailAddress, PersonName, RecipientPrefs, Region, Role, audit::Change,
+};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Business {
+    pub id: String,
+    pub name: String,
+    pub region: String,
+    pub webhook_secret: String,
+}
+
+impl Business {
+    pub fn region(&self) -> Region {
+        Region::parse(&self.region).unwrap_or_default()
+    }
+}
+
+pub struct NewBusiness<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub region: Region,
+    pub webhook_secret: &'a str,
+    pub owner_name: &'a PersonName,
+    pub owner_email: &'a EmailAddress,
+    pub owner_password_hash: &'a str,
+}
+
+/// Creates a business with its owner, its notification defaults and the owner as the first
+/// recipient, in one transaction. Returns the owner's user id.
+pub async fn create(tx: &mut Tx, new: NewBusiness<'_>, now: i64) -> sqlx::Result<i64> {
+    sqlx::query("INSERT INTO businesses (id, name, region, webhook_secret, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(new.id)
+        .bind(new.name)
+        .bind(new.region.code())
+        .bind(new.webhook_secret)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    let owner_id = super::users::insert(
+        tx,
+        super::users::NewUser {
+            business_id: new.id,
+            name: new.owner_name,
+            email: new.owner_email,
+            phone: None,
+            role: Role::Owner,
+            password_hash: Some(new.owner_password_hash),
+        },
+        now,
+    )
+    .await?;
+    defaults::insert(
+        tx,
+        new.id,
+        &BusinessDefaults::for_new_business(new.owner_email.clone()),
+        now,
+    )
+    .await?;
+    recipients::insert(
+        tx,
+        new.id,
+        owner_id,
+        &RecipientPrefs::owner_at_creation(),
+        now,
+    )
+    .await?;
+    audit::record(
+        tx,
+        new.id,
+        Some(owner_id),
+        Some(owner_id),
+        &[Change::new("recipient.added", None, None)],
+        now,
+    )
+    .await?;
+    Ok(owner_id)
+}
+
+pub async fn get(pool: &SqlitePool, id: &str) -> sqlx::Result<Option<Business>> {
+    sqlx::query_as("SELECT id, name, region, webhook_secret FROM businesses WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}

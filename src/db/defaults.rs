@@ -1,0 +1,119 @@
+use sqlx::SqlitePool;
+
+use super::Tx;
+use crate::domain::{BusinessDefaults, ChannelSet, EmailAddress, KindSet, PhoneNumber};
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    lead_created: bool,
+    lead_updated: bool,
+    usage_alerts: bool,
+    billing_alerts: bool,
+    email_enabled: bool,
+    sms_enabled: bool,
+    in_app_enabled: bool,
+    notification_email: Option<String>,
+    notification_phone: Option<String>,
+}
+
+impl From<Row> for BusinessDefaults {
+    fn from(r: Row) -> Self {
+        Self {
+            kinds: KindSet {
+                lead_created: r.lead_created,
+                lead_updated: r.lead_updated,
+                usage: r.usage_alerts,
+                billing: r.billing_alerts,
+            },
+            channels: ChannelSet {
+                email: r.email_enabled,
+                sms: r.sms_enabled,
+                in_app: r.in_app_enabled,
+            },
+            notification_email: r
+                .notification_email
+                .and_then(|e| EmailAddress::parse(&e).ok()),
+            notification_phone: r.notification_phone.map(PhoneNumber::from_stored),
+        }
+    }
+}
+
+pub async fn get(pool: &SqlitePool, business_id: &str) -> sqlx::Result<BusinessDefaults> {
+    let row: Row = sqlx::query_as(
+        "SELECT lead_created, lead_updated, usage_alerts, billing_alerts, email_enabled, sms_enabled,
+                in_app_enabled, notification_email, notification_phone
+         FROM notification_defaults WHERE business_id = $1",
+    )
+    .bind(business_id)
+    .fetch_one(pool)
+    .await?;
+    Ok(row.into())
+}
+
+pub async fn insert(
+    tx: &mut Tx,
+    business_id: &str,
+    d: &BusinessDefaults,
+    now: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO notification_defaults (business_id, lead_created, lead_updated, usage_alerts, billing_alerts,
+             email_enabled, sms_enabled, in_app_enabled, notification_email, notification_phone, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(business_id)
+    .bind(d.kinds.lead_created)
+    .bind(d.kinds.lead_updated)
+    .bind(d.kinds.usage)
+    .bind(d.kinds.billing)
+    .bind(d.channels.email)
+    .bind(d.channels.sms)
+    .bind(d.channels.in_app)
+    .bind(d.notification_email.as_ref().map(EmailAddress::as_str))
+    .bind(d.notification_phone.as_ref().map(PhoneNumber::as_str))
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Reads the defaults inside a write transaction, so a change is compared with what is stored now.
+pub async fn get_for_update(tx: &mut Tx, business_id: &str) -> sqlx::Result<BusinessDefaults> {
+    let row: Row = sqlx::query_as(
+        "SELECT lead_created, lead_updated, usage_alerts, billing_alerts, email_enabled, sms_enabled,
+                in_app_enabled, notification_email, notification_phone
+         FROM notification_defaults WHERE business_id = $1",
+    )
+    .bind(business_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(row.into())
+}
+
+pub async fn update(
+    tx: &mut Tx,
+    business_id: &str,
+    d: &BusinessDefaults,
+    now: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE notification_defaults SET lead_created = $2, lead_updated = $3, usage_alerts = $4, billing_alerts = $5,
+             email_enabled = $6, sms_enabled = $7, in_app_enabled = $8, notification_email = $9,
+             notification_phone = $10, updated_at = $11
+         WHERE business_id = $1",
+    )
+    .bind(business_id)
+    .bind(d.kinds.lead_created)
+    .bind(d.kinds.lead_updated)
+    .bind(d.kinds.usage)
+    .bind(d.kinds.billing)
+    .bind(d.channels.email)
+    .bind(d.channels.sms)
+    .bind(d.channels.in_app)
+    .bind(d.notification_email.as_ref().map(EmailAddress::as_str))
+    .bind(d.notification_phone.as_ref().map(PhoneNumber::as_str))
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,204 @@
+use sqlx::SqlitePool;
+
+use super::Tx;
+use crate::domain::{EmailAddress, PersonName, PhoneNumber, Role};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct UserRow {
+    id: i64,
+    business_id: String,
+    name: String,
+    email: String,
+    phone: Option<String>,
+    role: String,
+    has_password: bool,
+    created_at: i64,
+}
+
+/// A person on a business's team who has not been removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub business_id: String,
+    pub name: String,
+    pub email: String,
+    pub phone: Option<PhoneNumber>,
+    pub role: Role,
+    /// False while an invitation is waiting to be accepted.
+    pub has_password: bool,
+    pub created_at: i64,
+}
+
+impl From<UserRow> for User {
+    fn from(row: UserRow) -> Self {
+        Self {
+            id: row.id,
+            business_id: row.business_id,
+            name: row.name,
+            email: row.email,
+            phone: row.phone.map(PhoneNumber::from_stored),
+            role: Role::parse(&row.role).unwrap_or(Role::Member),
+            has_password: row.has_password,
+            created_at: row.created_at,
+        }
+    }
+}
+
+const COLUMNS: &str = "id, business_id, name, email, phone, role, password_hash IS NOT NULL AS has_password, created_at";
+
+pub struct NewUser<'a> {
+    pub business_id: &'a str,
+    pub name: &'a PersonName,
+    pub email: &'a EmailAddress,
+    pub phone: Option<&'a PhoneNumber>,
+    pub role: Role,
+    pub password_hash: Option<&'a str>,
+}
+
+/// Inserts a user; a UNIQUE violation means the email already has an active account.
+pub async fn insert(tx: &mut Tx, new: NewUser<'_>, now: i64) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "INSERT INTO users (business_id, name, email, phone, role, password_hash, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+    )
+    .bind(new.business_id)
+    .bind(new.name.as_str())
+    .bind(new.email.as_str())
+    .bind(new.phone.map(PhoneNumber::as_str))
+    .bind(new.role.as_str())
+    .bind(new.password_hash)
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await
+}
+
+/// The active user with this email (any business) and their password hash, for login.
+pub async fn find_for_login(
+    pool: &SqlitePool,
+    email: &str,
+) -> sqlx::Result<Option<(User, Option<String>)>> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        user: UserRow,
+        password_hash: Option<String>,
+    }
+    let sql = "SELECT id, business_id, name, email, phone, role, password_hash IS NOT NULL AS has_password, created_at, password_hash
+               FROM users WHERE lower(email) = lower($1) AND removed_at IS NULL";
+    let row: Option<Row> = sqlx::query_as(sql).bind(email).fetch_optional(pool).await?;
+    Ok(row.map(|r| (r.user.into(), r.password_hash)))
+}
+
+pub async fn get_active(
+    pool: &SqlitePool,
+    business_id: &str,
+    user_id: i64,
+) -> sqlx::Result<Option<User>> {
+    let row: Option<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM users WHERE id = $1 AND business_id = $2 AND removed_at IS NULL"
+    )))
+    .bind(user_id)
+    .bind(business_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(User::from))
+}
+
+pub async fn list_active(pool: &SqlitePool, business_id: &str) -> sqlx::Result<Vec<User>> {
+    let rows: Vec<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM users WHERE business_id = $1 AND removed_at IS NULL
+         ORDER BY CASE role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 ELSE 2 END, lower(name)"
+    )))
+    .bind(business_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(User::from).collect())
+}
+
+/// Removes a user from the team: the row stays for the history, their recipient row and
+/// sessions end.
+pub async fn remove(tx: &mut Tx, business_id: &str, user_id: i64, now: i64) -> sqlx::Result<bool> {
+    let done = sqlx::query("UPDATE users SET removed_at = $1 WHERE id = $2 AND business_id = $3 AND removed_at IS NULL")
+        .bind(now)
+        .bind(user_id)
+        .bind(business_id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM recipients WHERE user_id = $1 AND business_id = $2")
+        .bind(user_id)
+        .bind(business_id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("UPDATE invitations SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL")
+        .bind(now)
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn update_profile(
+    tx: &mut Tx,
+    business_id: &str,
+    user_id: i64,
+    name: &PersonName,
+    phone: Option<&PhoneNumber>,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE users SET name = $1, phone = $2 WHERE id = $3 AND business_id = $4 AND removed_at IS NULL")
+        .bind(name.as_str())
+        .bind(phone.map(PhoneNumber::as_str))
+        .bind(user_id)
+        .bind(business_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Sets a new password and ends every session of the user (the caller renews its own).
+pub async fn set_password(tx: &mut Tx, user_id: i64, password_hash: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND removed_at IS NULL")
+        .bind(password_hash)
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+pub async fn password_hash(pool: &SqlitePool, user_id: i64) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1 AND removed_at IS NULL")
+        .bind(user_id)
+        .fetch_optional(pool)
+        .await
+        .map(Option::flatten)
+}
+
+/// The signed-in user and their business's name, in one query (run on every request).
+pub async fn get_signed_in(
+    pool: &SqlitePool,
+    user_id: i64,
+) -> sqlx::Result<Option<(User, String)>> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        user: UserRow,
+        business_name: String,
+    }
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT u.id, u.business_id, u.name, u.email, u.phone, u.role, u.password_hash IS NOT NULL AS has_password,
+                u.created_at, b.name AS business_name
+         FROM users u JOIN businesses b ON b.id = u.business_id
+         WHERE u.id = $1 AND u.removed_at IS NULL AND u.password_hash IS NOT NULL",
+    )
+    .bind(user_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|r| (r.user.into(), r.business_name)))
+}

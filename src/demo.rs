@@ -1,0 +1,138 @@
+//! The demo business "Acme Plumbing", seeded once and reused on later runs.
+use sqlx::SqlitePool;
+
+use crate::clock::unix_now;
+use crate::db::{self, businesses::NewBusiness, users::NewUser};
+use crate::domain::audit::Change;
+use crate::domain::{
+    EmailAddress, LeadScore, PersonName, PhoneNumber, RecipientPrefs, Region, Role, password,
+};
+use crate::tokens;
+
+pub struct DemoLogins {
+    pub business_id: String,
+    pub webhook_secret: String,
+    pub owner_email: String,
+    pub member_email: String,
+    pub password: String,
+}
+
+const OWNER: (&str, &str) = ("Maria Alvarez", "maria@acme-plumbing.test");
+const TEAM: [(&str, &str, Role, Option<&str>); 4] = [
+    (
+        "Dev Patel",
+        "dev@acme-plumbing.test",
+        Role::Admin,
+        Some("+15555550104"),
+    ),
+    (
+        "Sam Rivera",
+        "sam@acme-plumbing.test",
+        Role::Member,
+        Some("+15555550101"),
+    ),
+    (
+        "Jordan Lee",
+        "jordan@acme-plumbing.test",
+        Role::Member,
+        Some("+15555550102"),
+    ),
+    (
+        "Priya Shah",
+        "priya@acme-plumbing.test",
+        Role::Member,
+        Some("+15555550103"),
+    ),
+];
+const SETTING: &str = "demo_business_id";
+
+/// Seeds the demo business if it is not there yet, and gives every demo login a fresh password
+/// (printed at start; only the hash is stored).
+pub async fn seed(pool: &SqlitePool) -> anyhow::Result<DemoLogins> {
+    let password = tokens::demo_password();
+    let hash = {
+        let password = password.clone();
+        tokio::task::spawn_blocking(move || password::hash(&password)).await??
+    };
+    let existing = db::app_settings::get(pool, SETTING).await?;
+    let business_id = match existing {
+        Some(id) if db::businesses::get(pool, &id).await?.is_some() => {
+            let mut tx = db::begin_write(pool).await?;
+            for user in db::users::list_active(pool, &id).await? {
+                db::users::set_password(&mut tx, user.id, &hash).await?;
+            }
+            tx.commit().await?;
+            id
+        }
+        _ => create(pool, &hash).await?,
+    };
+    let business = db::businesses::get(pool, &business_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("demo business vanished"))?;
+    Ok(DemoLogins {
+        business_id,
+        webhook_secret: business.webhook_secret,
+        owner_email: OWNER.1.into(),
+        member_email: TEAM[1].1.into(),
+        password,
+    })
+}
+
+async fn create(pool: &SqlitePool, hash: &str) -> anyhow::Result<String> {
+    let id = tokens::business_id();
+    let now = unix_now();
+    let owner_name = PersonName::parse(OWNER.0).map_err(anyhow::Error::msg)?;
+    let owner_email = EmailAddress::parse(OWNER.1).map_err(anyhow::Error::msg)?;
+    let mut tx = db::begin_write(pool).await?;
+    let owner_id = db::businesses::create(
+        &mut tx,
+        NewBusiness {
+            id: &id,
+            name: "Acme Plumbing",
+            region: Region::default(),
+            webhook_secret: &tokens::webhook_secret(),
+            owner_name: &owner_name,
+            owner_email: &owner_email,
+            owner_password_hash: hash,
+        },
+        now,
+    )
+    .await?;
+    for (name, email, role, phone) in TEAM {
+        let name = PersonName::parse(name).map_err(anyhow::Error::msg)?;
+        let email = EmailAddress::parse(email).map_err(anyhow::Error::msg)?;
+        let phone = phone
+            .map(|p| PhoneNumber::parse(p, Region::default()))
+            .transpose()
+            .map_err(anyhow::Error::msg)?;
+        let user = NewUser {
+            business_id: &id,
+            name: &name,
+            email: &email,
+            phone: phone.as_ref(),
+            role,
+            password_hash: Some(hash),
+        };
+        let user_id = db::users::insert(&mut tx, user, now).await?;
+        if email.as_str() == TEAM[1].1 {
+            // Sam hears only about strong leads, by SMS, email and in-app.
+            let mut prefs = RecipientPrefs::new_recipient(true);
+            prefs.kinds.usage = false;
+            prefs.kinds.billing = false;
+            prefs.min_lead_score = LeadScore::new(70).map_err(anyhow::Error::msg)?;
+            db::recipients::insert(&mut tx, &id, user_id, &prefs, now).await?;
+            db::audit::record(
+                &mut tx,
+                &id,
+                Some(owner_id),
+                Some(user_id),
+                &[Change::new("recipient.added", None, None)],
+                now,
+            )
+            .await?;
+        }
+    }
+    db::app_settings::set_in(&mut tx, SETTING, &id).await?;
+    tx.commit().await?;
+    Ok(id)
+}

@@ -1,0 +1,2 @@
+//! The only code that talks to the outside world: email (and, with the alerts flow, SMS).
+pub mod email;

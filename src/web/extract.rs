@@ -1,0 +1,208 @@
+//! Typed extractors: who is signed in, and forms whose CSRF token and origin were checked.
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_session::{Session, SessionExt};
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
+use serde::de::DeserializeOwned;
+
+use super::AppState;
+use super::error::AppError;
+use crate::db;
+use crate::db::users::User;
+use crate::tokens;
+
+pub const CSRF_KEY: &str = "csrf";
+const FORM_LIMIT: usize = 64 * 1024;
+
+pub fn is_htmx(req: &HttpRequest) -> bool {
+    req.headers().get("HX-Request").is_some_and(|v| v == "true")
+}
+
+/// The CSRF token of this session, creating one for a new visitor.
+pub fn csrf_token(session: &Session) -> Result<String, AppError> {
+    if let Ok(Some(token)) = session.get::<String>(CSRF_KEY) {
+        return Ok(token);
+    }
+    let token = tokens::random_token();
+    session
+        .insert(CSRF_KEY, &token)
+        .map_err(|e| AppError::Unexpected(anyhow::anyhow!("{e}")))?;
+    Ok(token)
+}
+
+/// The signed-in person, loaded fresh on every request so a removed user is out at once.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    pub user: User,
+    pub business_name: String,
+    pub csrf_token: String,
+}
+
+impl CurrentUser {
+    pub fn business_id(&self) -> &str {
+        &self.user.business_id
+    }
+
+    pub fn manages_business(&self) -> bool {
+        self.user.role.manages_business()
+    }
+
+    /// Refuses members with the given reason.
+    pub fn require_manager(&self, what: &str) -> Result<(), AppError> {
+        if self.manages_business() {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(format!(
+                "Only owners and admins can {what}. Ask an owner or admin to do it for you."
+            )))
+        }
+    }
+}
+
+impl FromRequest for CurrentUser {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let signed_out = AppError::SignInRequired {
+                htmx: is_htmx(&req),
+            };
+            let session = req.get_session();
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .expect("AppState is registered");
+            let Ok(Some(user_id)) = session.get::<i64>(db::sessions::USER_ID_KEY) else {
+                return Err(signed_out);
+            };
+            let Some((user, business_name)) =
+                db::users::get_signed_in(&state.pool, user_id).await?
+            else {
+                session.purge();
+                return Err(signed_out);
+            };
+            let csrf_token = csrf_token(&session)?;
+            Ok(Self {
+                user,
+                business_name,
+                csrf_token,
+            })
+        })
+    }
+}
+
+/// A url-encoded form from a page of ours: the request came from our origin and carries this
+/// session's CSRF token (form field `csrf_token` or header `X-CSRF-Token`).
+pub struct CsrfForm<T>(pub T);
+
+fn forbidden(message: &str) -> AppError {
+    AppError::Forbidden(format!("{message} Reload the page and try again."))
+}
+
+fn check_origin(req: &HttpRequest) -> Result<(), AppError> {
+    let headers = req.headers();
+    if headers
+        .get("Sec-Fetch-Site")
+        .is_some_and(|v| v == "cross-site")
+    {
+        return Err(forbidden(
+            "This request came from another website, so it was refused.",
+        ));
+    }
+    if let Some(origin) = headers.get("Origin").and_then(|v| v.to_str().ok()) {
+        let host = req.connection_info().host().to_owned();
+        let origin_host = url::Url::parse(origin).ok().and_then(|u| {
+            u.host_str().map(|h| match u.port() {
+                Some(p) => format!("{h}:{p}"),
+                None => h.to_owned(),
+            })
+        });
+        if origin_host.as_deref() != Some(host.as_str()) {
+            return Err(forbidden(
+                "This request came from another website, so it was refused.",
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let body = web::Bytes::from_request(&req, payload);
+        Box::pin(async move {
+            check_origin(&req)?;
+            let is_form = req
+                .headers()
+                .get("Content-Type")
+                .and_then(|v| v.to_str().ok())
+                .is_none_or(|v| v.starts_with("application/x-www-form-urlencoded"));
+            if !is_form {
+                return Err(AppError::BadRequest(
+                    "Send this form as application/x-www-form-urlencoded.".into(),
+                ));
+            }
+            let body = body
+                .await
+                .map_err(|_| AppError::BadRequest("The form could not be read.".into()))?;
+            if body.len() > FORM_LIMIT {
+                return Err(AppError::BadRequest("The form is too large.".into()));
+            }
+            let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
+                .map_err(|_| AppError::BadRequest("The form could not be read.".into()))?;
+            let sent = req
+                .headers()
+                .get("X-CSRF-Token")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+                .or_else(|| {
+                    pairs
+                        .iter()
+                        .find(|(k, _)| k == "csrf_token")
+                        .map(|(_, v)| v.clone())
+                });
+            let expected = req.get_session().get::<String>(CSRF_KEY).ok().flatten();
+            match (sent, expected) {
+                (None, _) => return Err(forbidden("The form's security token is missing.")),
+                (Some(sent), Some(expected)) if tokens::same(&sent, &expected) => {}
+                _ => {
+                    return Err(forbidden(
+                        "The form's security token is out of date or wrong.",
+                    ));
+                }
+            }
+            let form = serde_urlencoded::from_bytes(&body)
+                .map_err(|e| AppError::BadRequest(format!("The form could not be read ({e}).")))?;
+            Ok(Self(form))
+        })
+    }
+}
+
+/// A form with nothing in it but the CSRF token.
+#[derive(serde::Deserialize)]
+pub struct NoFields {}
+
+/// A form read as name/value pairs, for pages whose fields are sets of checkboxes.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Fields(pub Vec<(String, String)>);
+
+impl Fields {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A checkbox is checked when its name was sent (with any value but "off").
+    pub fn checked(&self, name: &str) -> bool {
+        self.0.iter().any(|(k, v)| k == name && v != "off")
+    }
+}

@@ -1,0 +1,82 @@
+//! Routes, extractors and the view models of the templates. Handlers parse, call, render.
+pub mod assets;
+pub mod error;
+pub mod extract;
+pub mod throttle;
+
+mod account;
+mod auth;
+mod notifications;
+mod shell;
+mod team;
+
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, get, web};
+use askama::Template;
+use sqlx::SqlitePool;
+
+use crate::config::Config;
+use crate::dispatch::email::EmailSender;
+use error::AppError;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub pool: SqlitePool,
+    pub config: Arc<Config>,
+    pub mailer: Arc<dyn EmailSender>,
+    pub throttle: throttle::LoginThrottle,
+    /// Checked when an unknown email signs in, so that answer takes as long as a wrong password.
+    pub dummy_password_hash: String,
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(healthz)
+        .service(home)
+        .service(assets::asset)
+        .configure(auth::routes)
+        .configure(notifications::routes)
+        .configure(team::routes)
+        .configure(account::routes);
+}
+
+#[get("/healthz")]
+async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+    match sqlx::query("SELECT 1").execute(&state.pool).await {
+        Ok(_) => HttpResponse::Ok().content_type("text/plain").body("ok"),
+        Err(_) => HttpResponse::ServiceUnavailable()
+            .content_type("text/plain")
+            .body("database unavailable"),
+    }
+}
+
+#[get("/")]
+async fn home() -> HttpResponse {
+    see_other("/settings/notifications")
+}
+
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header(("Location", location))
+        .finish()
+}
+
+/// Renders a template with a status of our choosing.
+pub fn render(status: StatusCode, template: &impl Template) -> Result<HttpResponse, AppError> {
+    let body = template
+        .render()
+        .map_err(|e| AppError::Unexpected(e.into()))?;
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(body))
+}
+
+/// Runs CPU-heavy work (password hashing) off the async workers.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AppError> {
+    web::block(f)
+        .await
+        .map_err(|e| AppError::Unexpected(anyhow::anyhow!("blocking task failed: {e}")))
+}

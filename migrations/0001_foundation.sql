@@ -23,7 +23,7 @@ CREATE TABLE users (
     created_at    INTEGER NOT NULL,
     removed_at    INTEGER
 );
-CREATE UNIQUE INDEX users_active_email ON users (email) WHERE removed_at IS NULL;
+CREATE UNIQUE INDEX users_active_email ON users (lower(email)) WHERE removed_at IS NULL;
 CREATE INDEX users_business ON users (business_id);
 
 CREATE TABLE invitations (

@@ -56,6 +56,9 @@ pub fn describe(change: &Change, actor: &str, subject: Option<&str>) -> String {
             }
             _ => format!("{actor} changed {f}"),
         },
+        ("recipient", "added") if whose == "their" => {
+            format!("{actor} became a notification recipient")
+        }
         ("recipient", "added") => format!("{actor} added {subject} to the notification recipients"),
         ("recipient", "removed") => {
             format!("{actor} removed {subject} from the notification recipients")
@@ -150,6 +153,14 @@ mod tests {
 
     #[test]
     fn membership_changes() {
+        assert_eq!(
+            describe(
+                &Change::new("recipient.added", None, None),
+                "Olivia",
+                Some("Olivia")
+            ),
+            "Olivia became a notification recipient"
+        );
         assert_eq!(
             describe(
                 &Change::new("recipient.added", None, None),

@@ -251,6 +251,8 @@ struct NotificationsPage {
 struct DefaultsResponse {
     d: DefaultsView,
     status: Option<String>,
+    /// The refreshed "Recent changes", when something was saved.
+    audit: Option<Vec<AuditLine>>,
 }
 
 #[derive(Template)]
@@ -258,6 +260,8 @@ struct DefaultsResponse {
 struct RecipientsResponse {
     recipients: RecipientsView,
     status: Option<String>,
+    /// The refreshed "Recent changes", when something was saved.
+    audit: Option<Vec<AuditLine>>,
 }
 
 #[derive(Template)]
@@ -265,6 +269,8 @@ struct RecipientsResponse {
 struct RecipientResponse {
     r: RecipientView,
     status: Option<String>,
+    /// The refreshed "Recent changes", when something was saved.
+    audit: Option<Vec<AuditLine>>,
 }
 
 // ---- loading ----
@@ -460,7 +466,11 @@ async fn save_defaults(
         if is_htmx(&req) {
             return render(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                &DefaultsResponse { d, status },
+                &DefaultsResponse {
+                    d,
+                    status,
+                    audit: None,
+                },
             );
         }
         let page = full_page(&state, me, d, &stored, status, |_| {}).await?;
@@ -516,7 +526,8 @@ async fn save_defaults(
     } else {
         "Saved.".to_owned()
     });
-    render(StatusCode::OK, &DefaultsResponse { d, status })
+    let audit = Some(audit_lines(&state, me.business_id()).await?);
+    render(StatusCode::OK, &DefaultsResponse { d, status, audit })
 }
 
 // ---- recipients ----
@@ -619,8 +630,20 @@ async fn recipients_answer(
 ) -> Result<HttpResponse, AppError> {
     if is_htmx(req) {
         let mut recipients = recipients_view(state, &me, defaults).await?;
+        let audit = if add_error.is_none() {
+            Some(audit_lines(state, me.business_id()).await?)
+        } else {
+            None
+        };
         recipients.add_error = add_error;
-        return render(code, &RecipientsResponse { recipients, status });
+        return render(
+            code,
+            &RecipientsResponse {
+                recipients,
+                status,
+                audit,
+            },
+        );
     }
     let d = DefaultsView::new(defaults, me.manages_business());
     let page = full_page(state, me, d, defaults, status, |r| r.add_error = add_error).await?;
@@ -721,7 +744,11 @@ async fn update_recipient(
             if is_htmx(&req) {
                 return render(
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    &RecipientResponse { r, status },
+                    &RecipientResponse {
+                        r,
+                        status,
+                        audit: None,
+                    },
                 );
             }
             let d = DefaultsView::new(&defaults, me.manages_business());
@@ -770,6 +797,7 @@ async fn update_recipient(
         &RecipientResponse {
             r: RecipientView::new(&updated, &defaults, &me),
             status,
+            audit: Some(audit_lines(&state, me.business_id()).await?),
         },
     )
 }

@@ -1,6 +1,5 @@
 //! `spawn_app()`: the real application on a random port with a fresh database, an SMTP listener,
 //! and one helper per endpoint.
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use kaicalls_notify::clock::unix_now;
@@ -25,7 +24,6 @@ pub struct TestApp {
 
 pub struct Person {
     pub id: i64,
-    pub email: String,
 }
 
 pub struct TestBusiness {
@@ -39,7 +37,12 @@ fn config(dir: &std::path::Path, smtp: &SmtpServer) -> Config {
         ("KAI_DATA_DIR", dir.display().to_string()),
         ("SMTP_URL", smtp.url()),
     ];
-    Config::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())).unwrap()
+    Config::from_lookup(|name| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+    })
+    .unwrap()
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -50,12 +53,20 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the application on an existing data folder, as a restart would.
 pub async fn spawn_app_in(dir: Arc<tempfile::TempDir>, smtp: SmtpServer) -> TestApp {
-    let app = Application::build(config(dir.path(), &smtp)).await.expect("the app starts");
+    let app = Application::build(config(dir.path(), &smtp))
+        .await
+        .expect("the app starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     let pool = app.pool().clone();
     tokio::spawn(app.run_until_stopped());
     let password_hash = password::hash(PASSWORD).unwrap();
-    TestApp { address, pool, smtp, dir, password_hash }
+    TestApp {
+        address,
+        pool,
+        smtp,
+        dir,
+        password_hash,
+    }
 }
 
 pub fn client() -> reqwest::Client {
@@ -74,16 +85,16 @@ pub fn csrf_in(html: &str) -> String {
 }
 
 pub fn location(response: &reqwest::Response) -> String {
-    response.headers().get("location").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
+    response
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
 }
 
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
-    }
-
-    pub fn data_dir(&self) -> PathBuf {
-        self.dir.path().to_path_buf()
     }
 
     pub async fn create_business(&self, name: &str, owner_email: &str) -> TestBusiness {
@@ -107,10 +118,20 @@ impl TestApp {
         .await
         .unwrap();
         tx.commit().await.unwrap();
-        TestBusiness { id, owner: Person { id: owner_id, email: owner_email.into() } }
+        TestBusiness {
+            id,
+            owner: Person { id: owner_id },
+        }
     }
 
-    pub async fn add_user(&self, business: &TestBusiness, name: &str, email: &str, phone: Option<&str>, role: Role) -> Person {
+    pub async fn add_user(
+        &self,
+        business: &TestBusiness,
+        name: &str,
+        email: &str,
+        phone: Option<&str>,
+        role: Role,
+    ) -> Person {
         let name = PersonName::parse(name).unwrap();
         let address = EmailAddress::parse(email).unwrap();
         let phone = phone.map(|p| PhoneNumber::parse(p, Region::default()).unwrap());
@@ -125,12 +146,16 @@ impl TestApp {
         };
         let id = db::users::insert(&mut tx, new, unix_now()).await.unwrap();
         tx.commit().await.unwrap();
-        Person { id, email: email.into() }
+        Person { id }
     }
 
     /// The id of `user_id`'s recipient row.
     pub async fn recipient_id(&self, user_id: i64) -> Option<i64> {
-        sqlx::query_scalar("SELECT id FROM recipients WHERE user_id = $1").bind(user_id).fetch_optional(&self.pool).await.unwrap()
+        sqlx::query_scalar("SELECT id FROM recipients WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await
+            .unwrap()
     }
 
     pub async fn get(&self, client: &reqwest::Client, path: &str) -> reqwest::Response {
@@ -149,31 +174,61 @@ impl TestApp {
         client
     }
 
-    pub async fn login_with(&self, client: &reqwest::Client, email: &str, password: &str) -> reqwest::Response {
+    pub async fn login_with(
+        &self,
+        client: &reqwest::Client,
+        email: &str,
+        password: &str,
+    ) -> reqwest::Response {
         let csrf = csrf_in(&self.get_html(client, "/login").await);
         client
             .post(self.url("/login"))
-            .form(&[("email", email), ("password", password), ("csrf_token", &csrf)])
+            .form(&[
+                ("email", email),
+                ("password", password),
+                ("csrf_token", &csrf),
+            ])
             .send()
             .await
             .unwrap()
     }
 
     /// Posts a form with the CSRF token of `token_page`.
-    pub async fn post_form(&self, client: &reqwest::Client, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+    pub async fn post_form(
+        &self,
+        client: &reqwest::Client,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
         let csrf = csrf_in(&self.get_html(client, "/account").await);
         let mut body: Vec<(&str, &str)> = fields.to_vec();
         body.push(("csrf_token", &csrf));
-        client.post(self.url(path)).form(&body).send().await.unwrap()
+        client
+            .post(self.url(path))
+            .form(&body)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// The same, as htmx sends it: token in `X-CSRF-Token`, `HX-Request: true`.
-    pub async fn post_htmx(&self, client: &reqwest::Client, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+    pub async fn post_htmx(
+        &self,
+        client: &reqwest::Client,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
         let csrf = csrf_in(&self.get_html(client, "/account").await);
         let mut headers = HeaderMap::new();
         headers.insert("HX-Request", "true".parse().unwrap());
         headers.insert("X-CSRF-Token", csrf.parse().unwrap());
-        client.post(self.url(path)).headers(headers).form(fields).send().await.unwrap()
+        client
+            .post(self.url(path))
+            .headers(headers)
+            .form(fields)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn defaults(&self, business_id: &str) -> kaicalls_notify::domain::BusinessDefaults {
@@ -181,7 +236,9 @@ impl TestApp {
     }
 
     pub async fn recipient(&self, business_id: &str, id: i64) -> Option<db::recipients::Recipient> {
-        db::recipients::get(&self.pool, business_id, id).await.unwrap()
+        db::recipients::get(&self.pool, business_id, id)
+            .await
+            .unwrap()
     }
 }
 

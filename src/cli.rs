@@ -11,11 +11,7 @@ use crate::startup::Application;
 use crate::{demo, tokens};
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "kaicalls-notify",
-    version,
-    about = "KaiCalls notification settings and alert delivery"
-)]
+#[command(name = "kaicalls-notify", version, about = "KaiCalls notification settings and alert delivery")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -61,54 +57,31 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
             let logins = demo::seed(&pool).await?;
             serve(config, Some((pool, logins))).await
         }
-        Command::CreateBusiness {
-            name,
-            owner_email,
-            owner_name,
-            region,
-        } => create_business(&config, &name, &owner_email, owner_name.as_deref(), &region).await,
+        Command::CreateBusiness { name, owner_email, owner_name, region } => {
+            create_business(&config, &name, &owner_email, owner_name.as_deref(), &region).await
+        }
     }
 }
 
-async fn serve(
-    config: Config,
-    demo: Option<(sqlx::SqlitePool, demo::DemoLogins)>,
-) -> Result<(), CliError> {
+async fn serve(config: Config, demo: Option<(sqlx::SqlitePool, demo::DemoLogins)>) -> Result<(), CliError> {
     let public_url = config.public_url.clone();
     let (app, logins) = match demo {
-        Some((pool, logins)) => (
-            Application::build_with_pool(config, pool).await?,
-            Some(logins),
-        ),
+        Some((pool, logins)) => (Application::build_with_pool(config, pool).await?, Some(logins)),
         None => (Application::build(config).await?, None),
     };
-    let login_url = public_url
-        .join("login")
-        .map(|u| u.to_string())
-        .unwrap_or_default();
+    let login_url = public_url.join("login").map(|u| u.to_string()).unwrap_or_default();
     tracing::info!(port = app.port(), "listening");
     println!("KaiCalls Notifications is running at {login_url}");
     if let Some(logins) = logins {
         println!();
         println!("  Demo business   Acme Plumbing ({})", logins.business_id);
-        println!(
-            "  Owner login     {} / {}",
-            logins.owner_email, logins.password
-        );
-        println!(
-            "  Teammate login  {} / {}",
-            logins.member_email, logins.password
-        );
-        println!(
-            "  Webhook URL     {}webhooks/kai/{}",
-            public_url, logins.business_id
-        );
+        println!("  Owner login     {} / {}", logins.owner_email, logins.password);
+        println!("  Teammate login  {} / {}", logins.member_email, logins.password);
+        println!("  Webhook URL     {}webhooks/kai/{}", public_url, logins.business_id);
         println!("  Webhook secret  {}", logins.webhook_secret);
         println!();
     }
-    app.run_until_stopped()
-        .await
-        .map_err(|e| CliError::Failed(e.into()))
+    app.run_until_stopped().await.map_err(|e| CliError::Failed(e.into()))
 }
 
 async fn create_business(
@@ -118,35 +91,29 @@ async fn create_business(
     owner_name: Option<&str>,
     region: &str,
 ) -> Result<(), CliError> {
-    let business_name =
-        PersonName::parse(name).map_err(|e| CliError::Usage(format!("--name: {e}")))?;
-    let email = EmailAddress::parse(owner_email)
-        .map_err(|e| CliError::Usage(format!("--owner-email: {e}")))?;
+    let business_name = PersonName::parse(name).map_err(|e| CliError::Usage(format!("--name: {e}")))?;
+    let email = EmailAddress::parse(owner_email).map_err(|e| CliError::Usage(format!("--owner-email: {e}")))?;
     let region = Region::parse(region).map_err(|e| CliError::Usage(format!("--region: {e}")))?;
-    let default_name = email
-        .as_str()
-        .split('@')
-        .next()
-        .unwrap_or("Owner")
-        .to_owned();
+    let default_name = email.as_str().split('@').next().unwrap_or("Owner").to_owned();
     let owner_name = PersonName::parse(owner_name.unwrap_or(&default_name))
         .map_err(|e| CliError::Usage(format!("--owner-name: {e}")))?;
 
     let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).map_err(|e| {
-        CliError::Usage(format!(
-            "could not read the owner's password from stdin: {e}"
-        ))
-    })?;
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| CliError::Usage(format!("could not read the owner's password from stdin: {e}")))?;
     let owner_password = line.trim_end_matches(['\r', '\n']).to_owned();
     if owner_password.is_empty() {
-        return Err(CliError::Usage("pipe the owner's password on stdin, e.g. echo 'a long password' | kaicalls-notify create-business ...".into()));
+        return Err(CliError::Usage(
+            "pipe the owner's password on stdin, e.g. echo 'a long password' | kaicalls-notify create-business ..."
+                .into(),
+        ));
     }
     password::check_new(&owner_password, &owner_password)
         .map_err(|e| CliError::Usage(format!("owner password: {e}")))?;
-    let hash = tokio::task::spawn_blocking(move || password::hash(&owner_password))
-        .await
-        .map_err(anyhow::Error::from)??;
+    let hash =
+        tokio::task::spawn_blocking(move || password::hash(&owner_password)).await.map_err(anyhow::Error::from)??;
 
     let pool = db::connect(&config.database_url).await?;
     let id = tokens::business_id();
@@ -164,16 +131,11 @@ async fn create_business(
     match db::businesses::create(&mut tx, new, unix_now()).await {
         Ok(_) => {}
         Err(e) if db::is_unique_violation(&e) => {
-            return Err(CliError::Usage(format!(
-                "--owner-email: {email} already has a KaiCalls account"
-            )));
+            return Err(CliError::Usage(format!("--owner-email: {email} already has a KaiCalls account")));
         }
         Err(e) => return Err(CliError::Failed(e.into())),
     }
     tx.commit().await.map_err(anyhow::Error::from)?;
-    println!(
-        "{}",
-        serde_json::json!({ "business_id": id, "webhook_secret": secret })
-    );
+    println!("{}", serde_json::json!({ "business_id": id, "webhook_secret": secret }));
     Ok(())
 }

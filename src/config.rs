@@ -18,10 +18,7 @@ pub struct ConfigError {
 }
 
 fn bad(var: &'static str, problem: impl Into<String>) -> ConfigError {
-    ConfigError {
-        var,
-        problem: problem.into(),
-    }
+    ConfigError { var, problem: problem.into() }
 }
 
 /// Where and how to send SMS through Twilio's Messages API.
@@ -45,6 +42,8 @@ pub struct Config {
     pub public_url: Url,
     /// Signing key for session cookies; generated and stored in the database when unset.
     pub session_key: Option<Vec<u8>>,
+    /// Leases and retry timing of the dispatcher (tests shorten them).
+    pub dispatch: crate::dispatch::worker::DispatchSettings,
 }
 
 impl Config {
@@ -54,21 +53,12 @@ impl Config {
 
     /// Reads the configuration through `lookup`, so tests can pass their own variables.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
 
         let bind = match get("KAI_BIND") {
             None => SocketAddr::from(([127, 0, 0, 1], 8080)),
             Some(v) => v.parse().map_err(|_| {
-                bad(
-                    "KAI_BIND",
-                    format!(
-                        "\u{201c}{v}\u{201d} is not an address and port such as 127.0.0.1:8080"
-                    ),
-                )
+                bad("KAI_BIND", format!("\u{201c}{v}\u{201d} is not an address and port such as 127.0.0.1:8080"))
             })?,
         };
 
@@ -78,14 +68,15 @@ impl Config {
             Some(v) if !v.starts_with("sqlite:") => {
                 return Err(bad(
                     "DATABASE_URL",
-                    format!(
-                        "\u{201c}{v}\u{201d} is not a SQLite URL; use one such as sqlite://data/kaicalls.db"
-                    ),
+                    format!("\u{201c}{v}\u{201d} is not a SQLite URL; use one such as sqlite://data/kaicalls.db"),
                 ));
             }
             Some(v) => {
                 SqliteConnectOptions::from_str(&v).map_err(|e| {
-                    bad("DATABASE_URL", format!("\u{201c}{v}\u{201d} is not a SQLite URL such as sqlite://data/kaicalls.db ({e})"))
+                    bad(
+                        "DATABASE_URL",
+                        format!("\u{201c}{v}\u{201d} is not a SQLite URL such as sqlite://data/kaicalls.db ({e})"),
+                    )
                 })?;
                 v
             }
@@ -95,31 +86,30 @@ impl Config {
             None => None,
             Some(v) => {
                 lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(&v).map_err(|e| {
-                    bad("SMTP_URL", format!("\u{201c}{v}\u{201d} is not an SMTP URL such as smtp://127.0.0.1:2525 ({e})"))
+                    bad(
+                        "SMTP_URL",
+                        format!("\u{201c}{v}\u{201d} is not an SMTP URL such as smtp://127.0.0.1:2525 ({e})"),
+                    )
                 })?;
                 Some(v)
             }
         };
 
-        let mail_from = get("MAIL_FROM")
-            .unwrap_or_else(|| "KaiCalls Alerts <alerts@kaicalls.localhost>".into());
+        let mail_from = get("MAIL_FROM").unwrap_or_else(|| "KaiCalls Alerts <alerts@kaicalls.localhost>".into());
         let mail_from = mail_from.parse::<Mailbox>().map_err(|e| {
-            bad("MAIL_FROM", format!("\u{201c}{mail_from}\u{201d} is not a sender such as KaiCalls <alerts@example.com> ({e})"))
+            bad(
+                "MAIL_FROM",
+                format!("\u{201c}{mail_from}\u{201d} is not a sender such as KaiCalls <alerts@example.com> ({e})"),
+            )
         })?;
 
         let sms_api = sms_api_config(&get)?;
 
         let public_url = match get("KAI_PUBLIC_URL") {
-            None => {
-                Url::parse(&format!("http://{bind}/")).expect("a socket address makes a valid URL")
-            }
+            None => Url::parse(&format!("http://{bind}/")).expect("a socket address makes a valid URL"),
             Some(v) => {
-                let url = Url::parse(&v).map_err(|e| {
-                    bad(
-                        "KAI_PUBLIC_URL",
-                        format!("\u{201c}{v}\u{201d} is not a URL ({e})"),
-                    )
-                })?;
+                let url = Url::parse(&v)
+                    .map_err(|e| bad("KAI_PUBLIC_URL", format!("\u{201c}{v}\u{201d} is not a URL ({e})")))?;
                 if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
                     return Err(bad(
                         "KAI_PUBLIC_URL",
@@ -136,17 +126,9 @@ impl Config {
                 use base64::Engine;
                 let key = base64::engine::general_purpose::STANDARD
                     .decode(&v)
-                    .map_err(|_| {
-                        bad(
-                            "SESSION_KEY",
-                            "must be base64 (for example: openssl rand -base64 64)",
-                        )
-                    })?;
+                    .map_err(|_| bad("SESSION_KEY", "must be base64 (for example: openssl rand -base64 64)"))?;
                 if key.len() < 64 {
-                    return Err(bad(
-                        "SESSION_KEY",
-                        format!("must decode to at least 64 bytes, got {}", key.len()),
-                    ));
+                    return Err(bad("SESSION_KEY", format!("must decode to at least 64 bytes, got {}", key.len())));
                 }
                 Some(key)
             }
@@ -161,6 +143,7 @@ impl Config {
             sms_api,
             public_url,
             session_key,
+            dispatch: Default::default(),
         })
     }
 
@@ -173,25 +156,13 @@ impl Config {
     }
 }
 
-fn sms_api_config(
-    get: &impl Fn(&str) -> Option<String>,
-) -> Result<Option<SmsApiConfig>, ConfigError> {
-    let names = [
-        "SMS_API_BASE",
-        "SMS_ACCOUNT_SID",
-        "SMS_AUTH_TOKEN",
-        "SMS_FROM",
-    ];
+fn sms_api_config(get: &impl Fn(&str) -> Option<String>) -> Result<Option<SmsApiConfig>, ConfigError> {
+    let names = ["SMS_API_BASE", "SMS_ACCOUNT_SID", "SMS_AUTH_TOKEN", "SMS_FROM"];
     let values: Vec<Option<String>> = names.iter().map(|n| get(n)).collect();
     if values.iter().all(Option::is_none) {
         return Ok(None);
     }
-    if let Some(missing) = names
-        .iter()
-        .zip(&values)
-        .find(|(_, v)| v.is_none())
-        .map(|(n, _)| *n)
-    {
+    if let Some(missing) = names.iter().zip(&values).find(|(_, v)| v.is_none()).map(|(n, _)| *n) {
         return Err(ConfigError {
             var: missing,
             problem: "is required when any of SMS_API_BASE, SMS_ACCOUNT_SID, SMS_AUTH_TOKEN, SMS_FROM is set".into(),
@@ -199,30 +170,14 @@ fn sms_api_config(
     }
     let [base, sid, token, from] = <[Option<String>; 4]>::try_from(values).expect("four names");
     let (base, sid, token, from) = (base.unwrap(), sid.unwrap(), token.unwrap(), from.unwrap());
-    let api_base = Url::parse(&base)
-        .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https"))
-        .ok_or_else(|| {
-            bad(
-                "SMS_API_BASE",
-                format!(
-                    "\u{201c}{base}\u{201d} is not an http(s) URL such as https://api.twilio.com"
-                ),
-            )
-        })?;
+    let api_base = Url::parse(&base).ok().filter(|u| matches!(u.scheme(), "http" | "https")).ok_or_else(|| {
+        bad("SMS_API_BASE", format!("\u{201c}{base}\u{201d} is not an http(s) URL such as https://api.twilio.com"))
+    })?;
     if !sid.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return Err(bad(
-            "SMS_ACCOUNT_SID",
-            "must be letters and digits only, such as AC0123…",
-        ));
+        return Err(bad("SMS_ACCOUNT_SID", "must be letters and digits only, such as AC0123…"));
     }
     let from = PhoneNumber::parse(&from, Region::default()).map_err(|e| bad("SMS_FROM", e))?;
-    Ok(Some(SmsApiConfig {
-        api_base,
-        account_sid: sid,
-        auth_token: token,
-        from,
-    }))
+    Ok(Some(SmsApiConfig { api_base, account_sid: sid, auth_token: token, from }))
 }
 
 #[cfg(test)]
@@ -231,10 +186,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let vars: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_lookup(|name| vars.get(name).cloned())
     }
 

@@ -4,9 +4,7 @@ use sqlx::SqlitePool;
 use crate::clock::unix_now;
 use crate::db::{self, businesses::NewBusiness, users::NewUser};
 use crate::domain::audit::Change;
-use crate::domain::{
-    EmailAddress, LeadScore, PersonName, PhoneNumber, RecipientPrefs, Region, Role, password,
-};
+use crate::domain::{EmailAddress, LeadScore, PersonName, PhoneNumber, RecipientPrefs, Region, Role, password};
 use crate::tokens;
 
 pub struct DemoLogins {
@@ -19,30 +17,10 @@ pub struct DemoLogins {
 
 const OWNER: (&str, &str) = ("Maria Alvarez", "maria@acme-plumbing.test");
 const TEAM: [(&str, &str, Role, Option<&str>); 4] = [
-    (
-        "Dev Patel",
-        "dev@acme-plumbing.test",
-        Role::Admin,
-        Some("+15555550104"),
-    ),
-    (
-        "Sam Rivera",
-        "sam@acme-plumbing.test",
-        Role::Member,
-        Some("+15555550101"),
-    ),
-    (
-        "Jordan Lee",
-        "jordan@acme-plumbing.test",
-        Role::Member,
-        Some("+15555550102"),
-    ),
-    (
-        "Priya Shah",
-        "priya@acme-plumbing.test",
-        Role::Member,
-        Some("+15555550103"),
-    ),
+    ("Dev Patel", "dev@acme-plumbing.test", Role::Admin, Some("+15555550104")),
+    ("Sam Rivera", "sam@acme-plumbing.test", Role::Member, Some("+15555550101")),
+    ("Jordan Lee", "jordan@acme-plumbing.test", Role::Member, Some("+15555550102")),
+    ("Priya Shah", "priya@acme-plumbing.test", Role::Member, Some("+15555550103")),
 ];
 const SETTING: &str = "demo_business_id";
 
@@ -66,9 +44,8 @@ pub async fn seed(pool: &SqlitePool) -> anyhow::Result<DemoLogins> {
         }
         _ => create(pool, &hash).await?,
     };
-    let business = db::businesses::get(pool, &business_id)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("demo business vanished"))?;
+    let business =
+        db::businesses::get(pool, &business_id).await?.ok_or_else(|| anyhow::anyhow!("demo business vanished"))?;
     Ok(DemoLogins {
         business_id,
         webhook_secret: business.webhook_secret,
@@ -101,10 +78,7 @@ async fn create(pool: &SqlitePool, hash: &str) -> anyhow::Result<String> {
     for (name, email, role, phone) in TEAM {
         let name = PersonName::parse(name).map_err(anyhow::Error::msg)?;
         let email = EmailAddress::parse(email).map_err(anyhow::Error::msg)?;
-        let phone = phone
-            .map(|p| PhoneNumber::parse(p, Region::default()))
-            .transpose()
-            .map_err(anyhow::Error::msg)?;
+        let phone = phone.map(|p| PhoneNumber::parse(p, Region::default())).transpose().map_err(anyhow::Error::msg)?;
         let user = NewUser {
             business_id: &id,
             name: &name,

@@ -14,10 +14,14 @@ use sqlx::SqlitePool;
 
 use crate::config::Config;
 use crate::db;
+use crate::db::writer::IngestQueue;
 use crate::dispatch::email::{EmailSender, FileSender, SmtpSender};
+use crate::dispatch::sms::{FileSmsSender, SmsSender, TwilioSender};
+use crate::dispatch::worker::Dispatcher;
 use crate::domain::password;
 use crate::tokens;
 use crate::web::{AppState, routes, throttle::LoginThrottle};
+use tokio::sync::Notify;
 
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
      connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
@@ -38,17 +42,33 @@ impl Application {
         let key = session_key(&config, &pool).await?;
         let mailer: Arc<dyn EmailSender> = match &config.smtp_url {
             Some(url) => Arc::new(SmtpSender::new(url, config.mail_from.clone())?),
-            None => Arc::new(FileSender::new(
-                config.email_outbox_dir(),
-                config.mail_from.clone(),
-            )?),
+            None => Arc::new(FileSender::new(config.email_outbox_dir(), config.mail_from.clone())?),
         };
         tracing::info!(email = %mailer.describe(), "email delivery");
-        let dummy_password_hash =
-            tokio::task::spawn_blocking(|| password::hash(&tokens::random_token())).await??;
+        let dummy_password_hash = tokio::task::spawn_blocking(|| password::hash(&tokens::random_token())).await??;
+        let sms: Arc<dyn SmsSender> = match &config.sms_api {
+            Some(api) => Arc::new(TwilioSender::new(api)?),
+            None => Arc::new(FileSmsSender::new(config.sms_outbox_file())?),
+        };
+        tracing::info!(sms = %sms.describe(), "SMS delivery");
+        let unsubscribe_key = base64::engine::general_purpose::STANDARD
+            .decode(db::app_settings::get_or_insert(&pool, "unsubscribe_key", &tokens::session_key()).await?)
+            .context("the stored unsubscribe key is not base64")?;
+        let wake = Arc::new(Notify::new());
+        let ingest = IngestQueue::start(pool.clone(), wake.clone());
+        let dispatcher = Dispatcher::new(
+            pool.clone(),
+            wake.clone(),
+            mailer.clone(),
+            sms,
+            config.dispatch.clone(),
+            config.public_url.to_string(),
+            unsubscribe_key.clone(),
+        );
+        tokio::spawn(dispatcher.run());
 
-        let listener = TcpListener::bind(config.bind)
-            .with_context(|| format!("cannot listen on {} (KAI_BIND)", config.bind))?;
+        let listener =
+            TcpListener::bind(config.bind).with_context(|| format!("cannot listen on {} (KAI_BIND)", config.bind))?;
         let port = listener.local_addr()?.port();
         let state = web::Data::new(AppState {
             pool: pool.clone(),
@@ -56,6 +76,10 @@ impl Application {
             mailer,
             throttle: LoginThrottle::default(),
             dummy_password_hash,
+            ingest,
+            secrets: Default::default(),
+            wake_dispatcher: wake,
+            unsubscribe_key,
         });
         tokio::spawn(sweep_expired_sessions(pool.clone()));
 
@@ -114,12 +138,8 @@ async fn session_key(config: &Config, pool: &SqlitePool) -> anyhow::Result<Key> 
     let bytes = match &config.session_key {
         Some(bytes) => bytes.clone(),
         None => {
-            let stored =
-                db::app_settings::get_or_insert(pool, "session_key", &tokens::session_key())
-                    .await?;
-            base64::engine::general_purpose::STANDARD
-                .decode(stored)
-                .context("the stored session key is not base64")?
+            let stored = db::app_settings::get_or_insert(pool, "session_key", &tokens::session_key()).await?;
+            base64::engine::general_purpose::STANDARD.decode(stored).context("the stored session key is not base64")?
         }
     };
     Key::try_from(bytes.as_slice()).context("the session key must be at least 64 bytes")

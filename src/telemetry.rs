@@ -5,13 +5,12 @@ use crate::config::ConfigError;
 /// Logs to stderr; `RUST_LOG` chooses what (default: info, quieter for sqlx).
 pub fn init() -> Result<(), ConfigError> {
     let filter = match std::env::var("RUST_LOG") {
-        Ok(v) if !v.trim().is_empty() => EnvFilter::try_new(&v)
-            .map_err(|e| ConfigError { var: "RUST_LOG", problem: format!("\u{201c}{v}\u{201d} is not a log filter such as info or kaicalls_notify=debug ({e})") })?,
+        Ok(v) if !v.trim().is_empty() => EnvFilter::try_new(&v).map_err(|e| ConfigError {
+            var: "RUST_LOG",
+            problem: format!("\u{201c}{v}\u{201d} is not a log filter such as info or kaicalls_notify=debug ({e})"),
+        })?,
         _ => EnvFilter::new("info,sqlx=warn"),
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     Ok(())
 }

@@ -22,10 +22,7 @@ pub fn webhook_secret() -> String {
 
 /// A business id: `biz_` + 16 random bytes in lowercase hex.
 pub fn business_id() -> String {
-    let hex: String = random_bytes::<16>()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hex: String = random_bytes::<16>().iter().map(|b| format!("{b:02x}")).collect();
     format!("biz_{hex}")
 }
 
@@ -41,10 +38,7 @@ pub fn session_key() -> String {
 
 /// What we store instead of a bearer token: its SHA-256, hex.
 pub fn fingerprint(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Constant-time equality for secrets.
@@ -60,9 +54,7 @@ mod tests {
     #[test]
     fn secrets_have_their_documented_shape() {
         let secret = webhook_secret();
-        let key = STANDARD
-            .decode(secret.strip_prefix("whsec_").unwrap())
-            .unwrap();
+        let key = STANDARD.decode(secret.strip_prefix("whsec_").unwrap()).unwrap();
         assert_eq!(key.len(), 32);
         assert_ne!(random_token(), random_token());
         assert!(business_id().starts_with("biz_") && business_id().len() == 36);

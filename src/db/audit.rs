@@ -42,11 +42,7 @@ pub struct Entry {
 
 impl Entry {
     pub fn change(&self) -> Change {
-        Change::new(
-            self.change.clone(),
-            self.old_value.clone(),
-            self.new_value.clone(),
-        )
+        Change::new(self.change.clone(), self.old_value.clone(), self.new_value.clone())
     }
 }
 

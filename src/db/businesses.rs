@@ -1,9 +1,7 @@
 use sqlx::SqlitePool;
 
 use super::{Tx, audit, defaults, recipients};
-use crate::domain::{
-    BusinessDefaults, EmailAddress, PersonName, RecipientPrefs, Region, Role, audit::Change,
-};
+use crate::domain::{BusinessDefaults, EmailAddress, PersonName, RecipientPrefs, Region, Role, audit::Change};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Business {
@@ -53,30 +51,10 @@ pub async fn create(tx: &mut Tx, new: NewBusiness<'_>, now: i64) -> sqlx::Result
         now,
     )
     .await?;
-    defaults::insert(
-        tx,
-        new.id,
-        &BusinessDefaults::for_new_business(new.owner_email.clone()),
-        now,
-    )
-    .await?;
-    recipients::insert(
-        tx,
-        new.id,
-        owner_id,
-        &RecipientPrefs::owner_at_creation(),
-        now,
-    )
-    .await?;
-    audit::record(
-        tx,
-        new.id,
-        Some(owner_id),
-        Some(owner_id),
-        &[Change::new("recipient.added", None, None)],
-        now,
-    )
-    .await?;
+    defaults::insert(tx, new.id, &BusinessDefaults::for_new_business(new.owner_email.clone()), now).await?;
+    recipients::insert(tx, new.id, owner_id, &RecipientPrefs::owner_at_creation(), now).await?;
+    audit::record(tx, new.id, Some(owner_id), Some(owner_id), &[Change::new("recipient.added", None, None)], now)
+        .await?;
     Ok(owner_id)
 }
 
@@ -85,4 +63,38 @@ pub async fn get(pool: &SqlitePool, id: &str) -> sqlx::Result<Option<Business>> 
         .bind(id)
         .fetch_optional(pool)
         .await
+}
+
+/// The signing keys a webhook may use now: the current secret, and the previous one for 24 hours
+/// after a rotation.
+pub async fn webhook_secrets(pool: &SqlitePool, id: &str, now: i64) -> sqlx::Result<Option<(Region, Vec<String>)>> {
+    let row: Option<(String, String, Option<String>, Option<i64>)> = sqlx::query_as(
+        "SELECT region, webhook_secret, previous_webhook_secret, previous_secret_expires_at FROM businesses WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(region, current, previous, expires)| {
+        let mut secrets = vec![current];
+        if let (Some(previous), Some(expires)) = (previous, expires)
+            && expires > now
+        {
+            secrets.push(previous);
+        }
+        (Region::parse(&region).unwrap_or_default(), secrets)
+    }))
+}
+
+/// Replaces the webhook secret; the old one keeps working until `old_valid_until`.
+pub async fn rotate_secret(tx: &mut Tx, id: &str, new_secret: &str, old_valid_until: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE businesses SET previous_webhook_secret = webhook_secret, previous_secret_expires_at = $1, webhook_secret = $2
+         WHERE id = $3",
+    )
+    .bind(old_valid_until)
+    .bind(new_secret)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

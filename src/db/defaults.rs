@@ -25,14 +25,8 @@ impl From<Row> for BusinessDefaults {
                 usage: r.usage_alerts,
                 billing: r.billing_alerts,
             },
-            channels: ChannelSet {
-                email: r.email_enabled,
-                sms: r.sms_enabled,
-                in_app: r.in_app_enabled,
-            },
-            notification_email: r
-                .notification_email
-                .and_then(|e| EmailAddress::parse(&e).ok()),
+            channels: ChannelSet { email: r.email_enabled, sms: r.sms_enabled, in_app: r.in_app_enabled },
+            notification_email: r.notification_email.and_then(|e| EmailAddress::parse(&e).ok()),
             notification_phone: r.notification_phone.map(PhoneNumber::from_stored),
         }
     }
@@ -50,12 +44,7 @@ pub async fn get(pool: &SqlitePool, business_id: &str) -> sqlx::Result<BusinessD
     Ok(row.into())
 }
 
-pub async fn insert(
-    tx: &mut Tx,
-    business_id: &str,
-    d: &BusinessDefaults,
-    now: i64,
-) -> sqlx::Result<()> {
+pub async fn insert(tx: &mut Tx, business_id: &str, d: &BusinessDefaults, now: i64) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO notification_defaults (business_id, lead_created, lead_updated, usage_alerts, billing_alerts,
              email_enabled, sms_enabled, in_app_enabled, notification_email, notification_phone, updated_at)
@@ -90,12 +79,7 @@ pub async fn get_for_update(tx: &mut Tx, business_id: &str) -> sqlx::Result<Busi
     Ok(row.into())
 }
 
-pub async fn update(
-    tx: &mut Tx,
-    business_id: &str,
-    d: &BusinessDefaults,
-    now: i64,
-) -> sqlx::Result<()> {
+pub async fn update(tx: &mut Tx, business_id: &str, d: &BusinessDefaults, now: i64) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE notification_defaults SET lead_created = $2, lead_updated = $3, usage_alerts = $4, billing_alerts = $5,
              email_enabled = $6, sms_enabled = $7, in_app_enabled = $8, notification_email = $9,

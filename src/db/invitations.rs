@@ -2,12 +2,7 @@ use sqlx::SqlitePool;
 
 use super::Tx;
 
-pub async fn create(
-    tx: &mut Tx,
-    user_id: i64,
-    token_hash: &str,
-    expires_at: i64,
-) -> sqlx::Result<()> {
+pub async fn create(tx: &mut Tx, user_id: i64, token_hash: &str, expires_at: i64) -> sqlx::Result<()> {
     sqlx::query("INSERT INTO invitations (token_hash, user_id, expires_at) VALUES ($1, $2, $3)")
         .bind(token_hash)
         .bind(user_id)
@@ -58,10 +53,12 @@ pub async fn find(
 
 /// Marks the invitation used; false when another request used it first.
 pub async fn mark_used(tx: &mut Tx, token_hash: &str, now: i64) -> sqlx::Result<bool> {
-    let done = sqlx::query("UPDATE invitations SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1")
-        .bind(now)
-        .bind(token_hash)
-        .execute(&mut **tx)
-        .await?;
+    let done = sqlx::query(
+        "UPDATE invitations SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1",
+    )
+    .bind(now)
+    .bind(token_hash)
+    .execute(&mut **tx)
+    .await?;
     Ok(done.rows_affected() == 1)
 }

@@ -4,10 +4,15 @@ pub mod app_settings;
 pub mod audit;
 pub mod businesses;
 pub mod defaults;
+pub mod deliveries;
+pub mod events;
 pub mod invitations;
+pub mod leads;
+pub mod notifications;
 pub mod recipients;
 pub mod sessions;
 pub mod users;
+pub mod writer;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -27,11 +32,7 @@ pub async fn connect(database_url: &str) -> anyhow::Result<SqlitePool> {
         .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(5));
-    if let Some(parent) = options
-        .get_filename()
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-    {
+    if let Some(parent) = options.get_filename().parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create the database folder {}", parent.display()))?;
     }
@@ -41,10 +42,7 @@ pub async fn connect(database_url: &str) -> anyhow::Result<SqlitePool> {
         .connect_with(options)
         .await
         .with_context(|| format!("cannot open the database at {database_url}"))?;
-    sqlx::migrate!("./migrations")
-        .run(&pool)
-        .await
-        .context("cannot bring the database schema up to date")?;
+    sqlx::migrate!("./migrations").run(&pool).await.context("cannot bring the database schema up to date")?;
     Ok(pool)
 }
 

@@ -40,11 +40,7 @@ impl From<Row> for Recipient {
             email: r.email,
             phone: r.phone.map(PhoneNumber::from_stored),
             prefs: RecipientPrefs {
-                channels: ChannelSet {
-                    email: r.email_enabled,
-                    sms: r.sms_enabled,
-                    in_app: r.in_app_enabled,
-                },
+                channels: ChannelSet { email: r.email_enabled, sms: r.sms_enabled, in_app: r.in_app_enabled },
                 kinds: KindSet {
                     lead_created: r.lead_created,
                     lead_updated: r.lead_updated,
@@ -57,43 +53,37 @@ impl From<Row> for Recipient {
     }
 }
 
-const SELECT: &str = "SELECT r.id, r.user_id, u.name, u.email, u.phone, r.email_enabled, r.sms_enabled, r.in_app_enabled,
+const SELECT: &str =
+    "SELECT r.id, r.user_id, u.name, u.email, u.phone, r.email_enabled, r.sms_enabled, r.in_app_enabled,
         r.lead_created, r.lead_updated, r.usage_alerts, r.billing_alerts, r.min_lead_score
     FROM recipients r JOIN users u ON u.id = r.user_id AND u.business_id = r.business_id AND u.removed_at IS NULL";
 
 pub async fn list(pool: &SqlitePool, business_id: &str) -> sqlx::Result<Vec<Recipient>> {
-    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT} WHERE r.business_id = $1 ORDER BY lower(u.name), r.id"
-    )))
-    .bind(business_id)
-    .fetch_all(pool)
-    .await?;
+    let rows: Vec<Row> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE r.business_id = $1 ORDER BY lower(u.name), r.id")))
+            .bind(business_id)
+            .fetch_all(pool)
+            .await?;
     Ok(rows.into_iter().map(Recipient::from).collect())
 }
 
 pub async fn get(pool: &SqlitePool, business_id: &str, id: i64) -> sqlx::Result<Option<Recipient>> {
-    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT} WHERE r.business_id = $1 AND r.id = $2"
-    )))
-    .bind(business_id)
-    .bind(id)
-    .fetch_optional(pool)
-    .await?;
+    let row: Option<Row> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE r.business_id = $1 AND r.id = $2")))
+            .bind(business_id)
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
     Ok(row.map(Recipient::from))
 }
 
-pub async fn get_for_update(
-    tx: &mut Tx,
-    business_id: &str,
-    id: i64,
-) -> sqlx::Result<Option<Recipient>> {
-    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT} WHERE r.business_id = $1 AND r.id = $2"
-    )))
-    .bind(business_id)
-    .bind(id)
-    .fetch_optional(&mut **tx)
-    .await?;
+pub async fn get_for_update(tx: &mut Tx, business_id: &str, id: i64) -> sqlx::Result<Option<Recipient>> {
+    let row: Option<Row> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE r.business_id = $1 AND r.id = $2")))
+            .bind(business_id)
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
     Ok(row.map(Recipient::from))
 }
 
@@ -127,12 +117,7 @@ pub async fn insert(
     .await
 }
 
-pub async fn update(
-    tx: &mut Tx,
-    business_id: &str,
-    id: i64,
-    p: &RecipientPrefs,
-) -> sqlx::Result<()> {
+pub async fn update(tx: &mut Tx, business_id: &str, id: i64, p: &RecipientPrefs) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE recipients SET email_enabled = $3, sms_enabled = $4, in_app_enabled = $5, lead_created = $6,
              lead_updated = $7, usage_alerts = $8, billing_alerts = $9, min_lead_score = $10
@@ -160,4 +145,38 @@ pub async fn delete(tx: &mut Tx, business_id: &str, id: i64) -> sqlx::Result<boo
         .execute(&mut **tx)
         .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// The recipients of a business as the routing rules see them, read inside the planning
+/// transaction so the rules use the settings as they are at dispatch time.
+pub async fn for_routing(tx: &mut Tx, business_id: &str) -> sqlx::Result<Vec<crate::domain::routing::Person>> {
+    #[derive(sqlx::FromRow)]
+    struct WithBlock {
+        #[sqlx(flatten)]
+        row: Row,
+        phone_blocked_reason: Option<String>,
+    }
+    let rows: Vec<WithBlock> = sqlx::query_as(
+        "SELECT r.id, r.user_id, u.name, u.email, u.phone, r.email_enabled, r.sms_enabled, r.in_app_enabled,
+                r.lead_created, r.lead_updated, r.usage_alerts, r.billing_alerts, r.min_lead_score, u.phone_blocked_reason
+         FROM recipients r JOIN users u ON u.id = r.user_id AND u.business_id = r.business_id AND u.removed_at IS NULL
+         WHERE r.business_id = $1 ORDER BY r.id",
+    )
+    .bind(business_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let recipient = Recipient::from(r.row);
+            crate::domain::routing::Person {
+                user_id: recipient.user_id,
+                name: recipient.name,
+                email: recipient.email,
+                phone: recipient.phone.map(|p| p.to_string()),
+                phone_blocked: r.phone_blocked_reason,
+                prefs: recipient.prefs,
+            }
+        })
+        .collect())
 }

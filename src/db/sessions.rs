@@ -25,53 +25,42 @@ impl SqliteSessionStore {
         Self { pool }
     }
 
-    async fn insert(
-        &self,
-        state: &HashMap<String, String>,
-        ttl: &Duration,
-    ) -> anyhow::Result<SessionKey> {
+    async fn insert(&self, state: &HashMap<String, String>, ttl: &Duration) -> anyhow::Result<SessionKey> {
         let key = random_token();
         let now = unix_now();
-        sqlx::query("INSERT INTO sessions (id_hash, user_id, state, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(fingerprint(&key))
-            .bind(user_id_of(state))
-            .bind(serde_json::to_string(state)?)
-            .bind(now)
-            .bind(now + ttl.whole_seconds())
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO sessions (id_hash, user_id, state, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(fingerprint(&key))
+        .bind(user_id_of(state))
+        .bind(serde_json::to_string(state)?)
+        .bind(now)
+        .bind(now + ttl.whole_seconds())
+        .execute(&self.pool)
+        .await?;
         Ok(SessionKey::try_from(key)?)
     }
 }
 
 fn user_id_of(state: &HashMap<String, String>) -> Option<i64> {
-    state
-        .get(USER_ID_KEY)
-        .and_then(|v| serde_json::from_str(v).ok())
+    state.get(USER_ID_KEY).and_then(|v| serde_json::from_str(v).ok())
 }
 
 impl SessionStore for SqliteSessionStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
         let now = unix_now();
-        let state: Option<String> = sqlx::query_scalar(
-            "SELECT state FROM sessions WHERE id_hash = $1 AND expires_at > $2 AND created_at > $3",
-        )
-        .bind(fingerprint(key.as_ref()))
-        .bind(now)
-        .bind(now - ABSOLUTE_LIFETIME_SECS)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(|e| LoadError::Other(e.into()))?;
-        state
-            .map(|s| serde_json::from_str(&s).map_err(|e| LoadError::Deserialization(e.into())))
-            .transpose()
+        let state: Option<String> =
+            sqlx::query_scalar("SELECT state FROM sessions WHERE id_hash = $1 AND expires_at > $2 AND created_at > $3")
+                .bind(fingerprint(key.as_ref()))
+                .bind(now)
+                .bind(now - ABSOLUTE_LIFETIME_SECS)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| LoadError::Other(e.into()))?;
+        state.map(|s| serde_json::from_str(&s).map_err(|e| LoadError::Deserialization(e.into()))).transpose()
     }
 
-    async fn save(
-        &self,
-        state: HashMap<String, String>,
-        ttl: &Duration,
-    ) -> Result<SessionKey, SaveError> {
+    async fn save(&self, state: HashMap<String, String>, ttl: &Duration) -> Result<SessionKey, SaveError> {
         self.insert(&state, ttl).await.map_err(SaveError::Other)
     }
 
@@ -81,18 +70,15 @@ impl SessionStore for SqliteSessionStore {
         mut state: HashMap<String, String>,
         ttl: &Duration,
     ) -> Result<SessionKey, UpdateError> {
-        let json =
-            serde_json::to_string(&state).map_err(|e| UpdateError::Serialization(e.into()))?;
-        let done = sqlx::query(
-            "UPDATE sessions SET state = $1, user_id = $2, expires_at = $3 WHERE id_hash = $4",
-        )
-        .bind(json)
-        .bind(user_id_of(&state))
-        .bind(unix_now() + ttl.whole_seconds())
-        .bind(fingerprint(key.as_ref()))
-        .execute(&self.pool)
-        .await
-        .map_err(|e| UpdateError::Other(e.into()))?;
+        let json = serde_json::to_string(&state).map_err(|e| UpdateError::Serialization(e.into()))?;
+        let done = sqlx::query("UPDATE sessions SET state = $1, user_id = $2, expires_at = $3 WHERE id_hash = $4")
+            .bind(json)
+            .bind(user_id_of(&state))
+            .bind(unix_now() + ttl.whole_seconds())
+            .bind(fingerprint(key.as_ref()))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| UpdateError::Other(e.into()))?;
         if done.rows_affected() == 1 {
             return Ok(key);
         }
@@ -105,13 +91,11 @@ impl SessionStore for SqliteSessionStore {
     async fn update_ttl(&self, key: &SessionKey, ttl: &Duration) -> Result<(), anyhow::Error> {
         let expires_at = unix_now() + ttl.whole_seconds();
         // Skip the write when the expiry would move by less than a minute.
-        sqlx::query(
-            "UPDATE sessions SET expires_at = $1 WHERE id_hash = $2 AND expires_at < $1 - 60",
-        )
-        .bind(expires_at)
-        .bind(fingerprint(key.as_ref()))
-        .execute(&self.pool)
-        .await?;
+        sqlx::query("UPDATE sessions SET expires_at = $1 WHERE id_hash = $2 AND expires_at < $1 - 60")
+            .bind(expires_at)
+            .bind(fingerprint(key.as_ref()))
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

@@ -44,7 +44,8 @@ impl From<UserRow> for User {
     }
 }
 
-const COLUMNS: &str = "id, business_id, name, email, phone, role, password_hash IS NOT NULL AS has_password, created_at";
+const COLUMNS: &str =
+    "id, business_id, name, email, phone, role, password_hash IS NOT NULL AS has_password, created_at";
 
 pub struct NewUser<'a> {
     pub business_id: &'a str,
@@ -73,10 +74,7 @@ pub async fn insert(tx: &mut Tx, new: NewUser<'_>, now: i64) -> sqlx::Result<i64
 }
 
 /// The active user with this email (any business) and their password hash, for login.
-pub async fn find_for_login(
-    pool: &SqlitePool,
-    email: &str,
-) -> sqlx::Result<Option<(User, Option<String>)>> {
+pub async fn find_for_login(pool: &SqlitePool, email: &str) -> sqlx::Result<Option<(User, Option<String>)>> {
     #[derive(sqlx::FromRow)]
     struct Row {
         #[sqlx(flatten)]
@@ -89,11 +87,7 @@ pub async fn find_for_login(
     Ok(row.map(|r| (r.user.into(), r.password_hash)))
 }
 
-pub async fn get_active(
-    pool: &SqlitePool,
-    business_id: &str,
-    user_id: i64,
-) -> sqlx::Result<Option<User>> {
+pub async fn get_active(pool: &SqlitePool, business_id: &str, user_id: i64) -> sqlx::Result<Option<User>> {
     let row: Option<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM users WHERE id = $1 AND business_id = $2 AND removed_at IS NULL"
     )))
@@ -118,21 +112,19 @@ pub async fn list_active(pool: &SqlitePool, business_id: &str) -> sqlx::Result<V
 /// Removes a user from the team: the row stays for the history, their recipient row and
 /// sessions end.
 pub async fn remove(tx: &mut Tx, business_id: &str, user_id: i64, now: i64) -> sqlx::Result<bool> {
-    let done = sqlx::query("UPDATE users SET removed_at = $1 WHERE id = $2 AND business_id = $3 AND removed_at IS NULL")
-        .bind(now)
-        .bind(user_id)
-        .bind(business_id)
-        .execute(&mut **tx)
-        .await?;
+    let done =
+        sqlx::query("UPDATE users SET removed_at = $1 WHERE id = $2 AND business_id = $3 AND removed_at IS NULL")
+            .bind(now)
+            .bind(user_id)
+            .bind(business_id)
+            .execute(&mut **tx)
+            .await?;
     sqlx::query("DELETE FROM recipients WHERE user_id = $1 AND business_id = $2")
         .bind(user_id)
         .bind(business_id)
         .execute(&mut **tx)
         .await?;
-    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-        .bind(user_id)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut **tx).await?;
     sqlx::query("UPDATE invitations SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL")
         .bind(now)
         .bind(user_id)
@@ -148,13 +140,17 @@ pub async fn update_profile(
     name: &PersonName,
     phone: Option<&PhoneNumber>,
 ) -> sqlx::Result<()> {
-    sqlx::query("UPDATE users SET name = $1, phone = $2 WHERE id = $3 AND business_id = $4 AND removed_at IS NULL")
-        .bind(name.as_str())
-        .bind(phone.map(PhoneNumber::as_str))
-        .bind(user_id)
-        .bind(business_id)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "UPDATE users SET name = $1, phone = $2,
+             phone_blocked_reason = CASE WHEN phone IS $2 THEN phone_blocked_reason ELSE NULL END
+         WHERE id = $3 AND business_id = $4 AND removed_at IS NULL",
+    )
+    .bind(name.as_str())
+    .bind(phone.map(PhoneNumber::as_str))
+    .bind(user_id)
+    .bind(business_id)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
@@ -165,10 +161,7 @@ pub async fn set_password(tx: &mut Tx, user_id: i64, password_hash: &str) -> sql
         .bind(user_id)
         .execute(&mut **tx)
         .await?;
-    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-        .bind(user_id)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut **tx).await?;
     Ok(())
 }
 
@@ -181,10 +174,7 @@ pub async fn password_hash(pool: &SqlitePool, user_id: i64) -> sqlx::Result<Opti
 }
 
 /// The signed-in user and their business's name, in one query (run on every request).
-pub async fn get_signed_in(
-    pool: &SqlitePool,
-    user_id: i64,
-) -> sqlx::Result<Option<(User, String)>> {
+pub async fn get_signed_in(pool: &SqlitePool, user_id: i64) -> sqlx::Result<Option<(User, String)>> {
     #[derive(sqlx::FromRow)]
     struct Row {
         #[sqlx(flatten)]
@@ -201,4 +191,22 @@ pub async fn get_signed_in(
     .fetch_optional(pool)
     .await?;
     Ok(row.map(|r| (r.user.into(), r.business_name)))
+}
+
+/// Marks a phone number the SMS provider refused for good; cleared when the person changes it.
+pub async fn block_phone(pool: &SqlitePool, user_id: i64, reason: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE users SET phone_blocked_reason = $1 WHERE id = $2")
+        .bind(reason)
+        .bind(user_id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// The owners and admins of a business (they hear about delivery problems).
+pub async fn managers(pool: &SqlitePool, business_id: &str) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar("SELECT id FROM users WHERE business_id = $1 AND role IN ('owner', 'admin') AND removed_at IS NULL AND password_hash IS NOT NULL")
+        .bind(business_id)
+        .fetch_all(pool)
+        .await
 }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::time::Duration;
 
+use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
@@ -17,6 +18,10 @@ pub struct OutgoingEmail {
     pub subject: String,
     pub text: String,
     pub html: String,
+    /// Stable per delivery, so a retried send is recognisably the same message.
+    pub message_id: Option<String>,
+    /// One-click unsubscribe link (RFC 8058) for alerts to a person.
+    pub unsubscribe_url: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,18 +45,24 @@ pub trait EmailSender: Send + Sync {
 fn build(from: &Mailbox, email: &OutgoingEmail) -> Result<Message, EmailError> {
     let to = Mailbox::new(
         email.to_name.clone(),
-        email.to.as_str().parse().map_err(|e| {
-            EmailError::Permanent(format!("{} is not a deliverable address: {e}", email.to))
-        })?,
+        email
+            .to
+            .as_str()
+            .parse()
+            .map_err(|e| EmailError::Permanent(format!("{} is not a deliverable address: {e}", email.to)))?,
     );
-    Message::builder()
-        .from(from.clone())
-        .to(to)
-        .subject(&email.subject)
-        .multipart(MultiPart::alternative_plain_html(
-            email.text.clone(),
-            email.html.clone(),
-        ))
+    let mut builder =
+        Message::builder().from(from.clone()).to(to).subject(&email.subject).message_id(email.message_id.clone());
+    if let Some(url) = &email.unsubscribe_url {
+        builder = builder
+            .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("List-Unsubscribe"), format!("<{url}>")))
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+                "List-Unsubscribe=One-Click".into(),
+            ));
+    }
+    builder
+        .multipart(MultiPart::alternative_plain_html(email.text.clone(), email.html.clone()))
         .map_err(|e| EmailError::Permanent(format!("the message could not be built: {e}")))
 }
 
@@ -63,24 +74,12 @@ pub struct SmtpSender {
 
 impl SmtpSender {
     pub fn new(smtp_url: &str, from: Mailbox) -> anyhow::Result<Self> {
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url)?
-            .timeout(Some(Duration::from_secs(15)))
-            .build();
+        let transport =
+            AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url)?.timeout(Some(Duration::from_secs(15))).build();
         let url_for_log = url::Url::parse(smtp_url)
-            .map(|u| {
-                format!(
-                    "{}://{}:{}",
-                    u.scheme(),
-                    u.host_str().unwrap_or(""),
-                    u.port().unwrap_or(0)
-                )
-            })
+            .map(|u| format!("{}://{}:{}", u.scheme(), u.host_str().unwrap_or(""), u.port().unwrap_or(0)))
             .unwrap_or_else(|_| "SMTP".into());
-        Ok(Self {
-            transport,
-            from,
-            url_for_log,
-        })
+        Ok(Self { transport, from, url_for_log })
     }
 }
 
@@ -113,14 +112,9 @@ pub struct FileSender {
 
 impl FileSender {
     pub fn new(dir: PathBuf, from: Mailbox) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&dir).map_err(|e| {
-            anyhow::anyhow!("cannot create the email outbox {}: {e}", dir.display())
-        })?;
-        Ok(Self {
-            transport: AsyncFileTransport::new(&dir),
-            dir,
-            from,
-        })
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| anyhow::anyhow!("cannot create the email outbox {}: {e}", dir.display()))?;
+        Ok(Self { transport: AsyncFileTransport::new(&dir), dir, from })
     }
 }
 
@@ -128,9 +122,11 @@ impl EmailSender for FileSender {
     fn send(&self, email: OutgoingEmail) -> SendFuture<'_> {
         Box::pin(async move {
             let message = build(&self.from, &email)?;
-            self.transport.send(message).await.map(|_| ()).map_err(|e| {
-                EmailError::Transient(format!("could not write to {}: {e}", self.dir.display()))
-            })
+            self.transport
+                .send(message)
+                .await
+                .map(|_| ())
+                .map_err(|e| EmailError::Transient(format!("could not write to {}: {e}", self.dir.display())))
         })
     }
 

@@ -11,11 +11,7 @@ pub struct Change {
 
 impl Change {
     pub fn new(key: impl Into<String>, old: Option<String>, new: Option<String>) -> Self {
-        Self {
-            key: key.into(),
-            old,
-            new,
-        }
+        Self { key: key.into(), old, new }
     }
 
     pub fn switch(key: impl Into<String>, old: bool, new: bool) -> Self {
@@ -31,10 +27,7 @@ pub fn on_off(on: bool) -> &'static str {
 pub fn describe(change: &Change, actor: &str, subject: Option<&str>) -> String {
     let old = change.old.as_deref().unwrap_or("(none)");
     let new = change.new.as_deref().unwrap_or("(none)");
-    let (scope, field) = change
-        .key
-        .split_once('.')
-        .unwrap_or((change.key.as_str(), ""));
+    let (scope, field) = change.key.split_once('.').unwrap_or((change.key.as_str(), ""));
     // "their" when people change their own settings, "Dana's" otherwise.
     let whose = match subject {
         Some(s) if s == actor => "their".to_owned(),
@@ -90,20 +83,9 @@ mod tests {
 
     #[test]
     fn threshold_changes_say_raised_or_lowered_and_whose() {
-        let raise = Change::new(
-            "recipient.min_lead_score",
-            Some("40".into()),
-            Some("70".into()),
-        );
-        assert_eq!(
-            describe(&raise, "Dana", Some("Dana")),
-            "Dana raised their lead-score threshold 40 \u{2192} 70"
-        );
-        let lower = Change::new(
-            "recipient.min_lead_score",
-            Some("70".into()),
-            Some("50".into()),
-        );
+        let raise = Change::new("recipient.min_lead_score", Some("40".into()), Some("70".into()));
+        assert_eq!(describe(&raise, "Dana", Some("Dana")), "Dana raised their lead-score threshold 40 \u{2192} 70");
+        let lower = Change::new("recipient.min_lead_score", Some("70".into()), Some("50".into()));
         assert_eq!(
             describe(&lower, "Olivia", Some("Dana")),
             "Olivia lowered Dana\u{2019}s lead-score threshold 70 \u{2192} 50"
@@ -113,38 +95,22 @@ mod tests {
     #[test]
     fn switches_name_the_kind_or_channel() {
         assert_eq!(
-            describe(
-                &Change::switch("defaults.sms_enabled", false, true),
-                "Olivia",
-                None
-            ),
+            describe(&Change::switch("defaults.sms_enabled", false, true), "Olivia", None),
             "Olivia turned SMS on for the business"
         );
         assert_eq!(
-            describe(
-                &Change::switch("defaults.lead_created", true, false),
-                "Olivia",
-                None
-            ),
+            describe(&Change::switch("defaults.lead_created", true, false), "Olivia", None),
             "Olivia turned new-lead alerts off for the business"
         );
         assert_eq!(
-            describe(
-                &Change::switch("recipient.sms_enabled", true, false),
-                "Sam",
-                Some("Sam")
-            ),
+            describe(&Change::switch("recipient.sms_enabled", true, false), "Sam", Some("Sam")),
             "Sam turned their SMS alerts off"
         );
     }
 
     #[test]
     fn destinations_show_old_and_new() {
-        let change = Change::new(
-            "defaults.notification_phone",
-            None,
-            Some("+15555550100".into()),
-        );
+        let change = Change::new("defaults.notification_phone", None, Some("+15555550100".into()));
         assert_eq!(
             describe(&change, "Olivia", None),
             "Olivia changed the notification phone (none) \u{2192} +15555550100"
@@ -154,27 +120,15 @@ mod tests {
     #[test]
     fn membership_changes() {
         assert_eq!(
-            describe(
-                &Change::new("recipient.added", None, None),
-                "Olivia",
-                Some("Olivia")
-            ),
+            describe(&Change::new("recipient.added", None, None), "Olivia", Some("Olivia")),
             "Olivia became a notification recipient"
         );
         assert_eq!(
-            describe(
-                &Change::new("recipient.added", None, None),
-                "Olivia",
-                Some("Sam")
-            ),
+            describe(&Change::new("recipient.added", None, None), "Olivia", Some("Sam")),
             "Olivia added Sam to the notification recipients"
         );
         assert_eq!(
-            describe(
-                &Change::new("team.added", None, Some("Member".into())),
-                "Olivia",
-                Some("Sam")
-            ),
+            describe(&Change::new("team.added", None, Some("Member".into())), "Olivia", Some("Sam")),
             "Olivia added Sam to the team as Member"
         );
     }

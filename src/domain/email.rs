@@ -12,12 +12,9 @@ impl EmailAddress {
         if raw.len() > 254 {
             return Err("That email address is too long (254 characters at most).".into());
         }
-        let invalid = || {
-            format!("\u{201c}{raw}\u{201d} is not a valid email address, e.g. name@example.com.")
-        };
+        let invalid = || format!("\u{201c}{raw}\u{201d} is not a valid email address, e.g. name@example.com.");
         let (local, domain) = raw.split_once('@').ok_or_else(invalid)?;
-        let bad_char =
-            |c: char| c.is_whitespace() || c.is_control() || "<>()[],;:\\\"@".contains(c);
+        let bad_char = |c: char| c.is_whitespace() || c.is_control() || "<>()[],;:\\\"@".contains(c);
         if local.is_empty() || local.len() > 64 || local.chars().any(bad_char) {
             return Err(invalid());
         }
@@ -60,10 +57,7 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_addresses_and_lowercases_the_domain() {
-        assert_eq!(
-            EmailAddress::parse(" Dana@Acme.TEST ").unwrap().as_str(),
-            "Dana@acme.test"
-        );
+        assert_eq!(EmailAddress::parse(" Dana@Acme.TEST ").unwrap().as_str(), "Dana@acme.test");
         assert!(EmailAddress::parse("first.last+tag@mail.example.co.uk").is_ok());
     }
 

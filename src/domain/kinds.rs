@@ -8,12 +8,7 @@ pub enum AlertKind {
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 4] = [
-        Self::LeadCreated,
-        Self::LeadUpdated,
-        Self::Usage,
-        Self::Billing,
-    ];
+    pub const ALL: [AlertKind; 4] = [Self::LeadCreated, Self::LeadUpdated, Self::Usage, Self::Billing];
 
     /// The event type name used on the wire and in storage.
     pub fn wire_name(self) -> &'static str {

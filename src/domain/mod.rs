@@ -1,12 +1,17 @@
 //! Types and rules of the product. No I/O lives here.
 pub mod audit;
 pub mod email;
+pub mod events;
 pub mod kinds;
 pub mod password;
 pub mod phone;
 pub mod role;
+pub mod routing;
 pub mod score;
 pub mod settings;
+pub mod text;
+pub mod unsubscribe;
+pub mod webhook;
 
 pub use email::EmailAddress;
 pub use kinds::{AlertKind, Channel};
@@ -45,10 +50,7 @@ mod tests {
 
     #[test]
     fn names_are_trimmed_and_bounded() {
-        assert_eq!(
-            PersonName::parse("  Dana Reyes ").unwrap().as_str(),
-            "Dana Reyes"
-        );
+        assert_eq!(PersonName::parse("  Dana Reyes ").unwrap().as_str(), "Dana Reyes");
         assert!(PersonName::parse("   ").is_err());
         assert!(PersonName::parse(&"x".repeat(101)).is_err());
         assert!(PersonName::parse("a\u{0007}b").is_err());

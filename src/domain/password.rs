@@ -9,14 +9,10 @@ pub const MAX_LENGTH: usize = 128;
 pub fn check_new(password: &str, confirmation: &str) -> Result<(), String> {
     let length = password.chars().count();
     if length < MIN_LENGTH {
-        return Err(format!(
-            "Use at least {MIN_LENGTH} characters for your password."
-        ));
+        return Err(format!("Use at least {MIN_LENGTH} characters for your password."));
     }
     if length > MAX_LENGTH {
-        return Err(format!(
-            "Use at most {MAX_LENGTH} characters for your password."
-        ));
+        return Err(format!("Use at most {MAX_LENGTH} characters for your password."));
     }
     if password != confirmation {
         return Err("The two passwords do not match.".into());
@@ -33,9 +29,7 @@ pub fn hash(password: &str) -> anyhow::Result<String> {
 
 /// `false` for a wrong password and for a stored hash that cannot be read.
 pub fn verify(password: &str, stored_hash: &str) -> bool {
-    Argon2::default()
-        .verify_password(password.as_bytes(), stored_hash)
-        .is_ok()
+    Argon2::default().verify_password(password.as_bytes(), stored_hash).is_ok()
 }
 
 #[cfg(test)]
@@ -55,16 +49,8 @@ mod tests {
 
     #[test]
     fn new_passwords_have_a_length_and_must_match() {
-        assert!(
-            check_new("short", "short")
-                .unwrap_err()
-                .contains("at least 10")
-        );
-        assert!(
-            check_new("long enough one", "long enough two")
-                .unwrap_err()
-                .contains("do not match")
-        );
+        assert!(check_new("short", "short").unwrap_err().contains("at least 10"));
+        assert!(check_new("long enough one", "long enough two").unwrap_err().contains("do not match"));
         assert!(check_new(&"x".repeat(129), &"x".repeat(129)).is_err());
         assert!(check_new("long enough one", "long enough one").is_ok());
     }

@@ -10,9 +10,7 @@ impl Region {
             .to_uppercase()
             .parse::<country::Id>()
             .map(Self)
-            .map_err(|_| {
-                format!("\u{201c}{code}\u{201d} is not a two-letter country code such as US or GB.")
-            })
+            .map_err(|_| format!("\u{201c}{code}\u{201d} is not a two-letter country code such as US or GB."))
     }
 
     pub fn code(&self) -> &str {
@@ -56,19 +54,11 @@ impl PhoneNumber {
             .and_then(|metas| metas.into_iter().next())
             .map(|meta| {
                 let d = meta.descriptors();
-                [
-                    d.fixed_line(),
-                    d.mobile(),
-                    d.voip(),
-                    d.personal_number(),
-                    d.toll_free(),
-                    d.uan(),
-                    d.pager(),
-                ]
-                .into_iter()
-                .flatten()
-                .chain([d.general()])
-                .any(|desc| desc.possible_length().contains(&national_len))
+                [d.fixed_line(), d.mobile(), d.voip(), d.personal_number(), d.toll_free(), d.uan(), d.pager()]
+                    .into_iter()
+                    .flatten()
+                    .chain([d.general()])
+                    .any(|desc| desc.possible_length().contains(&national_len))
             })
             .unwrap_or(false);
         if !(possible || parsed.is_valid()) {
@@ -103,19 +93,10 @@ mod tests {
 
     #[test]
     fn national_us_formats_become_e164() {
-        for input in [
-            "(555) 555-0100",
-            "555-555-0100",
-            "555.555.0100",
-            "5555550100",
-            "+1 555 555 0100",
-            "1 (555) 555-0100",
-        ] {
-            assert_eq!(
-                PhoneNumber::parse(input, us()).unwrap().as_str(),
-                "+15555550100",
-                "{input}"
-            );
+        for input in
+            ["(555) 555-0100", "555-555-0100", "555.555.0100", "5555550100", "+1 555 555 0100", "1 (555) 555-0100"]
+        {
+            assert_eq!(PhoneNumber::parse(input, us()).unwrap().as_str(), "+15555550100", "{input}");
         }
     }
 
@@ -123,29 +104,19 @@ mod tests {
     fn international_numbers_keep_their_country() {
         let uk = PhoneNumber::parse("+44 20 7946 0958", us()).unwrap();
         assert_eq!(uk.as_str(), "+442079460958");
-        let national_uk =
-            PhoneNumber::parse("020 7946 0958", Region::parse("gb").unwrap()).unwrap();
+        let national_uk = PhoneNumber::parse("020 7946 0958", Region::parse("gb").unwrap()).unwrap();
         assert_eq!(national_uk.as_str(), "+442079460958");
     }
 
     #[test]
     fn rejects_impossible_numbers_with_a_message_that_says_what_to_type() {
-        for bad in [
-            "555-0100",
-            "12345",
-            "call me",
-            "555 555 0100 ext 4",
-            "1-800-FLOWERS",
-            "+1 555 555 01000",
-            "++15555550100",
-        ] {
+        for bad in
+            ["555-0100", "12345", "call me", "555 555 0100 ext 4", "1-800-FLOWERS", "+1 555 555 01000", "++15555550100"]
+        {
             let message = PhoneNumber::parse(bad, us()).unwrap_err();
             assert!(message.contains("(555) 555-0100"), "{bad}: {message}");
         }
-        assert_eq!(
-            PhoneNumber::parse("  ", us()).unwrap_err(),
-            "Enter a phone number."
-        );
+        assert_eq!(PhoneNumber::parse("  ", us()).unwrap_err(), "Enter a phone number.");
     }
 
     #[test]

@@ -11,9 +11,7 @@ impl Role {
             "owner" => Ok(Self::Owner),
             "admin" => Ok(Self::Admin),
             "member" => Ok(Self::Member),
-            other => Err(format!(
-                "\u{201c}{other}\u{201d} is not a role; choose Admin or Member."
-            )),
+            other => Err(format!("\u{201c}{other}\u{201d} is not a role; choose Admin or Member.")),
         }
     }
 

@@ -8,9 +8,7 @@ impl LeadScore {
             .ok()
             .filter(|v| *v <= 100)
             .map(Self)
-            .ok_or_else(|| {
-                format!("The lead-score threshold must be between 0 and 100 (got {value}).")
-            })
+            .ok_or_else(|| format!("The lead-score threshold must be between 0 and 100 (got {value})."))
     }
 
     pub fn parse(input: &str) -> Result<Self, String> {
@@ -18,9 +16,9 @@ impl LeadScore {
         if raw.is_empty() {
             return Err("Enter a lead-score threshold from 0 to 100.".into());
         }
-        let value: i64 = raw.parse().map_err(|_| {
-            format!("\u{201c}{raw}\u{201d} is not a whole number; enter a threshold from 0 to 100.")
-        })?;
+        let value: i64 = raw
+            .parse()
+            .map_err(|_| format!("\u{201c}{raw}\u{201d} is not a whole number; enter a threshold from 0 to 100."))?;
         Self::new(value)
     }
 
@@ -42,21 +40,9 @@ mod tests {
 
     #[test]
     fn rejects_everything_else_with_a_reason() {
-        assert!(
-            LeadScore::parse("101")
-                .unwrap_err()
-                .contains("between 0 and 100")
-        );
-        assert!(
-            LeadScore::parse("-1")
-                .unwrap_err()
-                .contains("between 0 and 100")
-        );
-        assert!(
-            LeadScore::parse("7.5")
-                .unwrap_err()
-                .contains("whole number")
-        );
+        assert!(LeadScore::parse("101").unwrap_err().contains("between 0 and 100"));
+        assert!(LeadScore::parse("-1").unwrap_err().contains("between 0 and 100"));
+        assert!(LeadScore::parse("7.5").unwrap_err().contains("whole number"));
         assert!(LeadScore::parse("").unwrap_err().contains("Enter"));
         assert!(LeadScore::parse("99999999999999999999").is_err());
     }

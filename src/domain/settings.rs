@@ -13,12 +13,7 @@ pub struct KindSet {
 }
 
 impl KindSet {
-    pub const ALL_ON: Self = Self {
-        lead_created: true,
-        lead_updated: true,
-        usage: true,
-        billing: true,
-    };
+    pub const ALL_ON: Self = Self { lead_created: true, lead_updated: true, usage: true, billing: true };
 
     pub fn get(&self, kind: AlertKind) -> bool {
         match kind {
@@ -40,12 +35,7 @@ impl KindSet {
 
     /// Reads the set from checkbox names present in a submitted form.
     pub fn from_checked(is_checked: impl Fn(&str) -> bool) -> Self {
-        let mut set = Self {
-            lead_created: false,
-            lead_updated: false,
-            usage: false,
-            billing: false,
-        };
+        let mut set = Self { lead_created: false, lead_updated: false, usage: false, billing: false };
         for kind in AlertKind::ALL {
             set.set(kind, is_checked(kind.field()));
         }
@@ -79,11 +69,7 @@ impl ChannelSet {
     }
 
     pub fn from_checked(is_checked: impl Fn(&str) -> bool) -> Self {
-        let mut set = Self {
-            email: false,
-            sms: false,
-            in_app: false,
-        };
+        let mut set = Self { email: false, sms: false, in_app: false };
         for channel in Channel::ALL {
             set.set(channel, is_checked(channel.field()));
         }
@@ -107,11 +93,7 @@ impl BusinessDefaults {
     pub fn for_new_business(owner_email: EmailAddress) -> Self {
         Self {
             kinds: KindSet::ALL_ON,
-            channels: ChannelSet {
-                email: true,
-                sms: false,
-                in_app: true,
-            },
+            channels: ChannelSet { email: true, sms: false, in_app: true },
             notification_email: Some(owner_email),
             notification_phone: None,
         }
@@ -136,8 +118,7 @@ impl BusinessDefaults {
 
     /// Why the business stops a channel for everyone, if it does.
     pub fn channel_off_reason(&self, channel: Channel) -> Option<String> {
-        (!self.channels.get(channel))
-            .then(|| format!("{} is off for the business", channel.label()))
+        (!self.channels.get(channel)).then(|| format!("{} is off for the business", channel.label()))
     }
 
     /// Why the business stops an alert kind for everyone, if it does.
@@ -158,11 +139,7 @@ impl RecipientPrefs {
     /// A newly added recipient hears about everything by email and in-app; SMS is theirs to turn on.
     pub fn new_recipient(has_phone: bool) -> Self {
         Self {
-            channels: ChannelSet {
-                email: true,
-                sms: has_phone,
-                in_app: true,
-            },
+            channels: ChannelSet { email: true, sms: has_phone, in_app: true },
             kinds: KindSet::ALL_ON,
             min_lead_score: LeadScore::default(),
         }
@@ -171,11 +148,7 @@ impl RecipientPrefs {
     /// The business owner's own row when a business is created.
     pub fn owner_at_creation() -> Self {
         Self {
-            channels: ChannelSet {
-                email: true,
-                sms: false,
-                in_app: true,
-            },
+            channels: ChannelSet { email: true, sms: false, in_app: true },
             kinds: KindSet::ALL_ON,
             min_lead_score: LeadScore::default(),
         }
@@ -229,14 +202,7 @@ mod tests {
     fn a_new_business_has_every_kind_on_email_and_in_app_on_and_sms_off() {
         let d = defaults();
         assert!(AlertKind::ALL.iter().all(|k| d.kinds.get(*k)));
-        assert_eq!(
-            d.channels,
-            ChannelSet {
-                email: true,
-                sms: false,
-                in_app: true
-            }
-        );
+        assert_eq!(d.channels, ChannelSet { email: true, sms: false, in_app: true });
         assert_eq!(d.notification_email.unwrap().as_str(), "owner@acme.test");
         assert!(d.notification_phone.is_none());
     }
@@ -244,14 +210,7 @@ mod tests {
     #[test]
     fn the_owner_starts_as_a_recipient_of_everything_by_email_and_in_app_at_threshold_zero() {
         let owner = RecipientPrefs::owner_at_creation();
-        assert_eq!(
-            owner.channels,
-            ChannelSet {
-                email: true,
-                sms: false,
-                in_app: true
-            }
-        );
+        assert_eq!(owner.channels, ChannelSet { email: true, sms: false, in_app: true });
         assert_eq!(owner.kinds, KindSet::ALL_ON);
         assert_eq!(owner.min_lead_score.value(), 0);
     }
@@ -261,34 +220,18 @@ mod tests {
         let mut d = defaults();
         assert!(d.warnings().is_empty());
         d.channels.sms = true;
-        assert_eq!(
-            d.warnings(),
-            vec!["SMS is on, but no notification phone number is set."]
-        );
+        assert_eq!(d.warnings(), vec!["SMS is on, but no notification phone number is set."]);
         d.notification_email = None;
-        assert!(
-            d.warnings()
-                .contains(&"Email is on, but no notification email address is set.")
-        );
+        assert!(d.warnings().contains(&"Email is on, but no notification email address is set."));
     }
 
     #[test]
     fn everything_off_is_a_warning() {
         let mut d = defaults();
-        d.channels = ChannelSet {
-            email: false,
-            sms: false,
-            in_app: false,
-        };
-        assert_eq!(
-            d.warnings(),
-            vec!["Every channel is off, so nobody will be notified of anything."]
-        );
+        d.channels = ChannelSet { email: false, sms: false, in_app: false };
+        assert_eq!(d.warnings(), vec!["Every channel is off, so nobody will be notified of anything."]);
         d.kinds = KindSet::from_checked(|_| false);
-        assert_eq!(
-            d.warnings(),
-            vec!["Every alert type is off, so nobody will be notified of anything."]
-        );
+        assert_eq!(d.warnings(), vec!["Every alert type is off, so nobody will be notified of anything."]);
     }
 
     #[test]
@@ -296,48 +239,27 @@ mod tests {
         let mut d = defaults();
         let mut p = prefs();
         d.channels.sms = false;
-        assert_eq!(
-            channel_status(&d, &p, true, Channel::Sms),
-            ChannelStatus::OffForBusiness { chosen: true }
-        );
+        assert_eq!(channel_status(&d, &p, true, Channel::Sms), ChannelStatus::OffForBusiness { chosen: true });
         d.channels.sms = true;
-        assert_eq!(
-            channel_status(&d, &p, true, Channel::Sms),
-            ChannelStatus::Active
-        );
+        assert_eq!(channel_status(&d, &p, true, Channel::Sms), ChannelStatus::Active);
         p.channels.sms = false;
-        assert_eq!(
-            channel_status(&d, &p, true, Channel::Sms),
-            ChannelStatus::NotChosen
-        );
+        assert_eq!(channel_status(&d, &p, true, Channel::Sms), ChannelStatus::NotChosen);
     }
 
     #[test]
     fn sms_needs_a_phone_on_the_persons_profile() {
         let mut d = defaults();
         d.channels.sms = true;
-        assert_eq!(
-            channel_status(&d, &prefs(), false, Channel::Sms),
-            ChannelStatus::NoPhone { chosen: true }
-        );
-        assert_eq!(
-            channel_status(&d, &prefs(), false, Channel::Email),
-            ChannelStatus::Active
-        );
+        assert_eq!(channel_status(&d, &prefs(), false, Channel::Sms), ChannelStatus::NoPhone { chosen: true });
+        assert_eq!(channel_status(&d, &prefs(), false, Channel::Email), ChannelStatus::Active);
     }
 
     #[test]
     fn reasons_read_as_sentences() {
         let mut d = defaults();
         d.kinds.lead_created = false;
-        assert_eq!(
-            d.kind_off_reason(AlertKind::LeadCreated).unwrap(),
-            "new-lead alerts are off for the business"
-        );
-        assert_eq!(
-            d.channel_off_reason(Channel::Sms).unwrap(),
-            "SMS is off for the business"
-        );
+        assert_eq!(d.kind_off_reason(AlertKind::LeadCreated).unwrap(), "new-lead alerts are off for the business");
+        assert_eq!(d.channel_off_reason(Channel::Sms).unwrap(), "SMS is off for the business");
         assert!(d.channel_off_reason(Channel::Email).is_none());
     }
 
@@ -346,13 +268,6 @@ mod tests {
         let kinds = KindSet::from_checked(|f| f == "lead_created" || f == "billing_alerts");
         assert!(kinds.lead_created && kinds.billing && !kinds.lead_updated && !kinds.usage);
         let channels = ChannelSet::from_checked(|f| f == "sms_enabled");
-        assert_eq!(
-            channels,
-            ChannelSet {
-                email: false,
-                sms: true,
-                in_app: false
-            }
-        );
+        assert_eq!(channels, ChannelSet { email: false, sms: true, in_app: false });
     }
 }

@@ -14,9 +14,7 @@ use crate::domain::{PersonName, PhoneNumber, password};
 use crate::tokens;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(account_page)
-        .service(save_profile)
-        .service(change_password);
+    cfg.service(account_page).service(save_profile).service(change_password);
 }
 
 #[derive(Default)]
@@ -45,21 +43,10 @@ fn page(
 ) -> AccountPage {
     let profile = profile.unwrap_or_else(|| ProfileForm {
         name: me.user.name.clone(),
-        phone: me
-            .user
-            .phone
-            .as_ref()
-            .map(|p| p.to_string())
-            .unwrap_or_default(),
+        phone: me.user.phone.as_ref().map(|p| p.to_string()).unwrap_or_default(),
         ..ProfileForm::default()
     });
-    AccountPage {
-        shell: Shell::new(me, "account"),
-        email: me.user.email.clone(),
-        profile,
-        password_error,
-        status,
-    }
+    AccountPage { shell: Shell::new(me, "account"), email: me.user.email.clone(), profile, password_error, status }
 }
 
 #[derive(Deserialize)]
@@ -68,15 +55,10 @@ struct AccountQuery {
 }
 
 #[get("/account")]
-async fn account_page(
-    me: CurrentUser,
-    query: web::Query<AccountQuery>,
-) -> Result<HttpResponse, AppError> {
+async fn account_page(me: CurrentUser, query: web::Query<AccountQuery>) -> Result<HttpResponse, AppError> {
     let status = match query.saved.as_deref() {
         Some("profile") => Some("Profile saved.".to_owned()),
-        Some("password") => {
-            Some("Password changed. You were signed out everywhere else.".to_owned())
-        }
+        Some("password") => Some("Password changed. You were signed out everywhere else.".to_owned()),
         _ => None,
     };
     render(StatusCode::OK, &page(&me, None, None, status))
@@ -96,31 +78,17 @@ async fn save_profile(
     state: web::Data<AppState>,
     CsrfForm(input): CsrfForm<ProfileInput>,
 ) -> Result<HttpResponse, AppError> {
-    let business = db::businesses::get(&state.pool, me.business_id())
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let mut form = ProfileForm {
-        name: input.name.clone(),
-        phone: input.phone.clone(),
-        ..ProfileForm::default()
-    };
-    let name = PersonName::parse(&input.name)
-        .map_err(|e| form.name_error = Some(e))
-        .ok();
+    let business = db::businesses::get(&state.pool, me.business_id()).await?.ok_or(AppError::NotFound)?;
+    let mut form = ProfileForm { name: input.name.clone(), phone: input.phone.clone(), ..ProfileForm::default() };
+    let name = PersonName::parse(&input.name).map_err(|e| form.name_error = Some(e)).ok();
     let phone = if input.phone.trim().is_empty() {
         Some(None)
     } else {
-        PhoneNumber::parse(&input.phone, business.region())
-            .map(Some)
-            .map_err(|e| form.phone_error = Some(e))
-            .ok()
+        PhoneNumber::parse(&input.phone, business.region()).map(Some).map_err(|e| form.phone_error = Some(e)).ok()
     };
     let (Some(name), Some(phone)) = (name, phone) else {
         let status = Some("Not saved: fix the highlighted fields.".to_owned());
-        return render(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &page(&me, Some(form), None, status),
-        );
+        return render(StatusCode::UNPROCESSABLE_ENTITY, &page(&me, Some(form), None, status));
     };
     let mut tx = db::begin_write(&state.pool).await?;
     db::users::update_profile(&mut tx, me.business_id(), me.user.id, &name, phone.as_ref()).await?;
@@ -145,21 +113,13 @@ async fn change_password(
     state: web::Data<AppState>,
     CsrfForm(input): CsrfForm<PasswordInput>,
 ) -> Result<HttpResponse, AppError> {
-    let refuse = |message: String| {
-        render(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &page(&me, None, Some(message), None),
-        )
-    };
+    let refuse = |message: String| render(StatusCode::UNPROCESSABLE_ENTITY, &page(&me, None, Some(message), None));
     if let Err(message) = password::check_new(&input.new_password, &input.confirm_password) {
         return refuse(message);
     }
-    let stored = db::users::password_hash(&state.pool, me.user.id)
-        .await?
-        .unwrap_or_default();
+    let stored = db::users::password_hash(&state.pool, me.user.id).await?.unwrap_or_default();
     let (current, new) = (input.current_password.clone(), input.new_password.clone());
-    let checked =
-        blocking(move || password::verify(&current, &stored).then(|| password::hash(&new))).await?;
+    let checked = blocking(move || password::verify(&current, &stored).then(|| password::hash(&new))).await?;
     let Some(hash) = checked else {
         return refuse("Your current password is not right.".into());
     };

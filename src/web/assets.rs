@@ -14,20 +14,9 @@ pub async fn asset(req: HttpRequest, path: web::Path<String>) -> HttpResponse {
     let Some(file) = Assets::get(&path) else {
         return HttpResponse::NotFound().body("No such file.");
     };
-    let etag = format!(
-        "\"{}\"",
-        file.metadata
-            .sha256_hash()
-            .iter()
-            .take(8)
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    );
-    if req
-        .headers()
-        .get(IF_NONE_MATCH)
-        .is_some_and(|v| v.as_bytes() == etag.as_bytes())
-    {
+    let etag =
+        format!("\"{}\"", file.metadata.sha256_hash().iter().take(8).map(|b| format!("{b:02x}")).collect::<String>());
+    if req.headers().get(IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes()) {
         return HttpResponse::NotModified().finish();
     }
     HttpResponse::Ok()
@@ -40,14 +29,7 @@ pub async fn asset(req: HttpRequest, path: web::Path<String>) -> HttpResponse {
 /// `/static/app.css?v=…`: the query changes when the file does, so browsers refetch it.
 pub fn versioned(path: &str) -> String {
     let hash = Assets::get(path)
-        .map(|f| {
-            f.metadata
-                .sha256_hash()
-                .iter()
-                .take(4)
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-        })
+        .map(|f| f.metadata.sha256_hash().iter().take(4).map(|b| format!("{b:02x}")).collect::<String>())
         .unwrap_or_default();
     format!("/static/{path}?v={hash}")
 }

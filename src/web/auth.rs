@@ -31,10 +31,7 @@ struct LoginQuery {
 }
 
 #[get("/login")]
-async fn login_page(
-    session: Session,
-    query: web::Query<LoginQuery>,
-) -> Result<HttpResponse, AppError> {
+async fn login_page(session: Session, query: web::Query<LoginQuery>) -> Result<HttpResponse, AppError> {
     if matches!(session.get::<i64>(db::sessions::USER_ID_KEY), Ok(Some(_))) {
         return Ok(see_other("/settings/notifications"));
     }
@@ -64,10 +61,7 @@ async fn login(
     CsrfForm(form): CsrfForm<LoginForm>,
 ) -> Result<HttpResponse, AppError> {
     let email = form.email.trim().to_lowercase();
-    let address = req
-        .peer_addr()
-        .map(|a| a.ip())
-        .unwrap_or([0, 0, 0, 0].into());
+    let address = req.peer_addr().map(|a| a.ip()).unwrap_or([0, 0, 0, 0].into());
     let again = |error: String, status: StatusCode| -> Result<HttpResponse, AppError> {
         let page = LoginPage {
             assets: PublicAssets::new(),
@@ -79,10 +73,7 @@ async fn login(
         render(status, &page)
     };
     if email.is_empty() || form.password.is_empty() {
-        return again(
-            "Enter your email and password.".into(),
-            StatusCode::UNPROCESSABLE_ENTITY,
-        );
+        return again("Enter your email and password.".into(), StatusCode::UNPROCESSABLE_ENTITY);
     }
     if let Some(wait) = state.throttle.check(&email, address) {
         let secs = wait.as_secs().max(1);
@@ -90,18 +81,15 @@ async fn login(
             format!("Too many sign-in attempts. Wait {secs} seconds, then try again."),
             StatusCode::TOO_MANY_REQUESTS,
         )?;
-        response.headers_mut().insert(
-            actix_web::http::header::RETRY_AFTER,
-            actix_web::http::header::HeaderValue::from(secs),
-        );
+        response
+            .headers_mut()
+            .insert(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from(secs));
         return Ok(response);
     }
 
     let found = db::users::find_for_login(&state.pool, &email).await?;
-    let stored_hash = found
-        .as_ref()
-        .and_then(|(_, hash)| hash.clone())
-        .unwrap_or_else(|| state.dummy_password_hash.clone());
+    let stored_hash =
+        found.as_ref().and_then(|(_, hash)| hash.clone()).unwrap_or_else(|| state.dummy_password_hash.clone());
     let password = form.password.clone();
     let matches = blocking(move || password::verify(&password, &stored_hash)).await?;
     let user = match found {
@@ -109,10 +97,7 @@ async fn login(
         _ => {
             state.throttle.failed(&email, address);
             tracing::info!("failed sign-in");
-            return again(
-                "That email and password do not match an account.".into(),
-                StatusCode::UNAUTHORIZED,
-            );
+            return again("That email and password do not match an account.".into(), StatusCode::UNAUTHORIZED);
         }
     };
 

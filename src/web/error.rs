@@ -16,9 +16,7 @@ pub enum AppError {
     BadRequest(String),
     #[error("Too many sign-in attempts. Wait {0} seconds, then try again.")]
     TooManyAttempts(u64),
-    #[error(
-        "Something went wrong on our side and nothing was changed. Please try again in a moment."
-    )]
+    #[error("Something went wrong on our side and nothing was changed. Please try again in a moment.")]
     Unexpected(#[from] anyhow::Error),
 }
 
@@ -50,14 +48,10 @@ impl ResponseError for AppError {
     fn error_response(&self) -> HttpResponse {
         match self {
             Self::SignInRequired { htmx: true } => {
-                return HttpResponse::Unauthorized()
-                    .insert_header(("HX-Redirect", "/login"))
-                    .finish();
+                return HttpResponse::Unauthorized().insert_header(("HX-Redirect", "/login")).finish();
             }
             Self::SignInRequired { htmx: false } => {
-                return HttpResponse::SeeOther()
-                    .insert_header(("Location", "/login"))
-                    .finish();
+                return HttpResponse::SeeOther().insert_header(("Location", "/login")).finish();
             }
             Self::Unexpected(e) => tracing::error!(error = ?e, "request failed"),
             _ => {}
@@ -70,12 +64,7 @@ impl ResponseError for AppError {
             Self::TooManyAttempts(_) => "Slow down",
             _ => "Something went wrong",
         };
-        let body = ErrorPage {
-            title,
-            message: self.to_string(),
-        }
-        .render()
-        .unwrap_or_else(|_| self.to_string());
+        let body = ErrorPage { title, message: self.to_string() }.render().unwrap_or_else(|_| self.to_string());
         let mut response = HttpResponse::build(status);
         response
             .content_type("text/html; charset=utf-8")

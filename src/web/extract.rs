@@ -26,9 +26,7 @@ pub fn csrf_token(session: &Session) -> Result<String, AppError> {
         return Ok(token);
     }
     let token = tokens::random_token();
-    session
-        .insert(CSRF_KEY, &token)
-        .map_err(|e| AppError::Unexpected(anyhow::anyhow!("{e}")))?;
+    session.insert(CSRF_KEY, &token).map_err(|e| AppError::Unexpected(anyhow::anyhow!("{e}")))?;
     Ok(token)
 }
 
@@ -68,28 +66,18 @@ impl FromRequest for CurrentUser {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let signed_out = AppError::SignInRequired {
-                htmx: is_htmx(&req),
-            };
+            let signed_out = AppError::SignInRequired { htmx: is_htmx(&req) };
             let session = req.get_session();
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .expect("AppState is registered");
+            let state = req.app_data::<web::Data<AppState>>().expect("AppState is registered");
             let Ok(Some(user_id)) = session.get::<i64>(db::sessions::USER_ID_KEY) else {
                 return Err(signed_out);
             };
-            let Some((user, business_name)) =
-                db::users::get_signed_in(&state.pool, user_id).await?
-            else {
+            let Some((user, business_name)) = db::users::get_signed_in(&state.pool, user_id).await? else {
                 session.purge();
                 return Err(signed_out);
             };
             let csrf_token = csrf_token(&session)?;
-            Ok(Self {
-                user,
-                business_name,
-                csrf_token,
-            })
+            Ok(Self { user, business_name, csrf_token })
         })
     }
 }
@@ -104,13 +92,8 @@ fn forbidden(message: &str) -> AppError {
 
 fn check_origin(req: &HttpRequest) -> Result<(), AppError> {
     let headers = req.headers();
-    if headers
-        .get("Sec-Fetch-Site")
-        .is_some_and(|v| v == "cross-site")
-    {
-        return Err(forbidden(
-            "This request came from another website, so it was refused.",
-        ));
+    if headers.get("Sec-Fetch-Site").is_some_and(|v| v == "cross-site") {
+        return Err(forbidden("This request came from another website, so it was refused."));
     }
     if let Some(origin) = headers.get("Origin").and_then(|v| v.to_str().ok()) {
         let host = req.connection_info().host().to_owned();
@@ -121,9 +104,7 @@ fn check_origin(req: &HttpRequest) -> Result<(), AppError> {
             })
         });
         if origin_host.as_deref() != Some(host.as_str()) {
-            return Err(forbidden(
-                "This request came from another website, so it was refused.",
-            ));
+            return Err(forbidden("This request came from another website, so it was refused."));
         }
     }
     Ok(())
@@ -144,13 +125,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
                 .and_then(|v| v.to_str().ok())
                 .is_none_or(|v| v.starts_with("application/x-www-form-urlencoded"));
             if !is_form {
-                return Err(AppError::BadRequest(
-                    "Send this form as application/x-www-form-urlencoded.".into(),
-                ));
+                return Err(AppError::BadRequest("Send this form as application/x-www-form-urlencoded.".into()));
             }
-            let body = body
-                .await
-                .map_err(|_| AppError::BadRequest("The form could not be read.".into()))?;
+            let body = body.await.map_err(|_| AppError::BadRequest("The form could not be read.".into()))?;
             if body.len() > FORM_LIMIT {
                 return Err(AppError::BadRequest("The form is too large.".into()));
             }
@@ -161,20 +138,13 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
                 .get("X-CSRF-Token")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
-                .or_else(|| {
-                    pairs
-                        .iter()
-                        .find(|(k, _)| k == "csrf_token")
-                        .map(|(_, v)| v.clone())
-                });
+                .or_else(|| pairs.iter().find(|(k, _)| k == "csrf_token").map(|(_, v)| v.clone()));
             let expected = req.get_session().get::<String>(CSRF_KEY).ok().flatten();
             match (sent, expected) {
                 (None, _) => return Err(forbidden("The form's security token is missing.")),
                 (Some(sent), Some(expected)) if tokens::same(&sent, &expected) => {}
                 _ => {
-                    return Err(forbidden(
-                        "The form's security token is out of date or wrong.",
-                    ));
+                    return Err(forbidden("The form's security token is out of date or wrong."));
                 }
             }
             let form = serde_urlencoded::from_bytes(&body)
@@ -195,10 +165,7 @@ pub struct Fields(pub Vec<(String, String)>);
 
 impl Fields {
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     /// A checkbox is checked when its name was sent (with any value but "off").

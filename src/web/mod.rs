@@ -9,6 +9,7 @@ mod auth;
 mod notifications;
 mod shell;
 mod team;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -29,6 +30,11 @@ pub struct AppState {
     pub throttle: throttle::LoginThrottle,
     /// Checked when an unknown email signs in, so that answer takes as long as a wrong password.
     pub dummy_password_hash: String,
+    pub ingest: crate::db::writer::IngestQueue,
+    pub secrets: webhooks::SecretCache,
+    /// Wakes the dispatcher (a test alert, a retried delivery).
+    pub wake_dispatcher: Arc<tokio::sync::Notify>,
+    pub unsubscribe_key: Vec<u8>,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -38,16 +44,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(auth::routes)
         .configure(notifications::routes)
         .configure(team::routes)
-        .configure(account::routes);
+        .configure(account::routes)
+        .configure(webhooks::routes);
 }
 
 #[get("/healthz")]
 async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     match sqlx::query("SELECT 1").execute(&state.pool).await {
         Ok(_) => HttpResponse::Ok().content_type("text/plain").body("ok"),
-        Err(_) => HttpResponse::ServiceUnavailable()
-            .content_type("text/plain")
-            .body("database unavailable"),
+        Err(_) => HttpResponse::ServiceUnavailable().content_type("text/plain").body("database unavailable"),
     }
 }
 
@@ -57,26 +62,16 @@ async fn home() -> HttpResponse {
 }
 
 pub fn see_other(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header(("Location", location))
-        .finish()
+    HttpResponse::SeeOther().insert_header(("Location", location)).finish()
 }
 
 /// Renders a template with a status of our choosing.
 pub fn render(status: StatusCode, template: &impl Template) -> Result<HttpResponse, AppError> {
-    let body = template
-        .render()
-        .map_err(|e| AppError::Unexpected(e.into()))?;
-    Ok(HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .body(body))
+    let body = template.render().map_err(|e| AppError::Unexpected(e.into()))?;
+    Ok(HttpResponse::build(status).content_type("text/html; charset=utf-8").body(body))
 }
 
 /// Runs CPU-heavy work (password hashing) off the async workers.
-pub async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, AppError> {
-    web::block(f)
-        .await
-        .map_err(|e| AppError::Unexpected(anyhow::anyhow!("blocking task failed: {e}")))
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, AppError> {
+    web::block(f).await.map_err(|e| AppError::Unexpected(anyhow::anyhow!("blocking task failed: {e}")))
 }

@@ -14,8 +14,8 @@ use crate::db::recipients::Recipient;
 use crate::domain::audit::{self, Change, on_off};
 use crate::domain::settings::{ChannelStatus, channel_status};
 use crate::domain::{
-    AlertKind, BusinessDefaults, Channel, ChannelSet, EmailAddress, KindSet, LeadScore,
-    PhoneNumber, RecipientPrefs, Region,
+    AlertKind, BusinessDefaults, Channel, ChannelSet, EmailAddress, KindSet, LeadScore, PhoneNumber, RecipientPrefs,
+    Region,
 };
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -65,32 +65,14 @@ impl DefaultsView {
             editable,
             kinds: AlertKind::ALL
                 .into_iter()
-                .map(|k| Switch {
-                    field: k.field(),
-                    label: k.label(),
-                    hint: kind_hint(k),
-                    on: d.kinds.get(k),
-                })
+                .map(|k| Switch { field: k.field(), label: k.label(), hint: kind_hint(k), on: d.kinds.get(k) })
                 .collect(),
             channels: Channel::ALL
                 .into_iter()
-                .map(|c| Switch {
-                    field: c.field(),
-                    label: c.label(),
-                    hint: channel_hint(c),
-                    on: d.channels.get(c),
-                })
+                .map(|c| Switch { field: c.field(), label: c.label(), hint: channel_hint(c), on: d.channels.get(c) })
                 .collect(),
-            email: d
-                .notification_email
-                .as_ref()
-                .map(|e| e.to_string())
-                .unwrap_or_default(),
-            phone: d
-                .notification_phone
-                .as_ref()
-                .map(|p| p.to_string())
-                .unwrap_or_default(),
+            email: d.notification_email.as_ref().map(|e| e.to_string()).unwrap_or_default(),
+            phone: d.notification_phone.as_ref().map(|p| p.to_string()).unwrap_or_default(),
             email_error: None,
             phone_error: None,
             warnings: d.warnings(),
@@ -133,26 +115,15 @@ impl RecipientView {
                 let status = channel_status(d, &r.prefs, r.phone.is_some(), c);
                 let (disabled, note) = match &status {
                     ChannelStatus::OffForBusiness { .. } => (true, d.channel_off_reason(c)),
-                    ChannelStatus::NoPhone { .. } if is_me => (
-                        true,
-                        Some("Add your phone number in Account to get SMS.".into()),
-                    ),
-                    ChannelStatus::NoPhone { .. } => (
-                        true,
-                        Some(format!(
-                            "No phone number: {} can add one in Account.",
-                            r.name
-                        )),
-                    ),
+                    ChannelStatus::NoPhone { .. } if is_me => {
+                        (true, Some("Add your phone number in Account to get SMS.".into()))
+                    }
+                    ChannelStatus::NoPhone { .. } => {
+                        (true, Some(format!("No phone number: {} can add one in Account.", r.name)))
+                    }
                     _ => (false, None),
                 };
-                CheckBox {
-                    field: c.field(),
-                    label: c.label(),
-                    checked: r.prefs.channels.get(c),
-                    disabled,
-                    note,
-                }
+                CheckBox { field: c.field(), label: c.label(), checked: r.prefs.channels.get(c), disabled, note }
             })
             .collect();
         let kinds = AlertKind::ALL
@@ -185,10 +156,7 @@ impl RecipientView {
 
 fn capitalize(s: &str) -> String {
     let mut chars = s.chars();
-    chars
-        .next()
-        .map(|c| c.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
 /// One line on what this person will actually get, the ceiling applied.
@@ -207,17 +175,8 @@ fn summary(r: &Recipient, d: &BusinessDefaults) -> String {
         return format!("{} gets no alerts right now.", r.name);
     }
     let threshold = r.prefs.min_lead_score.value();
-    let leads = if threshold == 0 {
-        "every lead".to_owned()
-    } else {
-        format!("leads scoring {threshold} or more")
-    };
-    format!(
-        "Gets {} by {}; {}.",
-        kinds.join(", "),
-        channels.join(", "),
-        leads
-    )
+    let leads = if threshold == 0 { "every lead".to_owned() } else { format!("leads scoring {threshold} or more") };
+    format!("Gets {} by {}; {}.", kinds.join(", "), channels.join(", "), leads)
 }
 
 pub struct RecipientsView {
@@ -275,11 +234,7 @@ struct RecipientResponse {
 
 // ---- loading ----
 
-async fn recipients_view(
-    state: &AppState,
-    me: &CurrentUser,
-    d: &BusinessDefaults,
-) -> Result<RecipientsView, AppError> {
+async fn recipients_view(state: &AppState, me: &CurrentUser, d: &BusinessDefaults) -> Result<RecipientsView, AppError> {
     let business = me.business_id();
     let recipients = db::recipients::list(&state.pool, business).await?;
     let team = db::users::list_active(&state.pool, business).await?;
@@ -288,19 +243,12 @@ async fn recipients_view(
         .filter(|u| !recipients.iter().any(|r| r.user_id == u.id))
         .map(|u| (u.id, format!("{} ({})", u.name, u.email)))
         .collect();
-    let managers: Vec<&str> = team
-        .iter()
-        .filter(|u| u.role.manages_business())
-        .map(|u| u.name.as_str())
-        .collect();
+    let managers: Vec<&str> = team.iter().filter(|u| u.role.manages_business()).map(|u| u.name.as_str()).collect();
     Ok(RecipientsView {
         csrf: me.csrf_token.clone(),
         can_manage: me.manages_business(),
         me_is_recipient: recipients.iter().any(|r| r.user_id == me.user.id),
-        rows: recipients
-            .iter()
-            .map(|r| RecipientView::new(r, d, me))
-            .collect(),
+        rows: recipients.iter().map(|r| RecipientView::new(r, d, me)).collect(),
         candidates,
         managers: managers.join(", "),
         add_error: None,
@@ -312,11 +260,7 @@ async fn audit_lines(state: &AppState, business_id: &str) -> Result<Vec<AuditLin
     Ok(entries
         .iter()
         .map(|e| AuditLine {
-            text: audit::describe(
-                &e.change(),
-                e.actor_name.as_deref().unwrap_or("Someone"),
-                e.subject_name.as_deref(),
-            ),
+            text: audit::describe(&e.change(), e.actor_name.as_deref().unwrap_or("Someone"), e.subject_name.as_deref()),
             when: format_utc(e.at),
         })
         .collect())
@@ -333,13 +277,7 @@ async fn full_page(
     let mut recipients = recipients_view(state, &me, defaults).await?;
     patch(&mut recipients);
     let audit = audit_lines(state, me.business_id()).await?;
-    Ok(NotificationsPage {
-        shell: Shell::new(&me, "notifications"),
-        d,
-        recipients,
-        audit,
-        status,
-    })
+    Ok(NotificationsPage { shell: Shell::new(&me, "notifications"), d, recipients, audit, status })
 }
 
 #[derive(Deserialize)]
@@ -357,9 +295,7 @@ async fn notifications_page(
     let status = match query.saved.as_deref() {
         Some("defaults") => Some("Business defaults saved.".to_owned()),
         Some("recipient") => Some("Recipient preferences saved.".to_owned()),
-        Some("added") => {
-            Some("Recipient added. Set their channels and threshold below.".to_owned())
-        }
+        Some("added") => Some("Recipient added. Set their channels and threshold below.".to_owned()),
         Some("removed") => Some("Recipient removed.".to_owned()),
         _ => None,
     };
@@ -374,22 +310,11 @@ async fn notifications_page(
 fn parse_destinations(
     fields: &Fields,
     region: Region,
-) -> (
-    Result<Option<EmailAddress>, String>,
-    Result<Option<PhoneNumber>, String>,
-) {
+) -> (Result<Option<EmailAddress>, String>, Result<Option<PhoneNumber>, String>) {
     let email = fields.get("notification_email").unwrap_or("").trim();
     let phone = fields.get("notification_phone").unwrap_or("").trim();
-    let email = if email.is_empty() {
-        Ok(None)
-    } else {
-        EmailAddress::parse(email).map(Some)
-    };
-    let phone = if phone.is_empty() {
-        Ok(None)
-    } else {
-        PhoneNumber::parse(phone, region).map(Some)
-    };
+    let email = if email.is_empty() { Ok(None) } else { EmailAddress::parse(email).map(Some) };
+    let phone = if phone.is_empty() { Ok(None) } else { PhoneNumber::parse(phone, region).map(Some) };
     (email, phone)
 }
 
@@ -442,9 +367,7 @@ async fn save_defaults(
     CsrfForm(fields): CsrfForm<Fields>,
 ) -> Result<HttpResponse, AppError> {
     me.require_manager("change the business defaults")?;
-    let business = db::businesses::get(&state.pool, me.business_id())
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let business = db::businesses::get(&state.pool, me.business_id()).await?.ok_or(AppError::NotFound)?;
     let switches_only = fields.get("action") == Some("switches");
     let kinds = KindSet::from_checked(|f| fields.checked(f));
     let channels = ChannelSet::from_checked(|f| fields.checked(f));
@@ -452,11 +375,7 @@ async fn save_defaults(
     let (email, phone) = parse_destinations(&fields, business.region());
     if !switches_only && (email.is_err() || phone.is_err()) {
         let stored = db::defaults::get(&state.pool, me.business_id()).await?;
-        let shown = BusinessDefaults {
-            kinds,
-            channels,
-            ..stored.clone()
-        };
+        let shown = BusinessDefaults { kinds, channels, ..stored.clone() };
         let mut d = DefaultsView::new(&shown, true);
         d.email = fields.get("notification_email").unwrap_or("").to_owned();
         d.phone = fields.get("notification_phone").unwrap_or("").to_owned();
@@ -464,14 +383,7 @@ async fn save_defaults(
         d.phone_error = phone.err();
         let status = Some("Not saved: fix the highlighted fields.".to_owned());
         if is_htmx(&req) {
-            return render(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &DefaultsResponse {
-                    d,
-                    status,
-                    audit: None,
-                },
-            );
+            return render(StatusCode::UNPROCESSABLE_ENTITY, &DefaultsResponse { d, status, audit: None });
         }
         let page = full_page(&state, me, d, &stored, status, |_| {}).await?;
         return render(StatusCode::UNPROCESSABLE_ENTITY, &page);
@@ -480,11 +392,7 @@ async fn save_defaults(
     let mut tx = db::begin_write(&state.pool).await?;
     let old = db::defaults::get_for_update(&mut tx, me.business_id()).await?;
     let new = if switches_only {
-        BusinessDefaults {
-            kinds,
-            channels,
-            ..old.clone()
-        }
+        BusinessDefaults { kinds, channels, ..old.clone() }
     } else {
         BusinessDefaults {
             kinds,
@@ -497,15 +405,7 @@ async fn save_defaults(
     if !changes.is_empty() {
         let now = unix_now();
         db::defaults::update(&mut tx, me.business_id(), &new, now).await?;
-        db::audit::record(
-            &mut tx,
-            me.business_id(),
-            Some(me.user.id),
-            None,
-            &changes,
-            now,
-        )
-        .await?;
+        db::audit::record(&mut tx, me.business_id(), Some(me.user.id), None, &changes, now).await?;
     }
     tx.commit().await?;
     tracing::info!(changes = changes.len(), "business defaults saved");
@@ -521,11 +421,7 @@ async fn save_defaults(
         d.email = typed_email;
         d.phone = typed_phone;
     }
-    let status = Some(if changes.is_empty() {
-        "No changes to save.".to_owned()
-    } else {
-        "Saved.".to_owned()
-    });
+    let status = Some(if changes.is_empty() { "No changes to save.".to_owned() } else { "Saved.".to_owned() });
     let audit = Some(audit_lines(&state, me.business_id()).await?);
     render(StatusCode::OK, &DefaultsResponse { d, status, audit })
 }
@@ -544,20 +440,10 @@ async fn add_recipient(
     let defaults = db::defaults::get(&state.pool, me.business_id()).await?;
     let Ok(user_id) = chosen.parse::<i64>() else {
         let message = "Choose a team member to add.".to_owned();
-        return recipients_answer(
-            &req,
-            &state,
-            me,
-            &defaults,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            None,
-            Some(message),
-        )
-        .await;
+        return recipients_answer(&req, &state, me, &defaults, StatusCode::UNPROCESSABLE_ENTITY, None, Some(message))
+            .await;
     };
-    let user = db::users::get_active(&state.pool, me.business_id(), user_id)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let user = db::users::get_active(&state.pool, me.business_id(), user_id).await?.ok_or(AppError::NotFound)?;
 
     let mut tx = db::begin_write(&state.pool).await?;
     let now = unix_now();
@@ -571,51 +457,19 @@ async fn add_recipient(
     .await?;
     if added.is_some() {
         let change = Change::new("recipient.added", None, None);
-        db::audit::record(
-            &mut tx,
-            me.business_id(),
-            Some(me.user.id),
-            Some(user.id),
-            &[change],
-            now,
-        )
-        .await?;
+        db::audit::record(&mut tx, me.business_id(), Some(me.user.id), Some(user.id), &[change], now).await?;
     }
     tx.commit().await?;
 
     if added.is_none() {
         let message = format!("{} is already a recipient.", user.name);
-        return recipients_answer(
-            &req,
-            &state,
-            me,
-            &defaults,
-            StatusCode::CONFLICT,
-            None,
-            Some(message),
-        )
-        .await;
+        return recipients_answer(&req, &state, me, &defaults, StatusCode::CONFLICT, None, Some(message)).await;
     }
     if !is_htmx(&req) {
-        return Ok(see_other(&format!(
-            "/settings/notifications?saved=added#recipient-{}",
-            added.unwrap_or_default()
-        )));
+        return Ok(see_other(&format!("/settings/notifications?saved=added#recipient-{}", added.unwrap_or_default())));
     }
-    let status = format!(
-        "Added {}. Set their channels and threshold below.",
-        user.name
-    );
-    recipients_answer(
-        &req,
-        &state,
-        me,
-        &defaults,
-        StatusCode::OK,
-        Some(status),
-        None,
-    )
-    .await
+    let status = format!("Added {}. Set their channels and threshold below.", user.name);
+    recipients_answer(&req, &state, me, &defaults, StatusCode::OK, Some(status), None).await
 }
 
 /// Answers with the recipients section: the fragment for htmx, the whole page otherwise.
@@ -630,20 +484,9 @@ async fn recipients_answer(
 ) -> Result<HttpResponse, AppError> {
     if is_htmx(req) {
         let mut recipients = recipients_view(state, &me, defaults).await?;
-        let audit = if add_error.is_none() {
-            Some(audit_lines(state, me.business_id()).await?)
-        } else {
-            None
-        };
+        let audit = if add_error.is_none() { Some(audit_lines(state, me.business_id()).await?) } else { None };
         recipients.add_error = add_error;
-        return render(
-            code,
-            &RecipientsResponse {
-                recipients,
-                status,
-                audit,
-            },
-        );
+        return render(code, &RecipientsResponse { recipients, status, audit });
     }
     let d = DefaultsView::new(defaults, me.manages_business());
     let page = full_page(state, me, d, defaults, status, |r| r.add_error = add_error).await?;
@@ -681,11 +524,7 @@ fn prefs_changes(old: &RecipientPrefs, new: &RecipientPrefs) -> Vec<Change> {
 /// The preferences a form asks for. Choices the page showed locked (a channel the business has
 /// off, SMS without a phone, a kind the business has off) keep their stored value: a disabled
 /// checkbox is never sent, and the person's own choice must survive the ceiling.
-fn requested_prefs(
-    fields: &Fields,
-    stored: &Recipient,
-    d: &BusinessDefaults,
-) -> Result<RecipientPrefs, String> {
+fn requested_prefs(fields: &Fields, stored: &Recipient, d: &BusinessDefaults) -> Result<RecipientPrefs, String> {
     let mut prefs = stored.prefs;
     for channel in Channel::ALL {
         let locked = matches!(
@@ -716,9 +555,7 @@ async fn update_recipient(
     let id = path.into_inner();
     let defaults = db::defaults::get(&state.pool, me.business_id()).await?;
     let mut tx = db::begin_write(&state.pool).await?;
-    let stored = db::recipients::get_for_update(&mut tx, me.business_id(), id)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let stored = db::recipients::get_for_update(&mut tx, me.business_id(), id).await?.ok_or(AppError::NotFound)?;
     if stored.user_id != me.user.id && !me.manages_business() {
         return Err(AppError::Forbidden(
             "You can only change your own notification preferences. Ask an owner or admin to change someone else\u{2019}s."
@@ -737,19 +574,9 @@ async fn update_recipient(
             }
             r.score = fields.get("min_lead_score").unwrap_or("").to_owned();
             r.score_error = Some(message);
-            let status = Some(format!(
-                "Not saved: fix {}\u{2019}s lead-score threshold.",
-                stored.name
-            ));
+            let status = Some(format!("Not saved: fix {}\u{2019}s lead-score threshold.", stored.name));
             if is_htmx(&req) {
-                return render(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    &RecipientResponse {
-                        r,
-                        status,
-                        audit: None,
-                    },
-                );
+                return render(StatusCode::UNPROCESSABLE_ENTITY, &RecipientResponse { r, status, audit: None });
             }
             let d = DefaultsView::new(&defaults, me.manages_business());
             let page = full_page(&state, me, d, &defaults, status, |view| {
@@ -764,34 +591,18 @@ async fn update_recipient(
     let changes = prefs_changes(&stored.prefs, &prefs);
     if !changes.is_empty() {
         db::recipients::update(&mut tx, me.business_id(), id, &prefs).await?;
-        db::audit::record(
-            &mut tx,
-            me.business_id(),
-            Some(me.user.id),
-            Some(stored.user_id),
-            &changes,
-            unix_now(),
-        )
-        .await?;
+        db::audit::record(&mut tx, me.business_id(), Some(me.user.id), Some(stored.user_id), &changes, unix_now())
+            .await?;
     }
     tx.commit().await?;
 
     if !is_htmx(&req) {
-        return Ok(see_other(&format!(
-            "/settings/notifications?saved=recipient#recipient-{id}"
-        )));
+        return Ok(see_other(&format!("/settings/notifications?saved=recipient#recipient-{id}")));
     }
     let updated = Recipient { prefs, ..stored };
-    let whose = if updated.user_id == me.user.id {
-        "your".to_owned()
-    } else {
-        format!("{}\u{2019}s", updated.name)
-    };
-    let status = Some(if changes.is_empty() {
-        "No changes to save.".to_owned()
-    } else {
-        format!("Saved {whose} preferences.")
-    });
+    let whose = if updated.user_id == me.user.id { "your".to_owned() } else { format!("{}\u{2019}s", updated.name) };
+    let status =
+        Some(if changes.is_empty() { "No changes to save.".to_owned() } else { format!("Saved {whose} preferences.") });
     render(
         StatusCode::OK,
         &RecipientResponse {
@@ -811,28 +622,17 @@ async fn remove_recipient(
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    let stored = db::recipients::get(&state.pool, me.business_id(), id)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let stored = db::recipients::get(&state.pool, me.business_id(), id).await?.ok_or(AppError::NotFound)?;
     me.require_manager("remove notification recipients")?;
     let mut tx = db::begin_write(&state.pool).await?;
     if db::recipients::delete(&mut tx, me.business_id(), id).await? {
         let change = Change::new("recipient.removed", None, None);
-        db::audit::record(
-            &mut tx,
-            me.business_id(),
-            Some(me.user.id),
-            Some(stored.user_id),
-            &[change],
-            unix_now(),
-        )
-        .await?;
+        db::audit::record(&mut tx, me.business_id(), Some(me.user.id), Some(stored.user_id), &[change], unix_now())
+            .await?;
     }
     tx.commit().await?;
     if !is_htmx(&req) {
-        return Ok(see_other(
-            "/settings/notifications?saved=removed#recipients",
-        ));
+        return Ok(see_other("/settings/notifications?saved=removed#recipients"));
     }
     let defaults = db::defaults::get(&state.pool, me.business_id()).await?;
     let status = Some(format!("Removed {} from the recipients.", stored.name));
@@ -864,15 +664,9 @@ mod tests {
 
     #[test]
     fn a_channel_the_business_has_off_keeps_the_persons_choice() {
-        let form = Fields(vec![
-            ("email_enabled".into(), "on".into()),
-            ("min_lead_score".into(), "50".into()),
-        ]);
+        let form = Fields(vec![("email_enabled".into(), "on".into()), ("min_lead_score".into(), "50".into())]);
         let prefs = requested_prefs(&form, &recipient(true, true), &defaults(false)).unwrap();
-        assert!(
-            prefs.channels.sms,
-            "SMS was locked, so its stored choice stays on"
-        );
+        assert!(prefs.channels.sms, "SMS was locked, so its stored choice stays on");
         assert!(prefs.channels.email && !prefs.channels.in_app);
         assert_eq!(prefs.min_lead_score.value(), 50);
     }

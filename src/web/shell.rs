@@ -40,8 +40,6 @@ pub struct PublicAssets {
 
 impl PublicAssets {
     pub fn new() -> Self {
-        Self {
-            css: assets::versioned("app.css"),
-        }
+        Self { css: assets::versioned("app.css") }
     }
 }

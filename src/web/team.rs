@@ -14,6 +14,7 @@ use crate::db;
 use crate::db::invitations::InvitationProblem;
 use crate::dispatch::email::OutgoingEmail;
 use crate::domain::audit::Change;
+use crate::domain::text::html_escape;
 use crate::domain::{EmailAddress, PersonName, PhoneNumber, Role, password};
 use crate::tokens;
 
@@ -90,14 +91,7 @@ async fn team_page_view(
             invited: !u.has_password,
         })
         .collect();
-    Ok(TeamPage {
-        shell: Shell::new(me, "team"),
-        members,
-        can_manage: me.manages_business(),
-        form,
-        invite,
-        status,
-    })
+    Ok(TeamPage { shell: Shell::new(me, "team"), members, can_manage: me.manages_business(), form, invite, status })
 }
 
 #[derive(Deserialize)]
@@ -111,18 +105,9 @@ async fn team_page(
     state: web::Data<AppState>,
     query: web::Query<TeamQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let status = query
-        .removed
-        .as_ref()
-        .map(|name| format!("Removed {name} from the team."));
-    let form = AddForm {
-        role: "member".into(),
-        ..AddForm::default()
-    };
-    render(
-        StatusCode::OK,
-        &team_page_view(&state, &me, form, None, status).await?,
-    )
+    let status = query.removed.as_ref().map(|name| format!("Removed {name} from the team."));
+    let form = AddForm { role: "member".into(), ..AddForm::default() };
+    render(StatusCode::OK, &team_page_view(&state, &me, form, None, status).await?)
 }
 
 #[derive(Deserialize)]
@@ -144,9 +129,7 @@ async fn add_member(
     CsrfForm(input): CsrfForm<AddMember>,
 ) -> Result<HttpResponse, AppError> {
     me.require_manager("add team members")?;
-    let business = db::businesses::get(&state.pool, me.business_id())
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let business = db::businesses::get(&state.pool, me.business_id()).await?.ok_or(AppError::NotFound)?;
     let mut form = AddForm {
         name: input.name.clone(),
         email: input.email.clone(),
@@ -154,19 +137,12 @@ async fn add_member(
         role: input.role.clone(),
         ..AddForm::default()
     };
-    let name = PersonName::parse(&input.name)
-        .map_err(|e| form.name_error = Some(e))
-        .ok();
-    let email = EmailAddress::parse(&input.email)
-        .map_err(|e| form.email_error = Some(e))
-        .ok();
+    let name = PersonName::parse(&input.name).map_err(|e| form.name_error = Some(e)).ok();
+    let email = EmailAddress::parse(&input.email).map_err(|e| form.email_error = Some(e)).ok();
     let phone = if input.phone.trim().is_empty() {
         Some(None)
     } else {
-        PhoneNumber::parse(&input.phone, business.region())
-            .map(Some)
-            .map_err(|e| form.phone_error = Some(e))
-            .ok()
+        PhoneNumber::parse(&input.phone, business.region()).map(Some).map_err(|e| form.phone_error = Some(e)).ok()
     };
     let role = match Role::parse(input.role.trim()) {
         Ok(Role::Owner) | Err(_) => {
@@ -176,14 +152,8 @@ async fn add_member(
         Ok(role) => Some(role),
     };
     let (Some(name), Some(email), Some(phone), Some(role)) = (name, email, phone, role) else {
-        let page = team_page_view(
-            &state,
-            &me,
-            form,
-            None,
-            Some("Not added: fix the highlighted fields.".into()),
-        )
-        .await?;
+        let page =
+            team_page_view(&state, &me, form, None, Some("Not added: fix the highlighted fields.".into())).await?;
         return render(StatusCode::UNPROCESSABLE_ENTITY, &page);
     };
 
@@ -202,78 +172,32 @@ async fn add_member(
         Ok(id) => id,
         Err(e) if db::is_unique_violation(&e) => {
             drop(tx);
-            form.email_error = Some(format!(
-                "{email} already has a KaiCalls account, so it cannot be added again."
-            ));
-            let page = team_page_view(
-                &state,
-                &me,
-                form,
-                None,
-                Some("Not added: fix the highlighted fields.".into()),
-            )
-            .await?;
+            form.email_error = Some(format!("{email} already has a KaiCalls account, so it cannot be added again."));
+            let page =
+                team_page_view(&state, &me, form, None, Some("Not added: fix the highlighted fields.".into())).await?;
             return render(StatusCode::CONFLICT, &page);
         }
         Err(e) => return Err(e.into()),
     };
-    db::invitations::create(
-        &mut tx,
-        user_id,
-        &tokens::fingerprint(&token),
-        now + INVITATION_LIFETIME_SECS,
-    )
-    .await?;
+    db::invitations::create(&mut tx, user_id, &tokens::fingerprint(&token), now + INVITATION_LIFETIME_SECS).await?;
     let change = Change::new("team.added", None, Some(role.label().into()));
-    db::audit::record(
-        &mut tx,
-        me.business_id(),
-        Some(me.user.id),
-        Some(user_id),
-        &[change],
-        now,
-    )
-    .await?;
+    db::audit::record(&mut tx, me.business_id(), Some(me.user.id), Some(user_id), &[change], now).await?;
     tx.commit().await?;
 
-    let link = state
-        .config
-        .public_url
-        .join(&format!("invite/{token}"))
-        .map(|u| u.to_string())
-        .unwrap_or_default();
+    let link = state.config.public_url.join(&format!("invite/{token}")).map(|u| u.to_string()).unwrap_or_default();
     let expires = format_utc(now + INVITATION_LIFETIME_SECS);
-    let sent = state
-        .mailer
-        .send(invitation_email(&me, &name, &email, &link, &expires))
-        .await;
+    let sent = state.mailer.send(invitation_email(&me, &name, &email, &link, &expires)).await;
     let (delivered, delivery) = match sent {
         Ok(()) => (true, format!("We emailed the link to {email}.")),
         Err(e) => {
             tracing::warn!(error = %e, "invitation email not sent");
-            (
-                false,
-                format!(
-                    "We could not email {email} ({e}). Copy the link below and send it yourself."
-                ),
-            )
+            (false, format!("We could not email {email} ({e}). Copy the link below and send it yourself."))
         }
     };
-    let invite = InviteShown {
-        name: name.as_str().to_owned(),
-        link,
-        delivery,
-        delivered,
-    };
-    let blank = AddForm {
-        role: "member".into(),
-        ..AddForm::default()
-    };
+    let invite = InviteShown { name: name.as_str().to_owned(), link, delivery, delivered };
+    let blank = AddForm { role: "member".into(), ..AddForm::default() };
     let status = Some(format!("Added {name} to the team.", name = name.as_str()));
-    render(
-        StatusCode::OK,
-        &team_page_view(&state, &me, blank, Some(invite), status).await?,
-    )
+    render(StatusCode::OK, &team_page_view(&state, &me, blank, Some(invite), status).await?)
 }
 
 fn invitation_email(
@@ -306,15 +230,9 @@ fn invitation_email(
         subject: format!("{inviter} invited you to {business} on KaiCalls"),
         text,
         html,
+        message_id: None,
+        unsubscribe_url: None,
     }
-}
-
-pub fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }
 
 #[post("/team/members/{id}/remove")]
@@ -324,19 +242,14 @@ async fn remove_member(
     path: web::Path<i64>,
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<HttpResponse, AppError> {
-    let user = db::users::get_active(&state.pool, me.business_id(), path.into_inner())
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let user =
+        db::users::get_active(&state.pool, me.business_id(), path.into_inner()).await?.ok_or(AppError::NotFound)?;
     me.require_manager("remove team members")?;
     if user.role == Role::Owner {
-        return Err(AppError::Forbidden(
-            "The business owner cannot be removed.".into(),
-        ));
+        return Err(AppError::Forbidden("The business owner cannot be removed.".into()));
     }
     if user.id == me.user.id {
-        return Err(AppError::Forbidden(
-            "You cannot remove yourself. Ask the owner to remove you.".into(),
-        ));
+        return Err(AppError::Forbidden("You cannot remove yourself. Ask the owner to remove you.".into()));
     }
     let now = unix_now();
     let mut tx = db::begin_write(&state.pool).await?;
@@ -374,7 +287,9 @@ fn problem_text(problem: InvitationProblem) -> String {
     match problem {
         InvitationProblem::Unknown => "This invitation link is not valid. Ask whoever invited you to send a new one.",
         InvitationProblem::Used => "This invitation was already used. Sign in with your email and password instead.",
-        InvitationProblem::Expired => "This invitation has expired (links work for 72 hours). Ask whoever invited you to add you again.",
+        InvitationProblem::Expired => {
+            "This invitation has expired (links work for 72 hours). Ask whoever invited you to add you again."
+        }
     }
     .to_owned()
 }
@@ -386,16 +301,10 @@ async fn invitation_page(
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let token = path.into_inner();
-    let found =
-        db::invitations::find(&state.pool, &tokens::fingerprint(&token), unix_now()).await?;
+    let found = db::invitations::find(&state.pool, &tokens::fingerprint(&token), unix_now()).await?;
     let (name, email, problem, status) = match found {
         Ok(i) => (i.name, i.email, None, StatusCode::OK),
-        Err(p) => (
-            String::new(),
-            String::new(),
-            Some(problem_text(p)),
-            StatusCode::NOT_FOUND,
-        ),
+        Err(p) => (String::new(), String::new(), Some(problem_text(p)), StatusCode::NOT_FOUND),
     };
     let page = InvitationPage {
         assets: PublicAssets::new(),

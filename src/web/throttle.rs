@@ -34,10 +34,7 @@ fn wait_for(entry: Option<&Failures>, free: u32, now: Instant) -> Option<Duratio
 }
 
 fn bump<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Failures>, key: K, now: Instant) {
-    let entry = map.entry(key).or_insert(Failures {
-        count: 0,
-        last: now,
-    });
+    let entry = map.entry(key).or_insert(Failures { count: 0, last: now });
     if now.duration_since(entry.last) > FORGET_AFTER {
         entry.count = 0;
     }
@@ -52,16 +49,8 @@ impl LoginThrottle {
     /// How long this attempt must wait, if it must.
     pub fn check(&self, account: &str, address: IpAddr) -> Option<Duration> {
         let now = Instant::now();
-        let account_wait = wait_for(
-            self.accounts.lock().unwrap().get(account),
-            ACCOUNT_FREE_FAILURES,
-            now,
-        );
-        let address_wait = wait_for(
-            self.addresses.lock().unwrap().get(&address),
-            ADDRESS_FREE_FAILURES,
-            now,
-        );
+        let account_wait = wait_for(self.accounts.lock().unwrap().get(account), ACCOUNT_FREE_FAILURES, now);
+        let address_wait = wait_for(self.addresses.lock().unwrap().get(&address), ADDRESS_FREE_FAILURES, now);
         account_wait.max(address_wait)
     }
 
@@ -88,16 +77,11 @@ mod tests {
             assert!(throttle.check("a@x.test", ip).is_none());
             throttle.failed("a@x.test", ip);
         }
-        let first = throttle
-            .check("a@x.test", ip)
-            .expect("throttled after the free failures");
+        let first = throttle.check("a@x.test", ip).expect("throttled after the free failures");
         throttle.failed("a@x.test", ip);
         let second = throttle.check("a@x.test", ip).unwrap();
         assert!(second > first);
-        assert!(
-            throttle.check("b@x.test", ip).is_none(),
-            "other accounts on the same address are not slowed yet"
-        );
+        assert!(throttle.check("b@x.test", ip).is_none(), "other accounts on the same address are not slowed yet");
         throttle.succeeded("a@x.test");
         assert!(throttle.check("a@x.test", ip).is_none());
     }
@@ -110,10 +94,6 @@ mod tests {
             throttle.failed(&format!("user{i}@x.test"), ip);
         }
         assert!(throttle.check("fresh@x.test", ip).is_some());
-        assert!(
-            throttle
-                .check("fresh@x.test", [10, 0, 0, 2].into())
-                .is_none()
-        );
+        assert!(throttle.check("fresh@x.test", [10, 0, 0, 2].into()).is_none());
     }
 }

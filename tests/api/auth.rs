@@ -16,8 +16,7 @@ fn session_cookie(response: &reqwest::Response) -> Option<String> {
 #[tokio::test]
 async fn an_owner_signs_in_and_lands_on_the_notifications_page() {
     let app = spawn_app().await;
-    app.create_business("Acme Plumbing", "owner@acme.test")
-        .await;
+    app.create_business("Acme Plumbing", "owner@acme.test").await;
     let client = client();
 
     let response = app.login_with(&client, "owner@acme.test", PASSWORD).await;
@@ -35,33 +34,18 @@ async fn a_wrong_password_and_an_unknown_email_get_the_same_answer() {
     app.create_business("Acme", "owner@acme.test").await;
     let client = client();
 
-    let wrong = app
-        .login_with(&client, "owner@acme.test", "not the password")
-        .await;
+    let wrong = app.login_with(&client, "owner@acme.test", "not the password").await;
     let wrong_status = wrong.status();
-    let wrong_body = wrong
-        .text()
-        .await
-        .unwrap()
-        .replace("owner@acme.test", "EMAIL");
-    let unknown = app
-        .login_with(&client, "nobody@acme.test", "not the password")
-        .await;
+    let wrong_body = wrong.text().await.unwrap().replace("owner@acme.test", "EMAIL");
+    let unknown = app.login_with(&client, "nobody@acme.test", "not the password").await;
     let unknown_status = unknown.status();
-    let unknown_body = unknown
-        .text()
-        .await
-        .unwrap()
-        .replace("nobody@acme.test", "EMAIL");
+    let unknown_body = unknown.text().await.unwrap().replace("nobody@acme.test", "EMAIL");
 
     assert_eq!(wrong_status, 401);
     assert_eq!(unknown_status, 401);
     assert_eq!(wrong_body, unknown_body);
     assert!(wrong_body.contains("That email and password do not match an account."));
-    assert!(
-        wrong_body.contains("value=\"EMAIL\""),
-        "the email is kept in the form"
-    );
+    assert!(wrong_body.contains("value=\"EMAIL\""), "the email is kept in the form");
 }
 
 #[tokio::test]
@@ -71,29 +55,14 @@ async fn repeated_failures_are_slowed_down_with_retry_after() {
     let client = client();
 
     for _ in 0..5 {
-        assert_eq!(
-            app.login_with(&client, "owner@acme.test", "guess")
-                .await
-                .status(),
-            401
-        );
+        assert_eq!(app.login_with(&client, "owner@acme.test", "guess").await.status(), 401);
     }
     let throttled = app.login_with(&client, "owner@acme.test", PASSWORD).await;
 
     assert_eq!(throttled.status(), 429);
-    let retry_after: u64 = throttled.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry_after: u64 = throttled.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!(retry_after >= 1);
-    assert!(
-        throttled
-            .text()
-            .await
-            .unwrap()
-            .contains("Too many sign-in attempts")
-    );
+    assert!(throttled.text().await.unwrap().contains("Too many sign-in attempts"));
 }
 
 #[tokio::test]
@@ -102,38 +71,21 @@ async fn the_session_id_changes_at_sign_in() {
     app.create_business("Acme", "owner@acme.test").await;
     let client = client();
     let login_page = client.get(app.url("/login")).send().await.unwrap();
-    let before =
-        session_cookie(&login_page).expect("the login page starts a session for its CSRF token");
+    let before = session_cookie(&login_page).expect("the login page starts a session for its CSRF token");
     let csrf = csrf_in(&login_page.text().await.unwrap());
 
     let response = client
         .post(app.url("/login"))
-        .form(&[
-            ("email", "owner@acme.test"),
-            ("password", PASSWORD),
-            ("csrf_token", &csrf),
-        ])
+        .form(&[("email", "owner@acme.test"), ("password", PASSWORD), ("csrf_token", &csrf)])
         .send()
         .await
         .unwrap();
 
     let after = session_cookie(&response).expect("sign-in sets a new cookie");
     assert_ne!(before, after);
-    let old = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let with_old = old
-        .get(app.url("/settings/notifications"))
-        .header("cookie", before)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        with_old.status(),
-        303,
-        "the pre-login id does not carry the sign-in"
-    );
+    let old = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let with_old = old.get(app.url("/settings/notifications")).header("cookie", before).send().await.unwrap();
+    assert_eq!(with_old.status(), 303, "the pre-login id does not carry the sign-in");
 }
 
 #[tokio::test]
@@ -143,36 +95,18 @@ async fn after_sign_out_the_old_cookie_no_longer_works() {
     let client = client();
     let signed_in = app.login_with(&client, "owner@acme.test", PASSWORD).await;
     let cookie = session_cookie(&signed_in).unwrap();
-    let raw = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let page = raw
-        .get(app.url("/settings/notifications"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
+    let raw = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let page = raw.get(app.url("/settings/notifications")).header("cookie", &cookie).send().await.unwrap();
     assert_eq!(page.status(), 200);
 
     let out = app.post_form(&client, "/logout", &[]).await;
 
     assert_eq!(out.status(), 303);
     assert_eq!(location(&out), "/login?signed_out=1");
-    let page = raw
-        .get(app.url("/settings/notifications"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
+    let page = raw.get(app.url("/settings/notifications")).header("cookie", &cookie).send().await.unwrap();
     assert_eq!(page.status(), 303);
     assert_eq!(location(&page), "/login");
-    assert_eq!(
-        db::sessions::count_for_user(&app.pool, business.owner.id)
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(db::sessions::count_for_user(&app.pool, business.owner.id).await.unwrap(), 0);
 }
 
 #[tokio::test]
@@ -215,18 +149,9 @@ async fn changing_a_password_ends_the_other_sessions_but_keeps_this_one() {
 
     assert_eq!(response.status(), 303);
     assert_eq!(app.get(&laptop, "/account").await.status(), 200);
-    assert_eq!(
-        app.get(&phone, "/account").await.status(),
-        303,
-        "the other device is signed out"
-    );
+    assert_eq!(app.get(&phone, "/account").await.status(), 303, "the other device is signed out");
     let again = client();
-    assert_eq!(
-        app.login_with(&again, "owner@acme.test", "a brand new secret")
-            .await
-            .status(),
-        303
-    );
+    assert_eq!(app.login_with(&again, "owner@acme.test", "a brand new secret").await.status(), 303);
 }
 
 #[tokio::test]
@@ -248,48 +173,22 @@ async fn a_wrong_current_password_changes_nothing() {
         .await;
 
     assert_eq!(response.status(), 422);
-    assert!(
-        response
-            .text()
-            .await
-            .unwrap()
-            .contains("Your current password is not right.")
-    );
-    assert_eq!(
-        app.login_with(&crate::helpers::client(), "owner@acme.test", PASSWORD)
-            .await
-            .status(),
-        303
-    );
+    assert!(response.text().await.unwrap().contains("Your current password is not right."));
+    assert_eq!(app.login_with(&crate::helpers::client(), "owner@acme.test", PASSWORD).await.status(), 303);
 }
 
 #[tokio::test]
 async fn a_removed_member_is_signed_out_at_once() {
     let app = spawn_app().await;
     let business = app.create_business("Acme", "owner@acme.test").await;
-    let sam = app
-        .add_user(&business, "Sam", "sam@acme.test", None, Role::Member)
-        .await;
+    let sam = app.add_user(&business, "Sam", "sam@acme.test", None, Role::Member).await;
     let owner = app.login("owner@acme.test").await;
     let member = app.login("sam@acme.test").await;
-    assert_eq!(
-        app.get(&member, "/settings/notifications").await.status(),
-        200
-    );
+    assert_eq!(app.get(&member, "/settings/notifications").await.status(), 200);
 
-    let response = app
-        .post_form(&owner, &format!("/team/members/{}/remove", sam.id), &[])
-        .await;
+    let response = app.post_form(&owner, &format!("/team/members/{}/remove", sam.id), &[]).await;
 
     assert_eq!(response.status(), 303);
-    assert_eq!(
-        app.get(&member, "/settings/notifications").await.status(),
-        303
-    );
-    assert_eq!(
-        app.login_with(&crate::helpers::client(), "sam@acme.test", PASSWORD)
-            .await
-            .status(),
-        401
-    );
+    assert_eq!(app.get(&member, "/settings/notifications").await.status(), 303);
+    assert_eq!(app.login_with(&crate::helpers::client(), "sam@acme.test", PASSWORD).await.status(), 401);
 }

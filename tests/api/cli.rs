@@ -9,13 +9,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_kaicalls-notify");
 async fn create_business_reads_the_password_from_stdin_and_prints_json() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(BIN)
-        .args([
-            "create-business",
-            "--name",
-            "Bright Dental",
-            "--owner-email",
-            "dr@bright.test",
-        ])
+        .args(["create-business", "--name", "Bright Dental", "--owner-email", "dr@bright.test"])
         .env("KAI_DATA_DIR", dir.path())
         .env_remove("DATABASE_URL")
         .stdin(Stdio::piped())
@@ -23,41 +17,21 @@ async fn create_business_reads_the_password_from_stdin_and_prints_json() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"a very long password\n")
-        .unwrap();
+    child.stdin.take().unwrap().write_all(b"a very long password\n").unwrap();
     let output = child.wait_with_output().unwrap();
 
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let id = json["business_id"].as_str().unwrap();
     let secret = json["webhook_secret"].as_str().unwrap();
     assert!(id.starts_with("biz_"));
     assert!(secret.starts_with("whsec_"));
-    let pool = db::connect(&format!(
-        "sqlite://{}",
-        dir.path().join("kaicalls.db").display()
-    ))
-    .await
-    .unwrap();
+    let pool = db::connect(&format!("sqlite://{}", dir.path().join("kaicalls.db").display())).await.unwrap();
     let business = db::businesses::get(&pool, id).await.unwrap().unwrap();
     assert_eq!(business.name, "Bright Dental");
     assert_eq!(business.webhook_secret, secret);
-    let (owner, hash) = db::users::find_for_login(&pool, "dr@bright.test")
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(kaicalls_notify::domain::password::verify(
-        "a very long password",
-        &hash.unwrap()
-    ));
+    let (owner, hash) = db::users::find_for_login(&pool, "dr@bright.test").await.unwrap().unwrap();
+    assert!(kaicalls_notify::domain::password::verify("a very long password", &hash.unwrap()));
     assert_eq!(owner.business_id, id);
 }
 
@@ -77,59 +51,23 @@ fn create_business_refuses_bad_input_with_one_line() {
         child.wait_with_output().unwrap()
     };
 
-    let bad_email = run(
-        &["create-business", "--name", "X", "--owner-email", "nope"],
-        b"a very long password\n",
-    );
+    let bad_email = run(&["create-business", "--name", "X", "--owner-email", "nope"], b"a very long password\n");
     assert_eq!(bad_email.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&bad_email.stderr)
-            .contains("--owner-email: “nope” is not a valid email address")
-    );
+    assert!(String::from_utf8_lossy(&bad_email.stderr).contains("--owner-email: “nope” is not a valid email address"));
 
-    let short = run(
-        &[
-            "create-business",
-            "--name",
-            "X",
-            "--owner-email",
-            "x@x.test",
-        ],
-        b"short\n",
-    );
+    let short = run(&["create-business", "--name", "X", "--owner-email", "x@x.test"], b"short\n");
     assert_eq!(short.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&short.stderr)
-            .contains("owner password: Use at least 10 characters")
-    );
+    assert!(String::from_utf8_lossy(&short.stderr).contains("owner password: Use at least 10 characters"));
 
-    let empty = run(
-        &[
-            "create-business",
-            "--name",
-            "X",
-            "--owner-email",
-            "x@x.test",
-        ],
-        b"",
-    );
+    let empty = run(&["create-business", "--name", "X", "--owner-email", "x@x.test"], b"");
     assert_eq!(empty.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&empty.stderr).contains("pipe the owner's password on stdin"));
 }
 
 #[test]
 fn a_bad_environment_variable_stops_start_up_naming_it() {
-    for (var, value) in [
-        ("KAI_BIND", "port eighty"),
-        ("SMTP_URL", "mail server"),
-        ("RUST_LOG", "info,["),
-    ] {
-        let output = Command::new(BIN)
-            .arg("serve")
-            .env(var, value)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+    for (var, value) in [("KAI_BIND", "port eighty"), ("SMTP_URL", "mail server"), ("RUST_LOG", "info,[")] {
+        let output = Command::new(BIN).arg("serve").env(var, value).stdin(Stdio::null()).output().unwrap();
         assert_eq!(output.status.code(), Some(2), "{var}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(stderr.lines().count(), 1, "{var}: {stderr}");
@@ -140,42 +78,19 @@ fn a_bad_environment_variable_stops_start_up_naming_it() {
 #[tokio::test]
 async fn the_demo_seed_can_run_again_on_the_same_database() {
     let dir = tempfile::tempdir().unwrap();
-    let pool = db::connect(&format!(
-        "sqlite://{}",
-        dir.path().join("demo.db").display()
-    ))
-    .await
-    .unwrap();
+    let pool = db::connect(&format!("sqlite://{}", dir.path().join("demo.db").display())).await.unwrap();
 
     let first = kaicalls_notify::demo::seed(&pool).await.unwrap();
     let second = kaicalls_notify::demo::seed(&pool).await.unwrap();
 
     assert_eq!(first.business_id, second.business_id);
     assert_eq!(first.webhook_secret, second.webhook_secret);
-    let team = db::users::list_active(&pool, &first.business_id)
-        .await
-        .unwrap();
+    let team = db::users::list_active(&pool, &first.business_id).await.unwrap();
     assert_eq!(team.len(), 5, "an owner, an admin and three members");
-    assert_eq!(
-        team.iter()
-            .filter(|u| u.phone.is_some() && u.role == kaicalls_notify::domain::Role::Member)
-            .count(),
-        3
-    );
-    let recipients = db::recipients::list(&pool, &first.business_id)
-        .await
-        .unwrap();
+    assert_eq!(team.iter().filter(|u| u.phone.is_some() && u.role == kaicalls_notify::domain::Role::Member).count(), 3);
+    let recipients = db::recipients::list(&pool, &first.business_id).await.unwrap();
     assert_eq!(recipients.len(), 2);
-    assert_ne!(
-        recipients[0].prefs.min_lead_score,
-        recipients[1].prefs.min_lead_score
-    );
-    let (_, hash) = db::users::find_for_login(&pool, &second.owner_email)
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        kaicalls_notify::domain::password::verify(&second.password, &hash.unwrap()),
-        "the printed password works"
-    );
+    assert_ne!(recipients[0].prefs.min_lead_score, recipients[1].prefs.min_lead_score);
+    let (_, hash) = db::users::find_for_login(&pool, &second.owner_email).await.unwrap().unwrap();
+    assert!(kaicalls_notify::domain::password::verify(&second.password, &hash.unwrap()), "the printed password works");
 }

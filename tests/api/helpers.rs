@@ -11,6 +11,9 @@ use reqwest::header::HeaderMap;
 use sqlx::SqlitePool;
 
 use crate::smtp::SmtpServer;
+use crate::twilio::{self, TwilioServer};
+use kaicalls_notify::dispatch::worker::DispatchSettings;
+use std::time::Duration;
 
 pub const PASSWORD: &str = "correct horse battery";
 
@@ -18,6 +21,7 @@ pub struct TestApp {
     pub address: String,
     pub pool: SqlitePool,
     pub smtp: SmtpServer,
+    pub twilio: TwilioServer,
     pub dir: Arc<tempfile::TempDir>,
     password_hash: String,
 }
@@ -29,20 +33,28 @@ pub struct Person {
 pub struct TestBusiness {
     pub id: String,
     pub owner: Person,
+    pub secret: String,
 }
 
-fn config(dir: &std::path::Path, smtp: &SmtpServer) -> Config {
+fn config(dir: &std::path::Path, smtp_url: &str, twilio: &TwilioServer) -> Config {
     let vars = [
         ("KAI_BIND", "127.0.0.1:0".to_owned()),
         ("KAI_DATA_DIR", dir.display().to_string()),
-        ("SMTP_URL", smtp.url()),
+        ("SMTP_URL", smtp_url.to_owned()),
+        ("SMS_API_BASE", twilio.url()),
+        ("SMS_ACCOUNT_SID", twilio::SID.to_owned()),
+        ("SMS_AUTH_TOKEN", twilio::TOKEN.to_owned()),
+        ("SMS_FROM", twilio::FROM.to_owned()),
+        ("KAI_PUBLIC_URL", "http://kaicalls.test/".to_owned()),
     ];
-    Config::from_lookup(|name| {
-        vars.iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.clone())
-    })
-    .unwrap()
+    let mut config = Config::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())).unwrap();
+    // Retries in tests come within a fraction of a second.
+    config.dispatch = DispatchSettings {
+        lease: Duration::from_secs(5),
+        first_retry: Duration::from_millis(200),
+        give_up_after: Duration::from_secs(3600),
+    };
+    config
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -53,28 +65,31 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the application on an existing data folder, as a restart would.
 pub async fn spawn_app_in(dir: Arc<tempfile::TempDir>, smtp: SmtpServer) -> TestApp {
-    let app = Application::build(config(dir.path(), &smtp))
-        .await
-        .expect("the app starts");
+    let twilio = TwilioServer::start().await;
+    let url = smtp.url();
+    spawn_with(dir, smtp, &url, twilio, |_| {}).await
+}
+
+/// The full form: any SMTP URL (one nobody listens on, say) and dispatcher settings.
+pub async fn spawn_with(
+    dir: Arc<tempfile::TempDir>,
+    smtp: SmtpServer,
+    smtp_url: &str,
+    twilio: TwilioServer,
+    adjust: impl FnOnce(&mut Config),
+) -> TestApp {
+    let mut config = config(dir.path(), smtp_url, &twilio);
+    adjust(&mut config);
+    let app = Application::build(config).await.expect("the app starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     let pool = app.pool().clone();
     tokio::spawn(app.run_until_stopped());
     let password_hash = password::hash(PASSWORD).unwrap();
-    TestApp {
-        address,
-        pool,
-        smtp,
-        dir,
-        password_hash,
-    }
+    TestApp { address, pool, smtp, twilio, dir, password_hash }
 }
 
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
 /// The value of the first `name="csrf_token"` field in a page.
@@ -85,11 +100,7 @@ pub fn csrf_in(html: &str) -> String {
 }
 
 pub fn location(response: &reqwest::Response) -> String {
-    response
-        .headers()
-        .get("location")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default()
+    response.headers().get("location").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
 }
 
 impl TestApp {
@@ -99,6 +110,7 @@ impl TestApp {
 
     pub async fn create_business(&self, name: &str, owner_email: &str) -> TestBusiness {
         let id = kaicalls_notify::tokens::business_id();
+        let secret = kaicalls_notify::tokens::webhook_secret();
         let owner_name = PersonName::parse(&format!("{name} Owner")).unwrap();
         let email = EmailAddress::parse(owner_email).unwrap();
         let mut tx = db::begin_write(&self.pool).await.unwrap();
@@ -108,7 +120,7 @@ impl TestApp {
                 id: &id,
                 name,
                 region: Region::default(),
-                webhook_secret: &kaicalls_notify::tokens::webhook_secret(),
+                webhook_secret: &secret,
                 owner_name: &owner_name,
                 owner_email: &email,
                 owner_password_hash: &self.password_hash,
@@ -118,10 +130,7 @@ impl TestApp {
         .await
         .unwrap();
         tx.commit().await.unwrap();
-        TestBusiness {
-            id,
-            owner: Person { id: owner_id },
-        }
+        TestBusiness { id, owner: Person { id: owner_id }, secret }
     }
 
     pub async fn add_user(
@@ -174,61 +183,31 @@ impl TestApp {
         client
     }
 
-    pub async fn login_with(
-        &self,
-        client: &reqwest::Client,
-        email: &str,
-        password: &str,
-    ) -> reqwest::Response {
+    pub async fn login_with(&self, client: &reqwest::Client, email: &str, password: &str) -> reqwest::Response {
         let csrf = csrf_in(&self.get_html(client, "/login").await);
         client
             .post(self.url("/login"))
-            .form(&[
-                ("email", email),
-                ("password", password),
-                ("csrf_token", &csrf),
-            ])
+            .form(&[("email", email), ("password", password), ("csrf_token", &csrf)])
             .send()
             .await
             .unwrap()
     }
 
     /// Posts a form with the CSRF token of `token_page`.
-    pub async fn post_form(
-        &self,
-        client: &reqwest::Client,
-        path: &str,
-        fields: &[(&str, &str)],
-    ) -> reqwest::Response {
+    pub async fn post_form(&self, client: &reqwest::Client, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
         let csrf = csrf_in(&self.get_html(client, "/account").await);
         let mut body: Vec<(&str, &str)> = fields.to_vec();
         body.push(("csrf_token", &csrf));
-        client
-            .post(self.url(path))
-            .form(&body)
-            .send()
-            .await
-            .unwrap()
+        client.post(self.url(path)).form(&body).send().await.unwrap()
     }
 
     /// The same, as htmx sends it: token in `X-CSRF-Token`, `HX-Request: true`.
-    pub async fn post_htmx(
-        &self,
-        client: &reqwest::Client,
-        path: &str,
-        fields: &[(&str, &str)],
-    ) -> reqwest::Response {
+    pub async fn post_htmx(&self, client: &reqwest::Client, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
         let csrf = csrf_in(&self.get_html(client, "/account").await);
         let mut headers = HeaderMap::new();
         headers.insert("HX-Request", "true".parse().unwrap());
         headers.insert("X-CSRF-Token", csrf.parse().unwrap());
-        client
-            .post(self.url(path))
-            .headers(headers)
-            .form(fields)
-            .send()
-            .await
-            .unwrap()
+        client.post(self.url(path)).headers(headers).form(fields).send().await.unwrap()
     }
 
     pub async fn defaults(&self, business_id: &str) -> kaicalls_notify::domain::BusinessDefaults {
@@ -236,9 +215,7 @@ impl TestApp {
     }
 
     pub async fn recipient(&self, business_id: &str, id: i64) -> Option<db::recipients::Recipient> {
-        db::recipients::get(&self.pool, business_id, id)
-            .await
-            .unwrap()
+        db::recipients::get(&self.pool, business_id, id).await.unwrap()
     }
 }
 
@@ -253,4 +230,73 @@ pub fn all_defaults_on<'a>() -> Vec<(&'a str, &'a str)> {
         ("sms_enabled", "on"),
         ("in_app_enabled", "on"),
     ]
+}
+
+impl TestApp {
+    /// Posts a correctly signed event to the business's webhook.
+    pub async fn post_event(
+        &self,
+        business: &TestBusiness,
+        webhook_id: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        self.post_signed(&business.id, &business.secret, webhook_id, body.to_string().as_bytes()).await
+    }
+
+    pub async fn post_signed(
+        &self,
+        business_id: &str,
+        secret: &str,
+        webhook_id: &str,
+        body: &[u8],
+    ) -> reqwest::Response {
+        let ts = unix_now();
+        let key = kaicalls_notify::domain::webhook::secret_key(secret).unwrap();
+        let signature = kaicalls_notify::domain::webhook::sign(&key, webhook_id, ts, body);
+        client()
+            .post(self.url(&format!("/webhooks/kai/{business_id}")))
+            .header("content-type", "application/json")
+            .header("webhook-id", webhook_id)
+            .header("webhook-timestamp", ts.to_string())
+            .header("webhook-signature", signature)
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Waits (up to 10 s) until `sql` (a count) reaches `n`; answers the last count.
+    pub async fn wait_count(&self, sql: &'static str, n: i64) -> i64 {
+        let mut count = 0;
+        for _ in 0..200 {
+            count = sqlx::query_scalar(sql).fetch_one(&self.pool).await.unwrap();
+            if count >= n {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        count
+    }
+
+    /// Every decision for an event: (person or "business", channel, status, reason).
+    pub async fn decisions(&self, event_id: i64) -> Vec<(String, String, String, String)> {
+        sqlx::query_as(
+            "SELECT coalesce(person_name, 'business'), coalesce(channel, '-'), status, coalesce(reason, '')
+             FROM deliveries WHERE event_id = $1 ORDER BY id",
+        )
+        .bind(event_id)
+        .fetch_all(&self.pool)
+        .await
+        .unwrap()
+    }
+}
+
+pub fn lead(lead_id: &str, score: Option<u8>) -> serde_json::Value {
+    serde_json::json!({"type": "lead.created", "data": {"lead_id": lead_id, "name": "Jane Doe", "phone": "+15555550123",
+        "email": null, "score": score, "summary": "Burst pipe, wants a quote today", "occurred_at": "2026-11-28T10:00:00Z"}})
+}
+
+pub fn usage(used: u64, included: u64, period_start: &str) -> serde_json::Value {
+    serde_json::json!({"type": "usage.updated", "data": {"minutes_used": used, "included_minutes": included,
+        "period_start": period_start, "period_end": "2026-12-31"}})
 }

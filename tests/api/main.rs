@@ -1,4 +1,5 @@
 //! Integration tests: the real application on a random port, a fresh database each.
+mod alerts;
 mod auth;
 mod cli;
 mod helpers;
@@ -6,3 +7,5 @@ mod notifications;
 mod security;
 mod smtp;
 mod team;
+mod twilio;
+mod webhooks;

@@ -9,12 +9,8 @@ async fn state_changes_without_or_with_a_wrong_csrf_token_are_refused() {
     let client = app.login("owner@acme.test").await;
     let before = app.defaults(&business.id).await;
 
-    let missing = client
-        .post(app.url("/settings/notifications/defaults"))
-        .form(&[("action", "save")])
-        .send()
-        .await
-        .unwrap();
+    let missing =
+        client.post(app.url("/settings/notifications/defaults")).form(&[("action", "save")]).send().await.unwrap();
     let wrong = client
         .post(app.url("/settings/notifications/defaults"))
         .form(&[("action", "save"), ("csrf_token", "forged")])
@@ -30,13 +26,7 @@ async fn state_changes_without_or_with_a_wrong_csrf_token_are_refused() {
         .unwrap();
 
     assert_eq!(missing.status(), 403);
-    assert!(
-        missing
-            .text()
-            .await
-            .unwrap()
-            .contains("security token is missing")
-    );
+    assert!(missing.text().await.unwrap().contains("security token is missing"));
     assert_eq!(wrong.status(), 403);
     assert!(wrong.text().await.unwrap().contains("out of date or wrong"));
     assert_eq!(wrong_header.status(), 403);
@@ -50,10 +40,7 @@ async fn the_login_form_needs_its_token_too() {
 
     let response = crate::helpers::client()
         .post(app.url("/login"))
-        .form(&[
-            ("email", "owner@acme.test"),
-            ("password", crate::helpers::PASSWORD),
-        ])
+        .form(&[("email", "owner@acme.test"), ("password", crate::helpers::PASSWORD)])
         .send()
         .await
         .unwrap();
@@ -85,13 +72,7 @@ async fn requests_from_another_site_are_refused_even_with_a_token() {
         .unwrap();
 
     assert_eq!(foreign_origin.status(), 403);
-    assert!(
-        foreign_origin
-            .text()
-            .await
-            .unwrap()
-            .contains("came from another website")
-    );
+    assert!(foreign_origin.text().await.unwrap().contains("came from another website"));
     assert_eq!(cross_site.status(), 403);
     assert_eq!(app.defaults(&business.id).await, before);
 }
@@ -102,38 +83,19 @@ async fn pages_send_a_strict_content_security_policy_and_safe_headers() {
     app.create_business("Acme", "owner@acme.test").await;
     let client = app.login("owner@acme.test").await;
 
-    for path in [
-        "/login",
-        "/settings/notifications",
-        "/team",
-        "/account",
-        "/no-such-page",
-    ] {
+    for path in ["/login", "/settings/notifications", "/team", "/account", "/no-such-page"] {
         let response = app.get(&client, path).await;
         let headers = response.headers();
         let csp = headers["content-security-policy"].to_str().unwrap();
         assert!(csp.contains("default-src 'self'"), "{path}: {csp}");
-        assert!(
-            csp.contains("frame-ancestors 'none'") && csp.contains("form-action 'self'"),
-            "{path}"
-        );
-        assert!(
-            !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
-            "{path}"
-        );
+        assert!(csp.contains("frame-ancestors 'none'") && csp.contains("form-action 'self'"), "{path}");
+        assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{path}");
         assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
         assert!(headers.contains_key("referrer-policy"), "{path}");
     }
-    let login = crate::helpers::client()
-        .get(app.url("/login"))
-        .send()
-        .await
-        .unwrap();
+    let login = crate::helpers::client().get(app.url("/login")).send().await.unwrap();
     let cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
-    assert!(
-        cookie.contains("HttpOnly") && cookie.contains("Secure") && cookie.contains("SameSite=Lax"),
-        "{cookie}"
-    );
+    assert!(cookie.contains("HttpOnly") && cookie.contains("Secure") && cookie.contains("SameSite=Lax"), "{cookie}");
 }
 
 #[tokio::test]
@@ -145,20 +107,12 @@ async fn pages_never_inline_scripts_or_styles() {
     for path in ["/settings/notifications", "/team", "/account"] {
         let html = app.get_html(&client, path).await;
         assert!(!html.contains("style="), "{path} has an inline style");
-        assert!(
-            !html.contains("<script>") && !html.contains("onclick") && !html.contains("hx-on"),
-            "{path}"
-        );
+        assert!(!html.contains("<script>") && !html.contains("onclick") && !html.contains("hx-on"), "{path}");
         assert!(html.contains("/static/htmx-2.0.11.min.js"), "{path}");
     }
     let htmx = app.get(&client, "/static/htmx-2.0.11.min.js").await;
     assert_eq!(htmx.status(), 200);
-    assert!(
-        htmx.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .contains("javascript")
-    );
+    assert!(htmx.headers()["content-type"].to_str().unwrap().contains("javascript"));
 }
 
 /// Two businesses, each with an owner and a member who is a recipient.
@@ -174,45 +128,15 @@ struct World {
 async fn world(app: &TestApp) -> World {
     let a = app.create_business("Acme", "owner@acme.test").await;
     let b = app.create_business("Bravo", "owner@bravo.test").await;
-    let a_member = app
-        .add_user(
-            &a,
-            "Ann",
-            "ann@acme.test",
-            Some("(555) 555-0101"),
-            Role::Member,
-        )
-        .await
-        .id;
-    let b_member = app
-        .add_user(
-            &b,
-            "Ben",
-            "ben@bravo.test",
-            Some("(555) 555-0102"),
-            Role::Member,
-        )
-        .await
-        .id;
+    let a_member = app.add_user(&a, "Ann", "ann@acme.test", Some("(555) 555-0101"), Role::Member).await.id;
+    let b_member = app.add_user(&b, "Ben", "ben@bravo.test", Some("(555) 555-0102"), Role::Member).await.id;
     let b_owner = app.login("owner@bravo.test").await;
     for (client, user) in [(&b_owner, b_member)] {
-        let r = app
-            .post_form(
-                client,
-                "/settings/notifications/recipients",
-                &[("user_id", &user.to_string())],
-            )
-            .await;
+        let r = app.post_form(client, "/settings/notifications/recipients", &[("user_id", &user.to_string())]).await;
         assert_eq!(r.status(), 303);
     }
     let a_owner = app.login("owner@acme.test").await;
-    let r = app
-        .post_form(
-            &a_owner,
-            "/settings/notifications/recipients",
-            &[("user_id", &a_member.to_string())],
-        )
-        .await;
+    let r = app.post_form(&a_owner, "/settings/notifications/recipients", &[("user_id", &a_member.to_string())]).await;
     assert_eq!(r.status(), 303);
     World {
         a_owner_recipient: app.recipient_id(a.owner.id).await.unwrap(),
@@ -247,20 +171,8 @@ async fn another_business_ids_answer_404_for_owners_and_members() {
     for email in ["owner@acme.test", "ann@acme.test"] {
         let client = app.login(email).await;
         let attempts = [
-            (
-                format!(
-                    "/settings/notifications/recipients/{}",
-                    w.b_member_recipient
-                ),
-                vec![("min_lead_score", "5")],
-            ),
-            (
-                format!(
-                    "/settings/notifications/recipients/{}/remove",
-                    w.b_member_recipient
-                ),
-                vec![],
-            ),
+            (format!("/settings/notifications/recipients/{}", w.b_member_recipient), vec![("min_lead_score", "5")]),
+            (format!("/settings/notifications/recipients/{}/remove", w.b_member_recipient), vec![]),
             (format!("/team/members/{}/remove", w.b_member), vec![]),
         ];
         for (path, fields) in attempts {
@@ -269,29 +181,17 @@ async fn another_business_ids_answer_404_for_owners_and_members() {
         }
         if email.starts_with("owner") {
             let b_member = w.b_member.to_string();
-            let response = app
-                .post_form(
-                    &client,
-                    "/settings/notifications/recipients",
-                    &[("user_id", &b_member)],
-                )
-                .await;
+            let response =
+                app.post_form(&client, "/settings/notifications/recipients", &[("user_id", &b_member)]).await;
             assert_eq!(response.status(), 404, "adding another business's person");
         }
         let page = app.get_html(&client, "/settings/notifications").await;
-        assert!(
-            !page.contains("Bravo") && !page.contains("ben@bravo.test"),
-            "{email} sees nothing of Bravo"
-        );
+        assert!(!page.contains("Bravo") && !page.contains("ben@bravo.test"), "{email} sees nothing of Bravo");
         let team = app.get_html(&client, "/team").await;
         assert!(!team.contains("ben@bravo.test"));
     }
 
-    assert_eq!(
-        snapshot(&app).await,
-        before,
-        "nothing changed in either business"
-    );
+    assert_eq!(snapshot(&app).await, before, "nothing changed in either business");
     let _ = (&w.a, &w.b);
 }
 
@@ -305,46 +205,20 @@ async fn members_are_refused_owner_actions_with_403() {
 
     let attempts: Vec<(String, Vec<(&str, &str)>)> = vec![
         ("/settings/notifications/defaults".into(), all_defaults_on()),
-        (
-            "/settings/notifications/recipients".into(),
-            vec![("user_id", a_owner.as_str())],
-        ),
-        (
-            format!("/settings/notifications/recipients/{}", w.a_owner_recipient),
-            vec![("min_lead_score", "99")],
-        ),
-        (
-            format!(
-                "/settings/notifications/recipients/{}/remove",
-                w.a_owner_recipient
-            ),
-            vec![],
-        ),
-        (
-            "/team/members".into(),
-            vec![
-                ("name", "Eve"),
-                ("email", "eve@acme.test"),
-                ("role", "admin"),
-            ],
-        ),
+        ("/settings/notifications/recipients".into(), vec![("user_id", a_owner.as_str())]),
+        (format!("/settings/notifications/recipients/{}", w.a_owner_recipient), vec![("min_lead_score", "99")]),
+        (format!("/settings/notifications/recipients/{}/remove", w.a_owner_recipient), vec![]),
+        ("/team/members".into(), vec![("name", "Eve"), ("email", "eve@acme.test"), ("role", "admin")]),
         (format!("/team/members/{}/remove", w.a.owner.id), vec![]),
     ];
     for (path, fields) in &attempts {
         let response = app.post_form(&member, path, fields).await;
         assert_eq!(response.status(), 403, "{path}");
         let body = response.text().await.unwrap();
-        assert!(
-            body.contains("Only owners and admins") || body.contains("only change your own"),
-            "{path}: {body}"
-        );
+        assert!(body.contains("Only owners and admins") || body.contains("only change your own"), "{path}: {body}");
     }
     for (path, fields) in &attempts {
-        assert_eq!(
-            app.post_htmx(&member, path, fields).await.status(),
-            403,
-            "htmx {path}"
-        );
+        assert_eq!(app.post_htmx(&member, path, fields).await.status(), 403, "htmx {path}");
     }
 
     assert_eq!(snapshot(&app).await, before);
@@ -355,12 +229,7 @@ async fn members_are_refused_owner_actions_with_403() {
 async fn every_page_opens_for_owners_and_members() {
     let app = spawn_app().await;
     let _w = world(&app).await;
-    for email in [
-        "owner@acme.test",
-        "ann@acme.test",
-        "owner@bravo.test",
-        "ben@bravo.test",
-    ] {
+    for email in ["owner@acme.test", "ann@acme.test", "owner@bravo.test", "ben@bravo.test"] {
         let client = app.login(email).await;
         for path in ["/settings/notifications", "/team", "/account"] {
             assert_eq!(app.get(&client, path).await.status(), 200, "{email} {path}");
@@ -371,10 +240,6 @@ async fn every_page_opens_for_owners_and_members() {
 #[tokio::test]
 async fn health_check_answers_200() {
     let app = spawn_app().await;
-    let response = crate::helpers::client()
-        .get(app.url("/healthz"))
-        .send()
-        .await
-        .unwrap();
+    let response = crate::helpers::client().get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(response.status(), 200);
 }

@@ -18,7 +18,12 @@ pub struct SmtpServer {
 
 impl SmtpServer {
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on(0).await
+    }
+
+    /// Listens on a given port (0: any free one).
+    pub async fn start_on(port: u16) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let received = Arc::new(Mutex::new(Vec::new()));
         let store = received.clone();
@@ -54,10 +59,7 @@ impl SmtpServer {
     }
 }
 
-async fn session(
-    socket: tokio::net::TcpStream,
-    store: Arc<Mutex<Vec<ReceivedEmail>>>,
-) -> std::io::Result<()> {
+async fn session(socket: tokio::net::TcpStream, store: Arc<Mutex<Vec<ReceivedEmail>>>) -> std::io::Result<()> {
     let (read, mut write) = socket.into_split();
     let mut lines = BufReader::new(read).lines();
     write.write_all(b"220 test-smtp ready\r\n").await?;
@@ -65,19 +67,12 @@ async fn session(
     while let Some(line) = lines.next_line().await? {
         let upper = line.to_ascii_uppercase();
         if upper.starts_with("EHLO") || upper.starts_with("HELO") {
-            write
-                .write_all(b"250-test-smtp\r\n250 8BITMIME\r\n")
-                .await?;
+            write.write_all(b"250-test-smtp\r\n250 8BITMIME\r\n").await?;
         } else if upper.starts_with("MAIL FROM") {
             to.clear();
             write.write_all(b"250 OK\r\n").await?;
         } else if upper.starts_with("RCPT TO") {
-            to.push(
-                line[8..]
-                    .trim()
-                    .trim_matches(|c| c == '<' || c == '>')
-                    .to_owned(),
-            );
+            to.push(line[8..].trim().trim_matches(|c| c == '<' || c == '>').to_owned());
             write.write_all(b"250 OK\r\n").await?;
         } else if upper.starts_with("DATA") {
             write.write_all(b"354 go ahead\r\n").await?;
@@ -89,10 +84,7 @@ async fn session(
                 data.push_str(&l);
                 data.push('\n');
             }
-            store.lock().unwrap().push(ReceivedEmail {
-                to: to.clone(),
-                data,
-            });
+            store.lock().unwrap().push(ReceivedEmail { to: to.clone(), data });
             write.write_all(b"250 queued\r\n").await?;
         } else if upper.starts_with("QUIT") {
             write.write_all(b"221 bye\r\n").await?;

@@ -4,30 +4,21 @@ use crate::helpers::{client, csrf_in, location, spawn_app};
 
 fn invitation_link(html: &str) -> String {
     let marker = "id=\"invite-link\" value=\"";
-    let start = html
-        .find(marker)
-        .expect("the page shows the invitation link")
-        + marker.len();
+    let start = html.find(marker).expect("the page shows the invitation link") + marker.len();
     html[start..].split('"').next().unwrap().to_owned()
 }
 
 #[tokio::test]
 async fn an_owner_invites_a_teammate_who_sets_a_password_and_signs_in() {
     let app = spawn_app().await;
-    app.create_business("Acme Plumbing", "owner@acme.test")
-        .await;
+    app.create_business("Acme Plumbing", "owner@acme.test").await;
     let owner = app.login("owner@acme.test").await;
 
     let response = app
         .post_form(
             &owner,
             "/team/members",
-            &[
-                ("name", "Sam Rivera"),
-                ("email", "sam@acme.test"),
-                ("phone", "(555) 555-0101"),
-                ("role", "member"),
-            ],
+            &[("name", "Sam Rivera"), ("email", "sam@acme.test"), ("phone", "(555) 555-0101"), ("role", "member")],
         )
         .await;
 
@@ -42,10 +33,7 @@ async fn an_owner_invites_a_teammate_who_sets_a_password_and_signs_in() {
     let unfolded = emails[0].data.replace("=\n", "");
     assert!(unfolded.contains("Acme Plumbing"), "{unfolded}");
     assert!(unfolded.contains(path), "the email carries the same link");
-    assert!(
-        unfolded.contains("Content-Type: text/html")
-            && unfolded.contains("Content-Type: text/plain")
-    );
+    assert!(unfolded.contains("Content-Type: text/html") && unfolded.contains("Content-Type: text/plain"));
     let team = app.get_html(&owner, "/team").await;
     assert!(team.contains("Sam Rivera <span class=\"badge\">Invited</span>"));
     assert!(team.contains("+15555550101"));
@@ -57,29 +45,15 @@ async fn an_owner_invites_a_teammate_who_sets_a_password_and_signs_in() {
     let csrf = csrf_in(&form);
     let short = sam
         .post(app.url(path))
-        .form(&[
-            ("password", "short"),
-            ("confirm_password", "short"),
-            ("csrf_token", &csrf),
-        ])
+        .form(&[("password", "short"), ("confirm_password", "short"), ("csrf_token", &csrf)])
         .send()
         .await
         .unwrap();
     assert_eq!(short.status(), 422);
-    assert!(
-        short
-            .text()
-            .await
-            .unwrap()
-            .contains("at least 10 characters")
-    );
+    assert!(short.text().await.unwrap().contains("at least 10 characters"));
     let set = sam
         .post(app.url(path))
-        .form(&[
-            ("password", "sams own password"),
-            ("confirm_password", "sams own password"),
-            ("csrf_token", &csrf),
-        ])
+        .form(&[("password", "sams own password"), ("confirm_password", "sams own password"), ("csrf_token", &csrf)])
         .send()
         .await
         .unwrap();
@@ -90,19 +64,8 @@ async fn an_owner_invites_a_teammate_who_sets_a_password_and_signs_in() {
 
     let reuse = client().get(app.url(path)).send().await.unwrap();
     assert_eq!(reuse.status(), 404);
-    assert!(
-        reuse
-            .text()
-            .await
-            .unwrap()
-            .contains("This invitation was already used.")
-    );
-    assert_eq!(
-        app.login_with(&client(), "sam@acme.test", "sams own password")
-            .await
-            .status(),
-        303
-    );
+    assert!(reuse.text().await.unwrap().contains("This invitation was already used."));
+    assert_eq!(app.login_with(&client(), "sam@acme.test", "sams own password").await.status(), 303);
 }
 
 #[tokio::test]
@@ -110,47 +73,18 @@ async fn an_invited_person_cannot_sign_in_before_setting_a_password() {
     let app = spawn_app().await;
     app.create_business("Acme", "owner@acme.test").await;
     let owner = app.login("owner@acme.test").await;
-    app.post_form(
-        &owner,
-        "/team/members",
-        &[
-            ("name", "Sam"),
-            ("email", "sam@acme.test"),
-            ("role", "member"),
-        ],
-    )
-    .await;
+    app.post_form(&owner, "/team/members", &[("name", "Sam"), ("email", "sam@acme.test"), ("role", "member")]).await;
 
-    assert_eq!(
-        app.login_with(&client(), "sam@acme.test", "")
-            .await
-            .status(),
-        422
-    );
-    assert_eq!(
-        app.login_with(&client(), "sam@acme.test", "anything at all")
-            .await
-            .status(),
-        401
-    );
+    assert_eq!(app.login_with(&client(), "sam@acme.test", "").await.status(), 422);
+    assert_eq!(app.login_with(&client(), "sam@acme.test", "anything at all").await.status(), 401);
 }
 
 #[tokio::test]
 async fn an_unknown_invitation_link_explains_itself() {
     let app = spawn_app().await;
-    let response = client()
-        .get(app.url("/invite/not-a-real-token"))
-        .send()
-        .await
-        .unwrap();
+    let response = client().get(app.url("/invite/not-a-real-token")).send().await.unwrap();
     assert_eq!(response.status(), 404);
-    assert!(
-        response
-            .text()
-            .await
-            .unwrap()
-            .contains("This invitation link is not valid.")
-    );
+    assert!(response.text().await.unwrap().contains("This invitation link is not valid."));
 }
 
 #[tokio::test]
@@ -160,16 +94,7 @@ async fn adding_a_member_validates_each_field_and_keeps_the_input() {
     let owner = app.login("owner@acme.test").await;
 
     let response = app
-        .post_form(
-            &owner,
-            "/team/members",
-            &[
-                ("name", " "),
-                ("email", "sam@"),
-                ("phone", "12"),
-                ("role", "owner"),
-            ],
-        )
+        .post_form(&owner, "/team/members", &[("name", " "), ("email", "sam@"), ("phone", "12"), ("role", "owner")])
         .await;
 
     assert_eq!(response.status(), 422);
@@ -179,31 +104,14 @@ async fn adding_a_member_validates_each_field_and_keeps_the_input() {
     assert!(html.contains("id=\"member-phone-error\">“12” is not a phone number we can text"));
     assert!(html.contains("id=\"member-role-error\">Choose Admin or Member."));
     assert!(html.contains("value=\"sam@\"") && html.contains("value=\"12\""));
-    let people: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let people: i64 = sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(&app.pool).await.unwrap();
     assert_eq!(people, 1);
 
     let duplicate = app
-        .post_form(
-            &owner,
-            "/team/members",
-            &[
-                ("name", "Again"),
-                ("email", "OWNER@acme.test"),
-                ("role", "admin"),
-            ],
-        )
+        .post_form(&owner, "/team/members", &[("name", "Again"), ("email", "OWNER@acme.test"), ("role", "admin")])
         .await;
     assert_eq!(duplicate.status(), 409);
-    assert!(
-        duplicate
-            .text()
-            .await
-            .unwrap()
-            .contains("already has a KaiCalls account")
-    );
+    assert!(duplicate.text().await.unwrap().contains("already has a KaiCalls account"));
     let _ = business;
 }
 
@@ -211,47 +119,23 @@ async fn adding_a_member_validates_each_field_and_keeps_the_input() {
 async fn removing_a_member_keeps_the_history_and_ends_their_recipient_row() {
     let app = spawn_app().await;
     let business = app.create_business("Acme", "owner@acme.test").await;
-    let sam = app
-        .add_user(&business, "Sam", "sam@acme.test", None, Role::Member)
-        .await;
+    let sam = app.add_user(&business, "Sam", "sam@acme.test", None, Role::Member).await;
     let owner = app.login("owner@acme.test").await;
-    app.post_form(
-        &owner,
-        "/settings/notifications/recipients",
-        &[("user_id", &sam.id.to_string())],
-    )
-    .await;
+    app.post_form(&owner, "/settings/notifications/recipients", &[("user_id", &sam.id.to_string())]).await;
     assert!(app.recipient_id(sam.id).await.is_some());
 
-    let response = app
-        .post_form(&owner, &format!("/team/members/{}/remove", sam.id), &[])
-        .await;
+    let response = app.post_form(&owner, &format!("/team/members/{}/remove", sam.id), &[]).await;
 
     assert_eq!(response.status(), 303);
     assert_eq!(location(&response), "/team?removed=Sam");
-    assert!(
-        app.get_html(&owner, "/team?removed=Sam")
-            .await
-            .contains("Removed Sam from the team.")
-    );
+    assert!(app.get_html(&owner, "/team?removed=Sam").await.contains("Removed Sam from the team."));
     assert!(app.recipient_id(sam.id).await.is_none());
     let page = app.get_html(&owner, "/settings/notifications").await;
-    assert!(
-        page.contains("Acme Owner added Sam to the notification recipients"),
-        "history keeps the name"
-    );
+    assert!(page.contains("Acme Owner added Sam to the notification recipients"), "history keeps the name");
     assert!(page.contains("Acme Owner removed Sam from the team"));
     // The same email can be invited again later.
     let again = app
-        .post_form(
-            &owner,
-            "/team/members",
-            &[
-                ("name", "Sam"),
-                ("email", "sam@acme.test"),
-                ("role", "member"),
-            ],
-        )
+        .post_form(&owner, "/team/members", &[("name", "Sam"), ("email", "sam@acme.test"), ("role", "member")])
         .await;
     assert_eq!(again.status(), 200);
 }
@@ -260,29 +144,13 @@ async fn removing_a_member_keeps_the_history_and_ends_their_recipient_row() {
 async fn nobody_removes_the_owner_or_themselves() {
     let app = spawn_app().await;
     let business = app.create_business("Acme", "owner@acme.test").await;
-    let admin = app
-        .add_user(&business, "Ada", "ada@acme.test", None, Role::Admin)
-        .await;
+    let admin = app.add_user(&business, "Ada", "ada@acme.test", None, Role::Admin).await;
     let client = app.login("ada@acme.test").await;
 
-    let owner = app
-        .post_form(
-            &client,
-            &format!("/team/members/{}/remove", business.owner.id),
-            &[],
-        )
-        .await;
+    let owner = app.post_form(&client, &format!("/team/members/{}/remove", business.owner.id), &[]).await;
     assert_eq!(owner.status(), 403);
-    assert!(
-        owner
-            .text()
-            .await
-            .unwrap()
-            .contains("The business owner cannot be removed.")
-    );
-    let myself = app
-        .post_form(&client, &format!("/team/members/{}/remove", admin.id), &[])
-        .await;
+    assert!(owner.text().await.unwrap().contains("The business owner cannot be removed."));
+    let myself = app.post_form(&client, &format!("/team/members/{}/remove", admin.id), &[]).await;
     assert_eq!(myself.status(), 403);
 }
 
@@ -290,38 +158,16 @@ async fn nobody_removes_the_owner_or_themselves() {
 async fn everyone_edits_their_own_name_and_phone() {
     let app = spawn_app().await;
     let business = app.create_business("Acme", "owner@acme.test").await;
-    let ann = app
-        .add_user(&business, "Ann", "ann@acme.test", None, Role::Member)
-        .await;
+    let ann = app.add_user(&business, "Ann", "ann@acme.test", None, Role::Member).await;
     let member = app.login("ann@acme.test").await;
 
-    let bad = app
-        .post_form(
-            &member,
-            "/account/profile",
-            &[("name", "Ann Lee"), ("phone", "call me")],
-        )
-        .await;
+    let bad = app.post_form(&member, "/account/profile", &[("name", "Ann Lee"), ("phone", "call me")]).await;
     assert_eq!(bad.status(), 422);
-    assert!(
-        bad.text()
-            .await
-            .unwrap()
-            .contains("“call me” is not a phone number we can text")
-    );
+    assert!(bad.text().await.unwrap().contains("“call me” is not a phone number we can text"));
 
-    let good = app
-        .post_form(
-            &member,
-            "/account/profile",
-            &[("name", "Ann Lee"), ("phone", "555.555.0109")],
-        )
-        .await;
+    let good = app.post_form(&member, "/account/profile", &[("name", "Ann Lee"), ("phone", "555.555.0109")]).await;
     assert_eq!(good.status(), 303);
-    let user = kaicalls_notify::db::users::get_active(&app.pool, &business.id, ann.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let user = kaicalls_notify::db::users::get_active(&app.pool, &business.id, ann.id).await.unwrap().unwrap();
     assert_eq!(user.name, "Ann Lee");
     assert_eq!(user.phone.unwrap().as_str(), "+15555550109");
 }

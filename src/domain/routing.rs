@@ -1,0 +1,342 @@
+//! DESIGN.md §2 as one pure function: who gets what, for one event, and why not.
+use super::{AlertKind, BusinessDefaults, Channel, LeadScore, RecipientPrefs};
+
+/// A recipient as the rules see them at send time.
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub user_id: i64,
+    pub name: String,
+    pub email: String,
+    pub phone: Option<String>,
+    /// Set when the SMS provider refused the number for good ("invalid number", "opted out").
+    pub phone_blocked: Option<String>,
+    pub prefs: RecipientPrefs,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// The business's own notification email or phone.
+    Business,
+    Person {
+        user_id: i64,
+        name: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Skip {
+    KindOffForBusiness(AlertKind),
+    ChannelOffForBusiness(Channel),
+    NoBusinessDestination(Channel),
+    KindOffForPerson(AlertKind),
+    BelowThreshold {
+        score: u8,
+        threshold: u8,
+    },
+    NoPhone,
+    PhoneBlocked(String),
+    /// Index (in the plan) of the delivery that already goes to the same address.
+    Duplicate {
+        of: usize,
+    },
+}
+
+impl Skip {
+    /// The reason in words, as the "Recent alerts" list shows it.
+    pub fn reason(&self, name: &str) -> String {
+        match self {
+            Self::KindOffForBusiness(kind) => format!("{} are off for the business", kind.phrase()),
+            Self::ChannelOffForBusiness(channel) => format!("{} is off for the business", channel.label()),
+            Self::NoBusinessDestination(Channel::Sms) => "no notification phone number is set".into(),
+            Self::NoBusinessDestination(_) => "no notification email address is set".into(),
+            Self::KindOffForPerson(kind) => format!("{name} turned {} off", kind.phrase()),
+            Self::BelowThreshold { score, threshold } => {
+                format!("score {score} is below {name}\u{2019}s threshold {threshold}")
+            }
+            Self::NoPhone => "no phone number".into(),
+            Self::PhoneBlocked(why) => why.clone(),
+            Self::Duplicate { .. } => "duplicate of another delivery to the same address".into(),
+        }
+    }
+
+    /// A stable code for storage.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::KindOffForBusiness(_) => "kind_off_for_business",
+            Self::ChannelOffForBusiness(_) => "channel_off_for_business",
+            Self::NoBusinessDestination(_) => "no_business_destination",
+            Self::KindOffForPerson(_) => "kind_off_for_person",
+            Self::BelowThreshold { .. } => "below_threshold",
+            Self::NoPhone => "no_phone",
+            Self::PhoneBlocked(_) => "phone_blocked",
+            Self::Duplicate { .. } => "duplicate",
+        }
+    }
+}
+
+/// One decision: a delivery to make, or one not made and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    pub target: Target,
+    pub channel: Option<Channel>,
+    /// Email address, E.164 phone, or `user:{id}` for the in-app inbox.
+    pub address: Option<String>,
+    pub skip: Option<Skip>,
+}
+
+impl Planned {
+    pub fn sends(&self) -> bool {
+        self.skip.is_none()
+    }
+}
+
+fn normalized(channel: Channel, address: &str) -> (Channel, String) {
+    (channel, address.trim().to_lowercase())
+}
+
+/// Plans one event of `kind` (with `score` for lead alerts; no score counts as 0).
+pub fn plan(kind: AlertKind, score: Option<LeadScore>, defaults: &BusinessDefaults, people: &[Person]) -> Vec<Planned> {
+    // Rule 1: the whole kind is off.
+    if !defaults.kinds.get(kind) {
+        return vec![Planned {
+            target: Target::Business,
+            channel: None,
+            address: None,
+            skip: Some(Skip::KindOffForBusiness(kind)),
+        }];
+    }
+    let mut planned = Vec::new();
+
+    // Rule 2: the business's own destinations get every enabled kind, no score filter.
+    let business = [
+        (Channel::Email, defaults.notification_email.as_ref().map(|e| e.to_string())),
+        (Channel::Sms, defaults.notification_phone.as_ref().map(|p| p.to_string())),
+    ];
+    for (channel, destination) in business {
+        let skip = match (&destination, defaults.channels.get(channel)) {
+            (None, false) => continue,
+            (Some(_), false) => Some(Skip::ChannelOffForBusiness(channel)),
+            (None, true) => Some(Skip::NoBusinessDestination(channel)),
+            (Some(_), true) => None,
+        };
+        planned.push(Planned { target: Target::Business, channel: Some(channel), address: destination, skip });
+    }
+
+    // Rule 3: each recipient on each channel they chose.
+    let is_lead = matches!(kind, AlertKind::LeadCreated | AlertKind::LeadUpdated);
+    let score = score.map(LeadScore::value).unwrap_or(0);
+    for person in people {
+        for channel in Channel::ALL.into_iter().filter(|c| person.prefs.channels.get(*c)) {
+            let address = match channel {
+                Channel::Email => Some(person.email.clone()),
+                Channel::Sms => person.phone.clone(),
+                Channel::InApp => Some(format!("user:{}", person.user_id)),
+            };
+            let threshold = person.prefs.min_lead_score.value();
+            let skip = if !defaults.channels.get(channel) {
+                Some(Skip::ChannelOffForBusiness(channel))
+            } else if !person.prefs.kinds.get(kind) {
+                Some(Skip::KindOffForPerson(kind))
+            } else if is_lead && score < threshold {
+                Some(Skip::BelowThreshold { score, threshold })
+            } else if channel == Channel::Sms && person.phone.is_none() {
+                Some(Skip::NoPhone)
+            } else if let (Channel::Sms, Some(why)) = (channel, &person.phone_blocked) {
+                Some(Skip::PhoneBlocked(why.clone()))
+            } else {
+                None
+            };
+            let target = Target::Person { user_id: person.user_id, name: person.name.clone() };
+            planned.push(Planned { target, channel: Some(channel), address, skip });
+        }
+    }
+
+    // Rule 4: never the same (channel, address) twice.
+    let mut seen: Vec<((Channel, String), usize)> = Vec::new();
+    for (i, delivery) in planned.iter_mut().enumerate() {
+        let (Some(channel), Some(address), true) = (delivery.channel, delivery.address.as_deref(), delivery.sends())
+        else {
+            continue;
+        };
+        let key = normalized(channel, address);
+        match seen.iter().find(|(k, _)| *k == key) {
+            Some((_, first)) => delivery.skip = Some(Skip::Duplicate { of: *first }),
+            None => seen.push((key, i)),
+        }
+    }
+    planned
+}
+
+/// The usage threshold to alert about now, if any: the highest of 75/90/100 % reached that is
+/// above every threshold already alerted in this period. `included = 0` never alerts.
+pub fn usage_threshold(minutes_used: u64, included: u64, already_alerted: &[u8]) -> Option<u8> {
+    if included == 0 {
+        return None;
+    }
+    let reached = [100u8, 90, 75].into_iter().find(|t| minutes_used.saturating_mul(100) >= u64::from(*t) * included)?;
+    let highest_sent = already_alerted.iter().copied().max().unwrap_or(0);
+    (reached > highest_sent).then_some(reached)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ChannelSet, EmailAddress, KindSet, PhoneNumber};
+
+    fn defaults() -> BusinessDefaults {
+        BusinessDefaults {
+            kinds: KindSet::ALL_ON,
+            channels: ChannelSet { email: true, sms: true, in_app: true },
+            notification_email: Some(EmailAddress::parse("office@acme.test").unwrap()),
+            notification_phone: Some(PhoneNumber::from_stored("+15555550100".into())),
+        }
+    }
+
+    fn person(id: i64, name: &str, threshold: i64) -> Person {
+        Person {
+            user_id: id,
+            name: name.into(),
+            email: format!("{}@acme.test", name.to_lowercase()),
+            phone: Some(format!("+1555555010{id}")),
+            phone_blocked: None,
+            prefs: RecipientPrefs {
+                channels: ChannelSet { email: true, sms: true, in_app: true },
+                kinds: KindSet::ALL_ON,
+                min_lead_score: LeadScore::new(threshold).unwrap(),
+            },
+        }
+    }
+
+    fn score(n: i64) -> Option<LeadScore> {
+        Some(LeadScore::new(n).unwrap())
+    }
+
+    fn skips_of(plan: &[Planned], user_id: i64) -> Vec<(Channel, Option<Skip>)> {
+        plan.iter()
+            .filter(|p| matches!(p.target, Target::Person { user_id: u, .. } if u == user_id))
+            .map(|p| (p.channel.unwrap(), p.skip.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn rule_1_a_kind_off_for_the_business_records_one_decision_and_sends_nothing() {
+        let mut d = defaults();
+        d.kinds.lead_created = false;
+        let plan = plan(AlertKind::LeadCreated, score(90), &d, &[person(1, "Sam", 0)]);
+        assert_eq!(plan.len(), 1);
+        assert_eq!(plan[0].skip, Some(Skip::KindOffForBusiness(AlertKind::LeadCreated)));
+        assert_eq!(plan[0].skip.as_ref().unwrap().reason(""), "new-lead alerts are off for the business");
+    }
+
+    #[test]
+    fn rule_2_business_destinations_get_every_enabled_kind_without_a_score_filter() {
+        let plan = plan(AlertKind::LeadCreated, score(1), &defaults(), &[]);
+        let sent: Vec<_> =
+            plan.iter().filter(|p| p.sends()).map(|p| (p.channel.unwrap(), p.address.clone().unwrap())).collect();
+        assert_eq!(sent, vec![(Channel::Email, "office@acme.test".into()), (Channel::Sms, "+15555550100".into())]);
+    }
+
+    #[test]
+    fn rule_2_a_channel_on_without_a_destination_is_recorded() {
+        let mut d = defaults();
+        d.notification_phone = None;
+        let plan = plan(AlertKind::Billing, None, &d, &[]);
+        assert_eq!(plan[1].skip, Some(Skip::NoBusinessDestination(Channel::Sms)));
+        assert_eq!(plan[1].skip.as_ref().unwrap().reason(""), "no notification phone number is set");
+    }
+
+    #[test]
+    fn rule_3_a_channel_off_for_the_business_is_skipped_with_its_reason() {
+        let mut d = defaults();
+        d.channels.sms = false;
+        let plan = plan(AlertKind::LeadCreated, score(90), &d, &[person(1, "Sam", 0)]);
+        let sam = skips_of(&plan, 1);
+        assert_eq!(sam[1], (Channel::Sms, Some(Skip::ChannelOffForBusiness(Channel::Sms))));
+        assert_eq!(Skip::ChannelOffForBusiness(Channel::Sms).reason("Sam"), "SMS is off for the business");
+        assert!(sam[0].1.is_none() && sam[2].1.is_none());
+    }
+
+    #[test]
+    fn rule_3_a_kind_the_person_turned_off_is_skipped() {
+        let mut sam = person(1, "Sam", 0);
+        sam.prefs.kinds.usage = false;
+        let plan = plan(AlertKind::Usage, None, &defaults(), &[sam]);
+        assert!(skips_of(&plan, 1).iter().all(|(_, s)| *s == Some(Skip::KindOffForPerson(AlertKind::Usage))));
+        assert_eq!(Skip::KindOffForPerson(AlertKind::Usage).reason("Sam"), "Sam turned usage alerts off");
+    }
+
+    #[test]
+    fn rule_3_a_lead_below_the_threshold_is_skipped_and_no_score_counts_as_zero() {
+        let plan_65 = plan(AlertKind::LeadCreated, score(65), &defaults(), &[person(1, "Sam", 70)]);
+        assert!(
+            skips_of(&plan_65, 1).iter().all(|(_, s)| *s == Some(Skip::BelowThreshold { score: 65, threshold: 70 }))
+        );
+        assert_eq!(
+            Skip::BelowThreshold { score: 62, threshold: 70 }.reason("Sam"),
+            "score 62 is below Sam\u{2019}s threshold 70"
+        );
+        let plan_70 = plan(AlertKind::LeadCreated, score(70), &defaults(), &[person(1, "Sam", 70)]);
+        assert!(skips_of(&plan_70, 1).iter().all(|(_, s)| s.is_none()), "score >= threshold reaches them");
+        let unscored = plan(AlertKind::LeadUpdated, None, &defaults(), &[person(1, "Sam", 1), person(2, "Ann", 0)]);
+        assert!(
+            skips_of(&unscored, 1).iter().all(|(_, s)| *s == Some(Skip::BelowThreshold { score: 0, threshold: 1 }))
+        );
+        assert!(skips_of(&unscored, 2).iter().all(|(_, s)| s.is_none()));
+    }
+
+    #[test]
+    fn rule_3_thresholds_do_not_apply_to_usage_or_billing() {
+        let plan = plan(AlertKind::Billing, None, &defaults(), &[person(1, "Sam", 100)]);
+        assert!(skips_of(&plan, 1).iter().all(|(_, s)| s.is_none()));
+    }
+
+    #[test]
+    fn rule_3_sms_without_a_phone_or_with_a_refused_number_is_skipped() {
+        let mut sam = person(1, "Sam", 0);
+        sam.phone = None;
+        let mut ann = person(2, "Ann", 0);
+        ann.phone_blocked = Some("the number opted out of texts (STOP)".into());
+        let plan = plan(AlertKind::LeadCreated, score(50), &defaults(), &[sam, ann]);
+        assert_eq!(skips_of(&plan, 1)[1], (Channel::Sms, Some(Skip::NoPhone)));
+        assert_eq!(skips_of(&plan, 2)[1].1.as_ref().unwrap().reason("Ann"), "the number opted out of texts (STOP)");
+    }
+
+    #[test]
+    fn rule_3_only_channels_the_person_chose_appear() {
+        let mut sam = person(1, "Sam", 0);
+        sam.prefs.channels = ChannelSet { email: false, sms: false, in_app: true };
+        let plan = plan(AlertKind::LeadCreated, score(50), &defaults(), &[sam]);
+        assert_eq!(skips_of(&plan, 1), vec![(Channel::InApp, None)]);
+        assert_eq!(plan.iter().find(|p| p.channel == Some(Channel::InApp)).unwrap().address.as_deref(), Some("user:1"));
+    }
+
+    #[test]
+    fn rule_4_the_same_address_never_gets_the_event_twice() {
+        let mut owner = person(1, "Office", 0);
+        owner.email = "Office@ACME.test".into();
+        owner.phone = Some("+15555550100".into());
+        let plan = plan(AlertKind::LeadCreated, score(50), &defaults(), &[owner]);
+        let office = skips_of(&plan, 1);
+        assert_eq!(office[0], (Channel::Email, Some(Skip::Duplicate { of: 0 })));
+        assert_eq!(office[1], (Channel::Sms, Some(Skip::Duplicate { of: 1 })));
+        assert_eq!(office[2], (Channel::InApp, None));
+        assert_eq!(plan.iter().filter(|p| p.sends()).count(), 3);
+    }
+
+    #[test]
+    fn usage_sends_only_the_highest_new_threshold_once_per_period() {
+        let mut sent = Vec::new();
+        let mut sequence = Vec::new();
+        for used in [350, 475, 480, 600] {
+            let t = usage_threshold(used, 500, &sent);
+            sent.extend(t);
+            sequence.push(t);
+        }
+        assert_eq!(sequence, vec![None, Some(90), None, Some(100)], "70% → 95% → 96% → 120%");
+        assert_eq!(usage_threshold(480, 500, &[]), Some(90), "a new period starts fresh");
+        assert_eq!(usage_threshold(375, 500, &[]), Some(75), "exactly 75% counts");
+        assert_eq!(usage_threshold(500, 500, &[75, 90]), Some(100));
+        assert_eq!(usage_threshold(10, 0, &[]), None, "no included minutes, no alert");
+        assert_eq!(usage_threshold(350, 500, &[]), None);
+    }
+}

@@ -1,0 +1,282 @@
+//! The words of every alert: email (text and HTML), SMS (one GSM-7 segment for leads), in-app.
+use super::events::{Event, Lead, PaymentFailed, Usage};
+
+pub fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// The characters one GSM-7 SMS segment can carry without escapes.
+fn is_gsm7(c: char) -> bool {
+    c.is_ascii_alphanumeric() || " @£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ!\"#¤%&'()*+,-./:;<=>?¡ÄÖÑÜ§¿äöñüà".contains(c)
+}
+
+/// Keeps text inside GSM-7: common punctuation is mapped, anything else becomes "?".
+pub fn to_gsm7(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '\u{2018}' | '\u{2019}' => '\'',
+            '\u{201c}' | '\u{201d}' => '"',
+            '\u{2013}' | '\u{2014}' => '-',
+            '\t' => ' ',
+            c if is_gsm7(c) => c,
+            _ => '?',
+        })
+        .collect()
+}
+
+fn cut(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('\u{2026}');
+    out
+}
+
+fn money(cents: u64, currency: &str) -> String {
+    let symbol = match currency {
+        "usd" | "cad" | "aud" => "$",
+        "eur" => "\u{20ac}",
+        "gbp" => "\u{a3}",
+        _ => "",
+    };
+    let amount = format!("{}.{:02}", cents / 100, cents % 100);
+    if symbol.is_empty() { format!("{amount} {}", currency.to_uppercase()) } else { format!("{symbol}{amount}") }
+}
+
+fn reason_words(reason: &str) -> String {
+    reason.replace('_', " ")
+}
+
+fn day(unix: i64) -> String {
+    let format = time::macros::format_description!("[month repr:short] [day padding:none]");
+    time::OffsetDateTime::from_unix_timestamp(unix).ok().and_then(|t| t.format(format).ok()).unwrap_or_default()
+}
+
+/// Everything one alert says, in each channel's form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertText {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    pub sms: String,
+    pub title: String,
+    pub body: String,
+    /// Path of the page the alert points to (`/leads`, `/billing`).
+    pub link: &'static str,
+}
+
+fn lead_text(lead: &Lead, updated: bool, base_url: &str) -> AlertText {
+    let name = lead.name.clone().unwrap_or_else(|| "Unknown caller".into());
+    let score = lead.score.map(|s| format!("score {s}")).unwrap_or_else(|| "no score".into());
+    let phone = lead.phone.clone().unwrap_or_default();
+    let summary = lead.summary.clone().unwrap_or_default();
+    let what = if updated { "Lead update" } else { "New lead" };
+    let link = format!("{base_url}leads");
+    let subject = format!("{what}: {name} ({score})");
+    let contact =
+        [lead.phone.as_deref(), lead.email.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" \u{b7} ");
+    let text = format!(
+        "{what} from Kai.\n\n{name} ({score})\n{contact}\n\n{summary}\n\nCall them back soon. See the lead: {link}\n",
+    );
+    let html = format!(
+        "<p>{what} from Kai.</p><p><strong>{}</strong> ({score})<br>{}</p><p>{}</p><p>Call them back soon. <a href=\"{}\">See the lead</a>.</p>",
+        html_escape(&name),
+        html_escape(&contact),
+        html_escape(&summary),
+        html_escape(&link),
+    );
+    // One SMS segment: "New lead 82: Jane Doe +15555550100 Burst pipe… http://…/leads".
+    let head = to_gsm7(&format!(
+        "{what} {}: {} {}",
+        lead.score.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
+        cut(&name, 40),
+        phone
+    ));
+    let tail = format!(" {link}");
+    let room = 160usize.saturating_sub(head.chars().count() + tail.chars().count() + 1);
+    let sms = if summary.is_empty() || room < 8 {
+        cut(&format!("{head}{tail}"), 160)
+    } else {
+        format!("{head} {}{tail}", cut(&to_gsm7(&summary), room))
+    };
+    AlertText {
+        title: format!("{what}: {name}"),
+        body: format!(
+            "{} {score}. {}",
+            if phone.is_empty() { String::new() } else { format!("{phone},") },
+            cut(&summary, 200)
+        )
+        .trim()
+        .to_owned(),
+        subject,
+        text,
+        html,
+        sms: cut(&sms, 160),
+        link: "/leads",
+    }
+}
+
+pub fn usage_text(usage: &Usage, threshold: u8, base_url: &str) -> AlertText {
+    let link = format!("{base_url}billing");
+    let headline = format!(
+        "You have used {threshold}% of your included minutes ({} of {}) this period.",
+        usage.minutes_used, usage.included_minutes
+    );
+    let advice = if threshold >= 100 {
+        "Calls keep being answered; extra minutes are billed at your plan's rate."
+    } else {
+        "This is a heads-up, not an error."
+    };
+    AlertText {
+        subject: format!("Usage alert: {threshold}% of included minutes used"),
+        text: format!("{headline}\n{advice}\nReview your usage in Billing: {link}\n"),
+        html: format!(
+            "<p>{}</p><p>{}</p><p><a href=\"{}\">Review your usage in Billing</a>.</p>",
+            html_escape(&headline),
+            html_escape(advice),
+            html_escape(&link)
+        ),
+        sms: cut(
+            &to_gsm7(&format!(
+                "KaiCalls: {threshold}% of included minutes used ({}/{}). {link}",
+                usage.minutes_used, usage.included_minutes
+            )),
+            160,
+        ),
+        title: format!("{threshold}% of included minutes used"),
+        body: format!("{headline} {advice}"),
+        link: "/billing",
+    }
+}
+
+fn payment_text(p: &PaymentFailed, base_url: &str) -> AlertText {
+    let link = format!("{base_url}billing");
+    let retry = p.next_attempt_at.map(|t| format!(" We'll retry on {}.", day(t))).unwrap_or_default();
+    let headline =
+        format!("Payment of {} failed ({}).{retry}", money(p.amount_cents, &p.currency), reason_words(&p.reason));
+    AlertText {
+        subject: format!("Payment of {} failed", money(p.amount_cents, &p.currency)),
+        text: format!("{headline} Update your payment method in Billing: {link}\n"),
+        html: format!(
+            "<p>{}</p><p><a href=\"{}\">Update your payment method in Billing</a>.</p>",
+            html_escape(&headline),
+            html_escape(&link)
+        ),
+        sms: cut(&to_gsm7(&format!("KaiCalls: {headline} Update your payment method: {link}")), 160),
+        title: "Payment failed".into(),
+        body: format!("{headline} Update your payment method in Billing."),
+        link: "/billing",
+    }
+}
+
+fn test_text(base_url: &str) -> AlertText {
+    let link = format!("{base_url}settings/notifications");
+    let line = "This is a test alert from KaiCalls. If you can read it, this channel works.";
+    AlertText {
+        subject: "Test alert from KaiCalls".into(),
+        text: format!("{line}\nYour notification settings: {link}\n"),
+        html: format!("<p>{line}</p><p><a href=\"{}\">Your notification settings</a></p>", html_escape(&link)),
+        sms: format!("KaiCalls test alert: this channel works. {link}"),
+        title: "Test alert".into(),
+        body: line.into(),
+        link: "/settings/notifications",
+    }
+}
+
+/// The text of an event's alert; usage needs the threshold that fired.
+pub fn alert_text(event: &Event, usage_threshold: Option<u8>, base_url: &str) -> Option<AlertText> {
+    match event {
+        Event::LeadCreated(lead) => Some(lead_text(lead, false, base_url)),
+        Event::LeadUpdated(lead) => Some(lead_text(lead, true, base_url)),
+        Event::UsageUpdated(usage) => usage_threshold.map(|t| usage_text(usage, t, base_url)),
+        Event::PaymentFailed(p) => Some(payment_text(p, base_url)),
+        Event::Test { .. } => Some(test_text(base_url)),
+        Event::Unknown { .. } => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lead(summary: &str) -> Lead {
+        Lead {
+            lead_id: "L-1".into(),
+            name: Some("Jane Doe".into()),
+            phone: Some("+15555550100".into()),
+            email: None,
+            score: Some(82),
+            summary: Some(summary.into()),
+            occurred_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_lead_sms_is_one_gsm7_segment_with_name_score_phone_summary_and_link() {
+        let t =
+            alert_text(&Event::LeadCreated(lead("Burst pipe, wants a quote today")), None, "http://127.0.0.1:8080/")
+                .unwrap();
+        assert_eq!(
+            t.sms,
+            "New lead 82: Jane Doe +15555550100 Burst pipe, wants a quote today http://127.0.0.1:8080/leads"
+        );
+        let long = alert_text(
+            &Event::LeadCreated(lead(&"Water everywhere \u{1f30a} ".repeat(20))),
+            None,
+            "https://app.kaicalls.example/",
+        )
+        .unwrap();
+        assert!(long.sms.chars().count() <= 160, "{}", long.sms.chars().count());
+        assert!(long.sms.ends_with(" https://app.kaicalls.example/leads"));
+        assert!(long.sms.chars().filter(|c| *c != '\u{2026}').all(is_gsm7), "{}", long.sms);
+    }
+
+    #[test]
+    fn payment_failures_say_what_happened_and_what_to_do() {
+        let p = PaymentFailed {
+            invoice_id: "in_1".into(),
+            amount_cents: 6900,
+            currency: "usd".into(),
+            reason: "card_declined".into(),
+            next_attempt_at: Some(1_796_083_200),
+        };
+        let t = alert_text(&Event::PaymentFailed(p), None, "http://x/").unwrap();
+        assert_eq!(
+            t.body,
+            "Payment of $69.00 failed (card declined). We'll retry on Dec 1. Update your payment method in Billing."
+        );
+    }
+
+    #[test]
+    fn email_html_escapes_what_callers_said() {
+        let mut l = lead("<script>alert(1)</script>");
+        l.name = Some("Bob & <Co>".into());
+        let t = alert_text(&Event::LeadCreated(l), None, "http://x/").unwrap();
+        assert!(t.html.contains("Bob &amp; &lt;Co&gt;") && !t.html.contains("<script>"));
+    }
+
+    #[test]
+    fn usage_alerts_are_a_heads_up() {
+        let u = Usage {
+            minutes_used: 460,
+            included_minutes: 500,
+            period_start: "2026-11-01".into(),
+            period_end: "2026-11-30".into(),
+        };
+        let t = usage_text(&u, 90, "http://x/");
+        assert_eq!(t.title, "90% of included minutes used");
+        assert!(t.body.contains("heads-up, not an error"));
+    }
+}

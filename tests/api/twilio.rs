@@ -1,0 +1,115 @@
+//! A local HTTP server speaking Twilio's Messages API: records each request, answers from a script.
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+
+pub const SID: &str = "AC00000000000000000000000000000001";
+pub const TOKEN: &str = "test-auth-token";
+pub const FROM: &str = "+15555550199";
+
+#[derive(Debug, Clone)]
+pub struct Sms {
+    pub account: String,
+    pub to: String,
+    pub from: String,
+    pub body: String,
+    pub authorization: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum Reply {
+    Created,
+    /// HTTP status and Twilio error code.
+    Error(u16, u32),
+    /// Answer `Created` after a pause.
+    Slow(Duration),
+}
+
+#[derive(Clone, Default)]
+struct Shared {
+    received: Arc<Mutex<Vec<Sms>>>,
+    script: Arc<Mutex<VecDeque<Reply>>>,
+}
+
+#[derive(Clone)]
+pub struct TwilioServer {
+    pub port: u16,
+    shared: Shared,
+}
+
+async fn messages(
+    req: HttpRequest,
+    path: web::Path<String>,
+    form: web::Form<Vec<(String, String)>>,
+    shared: web::Data<Shared>,
+) -> HttpResponse {
+    let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
+    let sms = Sms {
+        account: path.into_inner(),
+        to: field("To"),
+        from: field("From"),
+        body: field("Body"),
+        authorization: req.headers().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned(),
+    };
+    let reply = shared.script.lock().unwrap().pop_front().unwrap_or(Reply::Created);
+    if let Reply::Slow(pause) = reply {
+        tokio::time::sleep(pause).await;
+    }
+    let n = {
+        let mut received = shared.received.lock().unwrap();
+        received.push(sms.clone());
+        received.len()
+    };
+    match reply {
+        Reply::Created | Reply::Slow(_) => HttpResponse::Created().json(serde_json::json!({
+            "sid": format!("SM{n:032}"), "status": "queued", "to": sms.to, "from": sms.from, "body": sms.body
+        })),
+        Reply::Error(status, code) => HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap())
+            .json(serde_json::json!({ "code": code, "message": format!("error {code}"), "status": status })),
+    }
+}
+
+impl TwilioServer {
+    pub async fn start() -> Self {
+        let shared = Shared::default();
+        let data = web::Data::new(shared.clone());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .route("/2010-04-01/Accounts/{sid}/Messages.json", web::post().to(messages))
+        })
+        .workers(1)
+        .listen(listener)
+        .unwrap()
+        .run();
+        tokio::spawn(server);
+        Self { port, shared }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Answers the next requests with these replies, then `Created`.
+    pub fn script(&self, replies: &[Reply]) {
+        self.shared.script.lock().unwrap().extend(replies.iter().cloned());
+    }
+
+    pub fn received(&self) -> Vec<Sms> {
+        self.shared.received.lock().unwrap().clone()
+    }
+
+    pub async fn wait_for(&self, n: usize) -> Vec<Sms> {
+        for _ in 0..200 {
+            if self.received().len() >= n {
+                return self.received();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.received()
+    }
+}

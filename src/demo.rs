@@ -90,7 +90,8 @@ async fn create(pool: &SqlitePool, hash: &str) -> anyhow::Result<String> {
         let user_id = db::users::insert(&mut tx, user, now).await?;
         if email.as_str() == TEAM[1].1 {
             // Sam hears only about strong leads, by SMS, email and in-app.
-            let mut prefs = RecipientPrefs::new_recipient(true);
+            let mut prefs = RecipientPrefs::new_recipient();
+            prefs.channels.sms = true;
             prefs.kinds.usage = false;
             prefs.kinds.billing = false;
             prefs.min_lead_score = LeadScore::new(70).map_err(anyhow::Error::msg)?;

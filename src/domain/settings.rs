@@ -136,10 +136,11 @@ pub struct RecipientPrefs {
 }
 
 impl RecipientPrefs {
-    /// A newly added recipient hears about everything by email and in-app; SMS is theirs to turn on.
-    pub fn new_recipient(has_phone: bool) -> Self {
+    /// A newly added recipient hears about everything by email and in-app. SMS is opt-in:
+    /// texts cost money and interrupt, so an owner or the person turns it on.
+    pub fn new_recipient() -> Self {
         Self {
-            channels: ChannelSet { email: true, sms: has_phone, in_app: true },
+            channels: ChannelSet { email: true, sms: false, in_app: true },
             kinds: KindSet::ALL_ON,
             min_lead_score: LeadScore::default(),
         }
@@ -195,7 +196,11 @@ mod tests {
     }
 
     fn prefs() -> RecipientPrefs {
-        RecipientPrefs::new_recipient(true)
+        {
+            let mut p = RecipientPrefs::new_recipient();
+            p.channels.sms = true;
+            p
+        }
     }
 
     #[test]

@@ -447,14 +447,8 @@ async fn add_recipient(
 
     let mut tx = db::begin_write(&state.pool).await?;
     let now = unix_now();
-    let added = db::recipients::insert(
-        &mut tx,
-        me.business_id(),
-        user.id,
-        &RecipientPrefs::new_recipient(user.phone.is_some()),
-        now,
-    )
-    .await?;
+    let added =
+        db::recipients::insert(&mut tx, me.business_id(), user.id, &RecipientPrefs::new_recipient(), now).await?;
     if added.is_some() {
         let change = Change::new("recipient.added", None, None);
         db::audit::record(&mut tx, me.business_id(), Some(me.user.id), Some(user.id), &[change], now).await?;
@@ -644,7 +638,7 @@ mod tests {
     use super::*;
 
     fn recipient(sms: bool, phone: bool) -> Recipient {
-        let mut prefs = RecipientPrefs::new_recipient(phone);
+        let mut prefs = RecipientPrefs::new_recipient();
         prefs.channels.sms = sms;
         Recipient {
             id: 1,

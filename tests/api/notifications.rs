@@ -191,9 +191,8 @@ async fn add_notification_users_from_the_team_list_and_set_their_preferences() {
 
     let restarted = spawn_app_in(app.dir.clone(), app.smtp.clone()).await;
     let sam_row = restarted.recipient(&business.id, id).await.unwrap();
-    // SMS was off for the business, so the page showed it locked and Sam's own choice (on, as
-    // he has a phone) is kept for when the owner turns SMS on.
-    assert_eq!(sam_row.prefs.channels, ChannelSet { email: true, sms: true, in_app: false });
+    // New recipients start without SMS (it is opt-in); SMS was off for the business anyway.
+    assert_eq!(sam_row.prefs.channels, ChannelSet { email: true, sms: false, in_app: false });
     assert!(sam_row.prefs.kinds.lead_created && sam_row.prefs.kinds.lead_updated);
     assert!(!sam_row.prefs.kinds.usage && !sam_row.prefs.kinds.billing);
     assert_eq!(sam_row.prefs.min_lead_score.value(), 70);

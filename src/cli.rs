@@ -38,6 +38,30 @@ pub enum Command {
         #[arg(long, default_value = "US")]
         region: String,
     },
+    /// Post one signed event to a webhook URL, as Kai would (a quick way to try alerts).
+    SendEvent {
+        /// The business's webhook URL (printed by `demo`).
+        #[arg(long)]
+        url: String,
+        /// The business's webhook secret, `whsec_…`.
+        #[arg(long)]
+        secret: String,
+        /// lead.created, lead.updated, usage.updated or billing.payment_failed.
+        #[arg(long = "type", default_value = "lead.created")]
+        event_type: String,
+        /// The lead's score, 0 to 100 (lead events).
+        #[arg(long, default_value_t = 82)]
+        score: u8,
+        /// The caller's name (lead events).
+        #[arg(long, default_value = "Jane Doe")]
+        name: String,
+        /// Minutes used this period (usage events).
+        #[arg(long, default_value_t = 460)]
+        minutes_used: u64,
+        /// Minutes included in the plan (usage events).
+        #[arg(long, default_value_t = 500)]
+        included_minutes: u64,
+    },
 }
 
 /// What went wrong, as the one line the user sees; `Usage` errors exit with status 2.
@@ -60,6 +84,10 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
         Command::CreateBusiness { name, owner_email, owner_name, region } => {
             create_business(&config, &name, &owner_email, owner_name.as_deref(), &region).await
         }
+        Command::SendEvent { url, secret, event_type, score, name, minutes_used, included_minutes } => {
+            let body = sample_event(&event_type, score, &name, minutes_used, included_minutes)?;
+            send_event(&url, &secret, &body).await
+        }
     }
 }
 
@@ -79,6 +107,12 @@ async fn serve(config: Config, demo: Option<(sqlx::SqlitePool, demo::DemoLogins)
         println!("  Teammate login  {} / {}", logins.member_email, logins.password);
         println!("  Webhook URL     {}webhooks/kai/{}", public_url, logins.business_id);
         println!("  Webhook secret  {}", logins.webhook_secret);
+        println!();
+        println!("  Send a test lead:");
+        println!(
+            "    cargo run --release -- send-event --url {}webhooks/kai/{} --secret {}",
+            public_url, logins.business_id, logins.webhook_secret
+        );
         println!();
     }
     app.run_until_stopped().await.map_err(|e| CliError::Failed(e.into()))
@@ -138,4 +172,59 @@ async fn create_business(
     tx.commit().await.map_err(anyhow::Error::from)?;
     println!("{}", serde_json::json!({ "business_id": id, "webhook_secret": secret }));
     Ok(())
+}
+
+/// A realistic event body of the given type.
+fn sample_event(
+    event_type: &str,
+    score: u8,
+    name: &str,
+    minutes_used: u64,
+    included: u64,
+) -> Result<serde_json::Value, CliError> {
+    let now = time::OffsetDateTime::now_utc();
+    let at = now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+    let lead_id = format!("L-{}", &tokens::random_token()[..8]);
+    let today = now.date();
+    let first = today.replace_day(1).unwrap_or(today);
+    Ok(match event_type {
+        "lead.created" | "lead.updated" => serde_json::json!({"type": event_type, "data": {
+            "lead_id": lead_id, "name": name, "phone": "+15555550100", "email": null, "score": score,
+            "summary": "Burst pipe, wants a quote today", "occurred_at": at}}),
+        "usage.updated" => serde_json::json!({"type": event_type, "data": {
+            "minutes_used": minutes_used, "included_minutes": included,
+            "period_start": first.to_string(), "period_end": today.to_string()}}),
+        "billing.payment_failed" => serde_json::json!({"type": event_type, "data": {
+            "invoice_id": format!("in_{}", &tokens::random_token()[..8]), "amount_cents": 6900, "currency": "usd",
+            "reason": "card_declined", "next_attempt_at": at}}),
+        other => {
+            return Err(CliError::Usage(format!(
+                "--type: {other} is not one of lead.created, lead.updated, usage.updated, billing.payment_failed"
+            )));
+        }
+    })
+}
+
+async fn send_event(url: &str, secret: &str, body: &serde_json::Value) -> Result<(), CliError> {
+    let url = url::Url::parse(url).map_err(|e| CliError::Usage(format!("--url: {url} is not a URL ({e})")))?;
+    let key = crate::domain::webhook::secret_key(secret)
+        .ok_or_else(|| CliError::Usage("--secret: not a webhook secret such as whsec_…".into()))?;
+    let body = body.to_string();
+    let id = format!("msg_{}", tokens::random_token());
+    let ts = unix_now();
+    let signature = crate::domain::webhook::sign(&key, &id, ts, body.as_bytes());
+    let response = reqwest::Client::new()
+        .post(url.clone())
+        .header("content-type", "application/json")
+        .header("webhook-id", &id)
+        .header("webhook-timestamp", ts.to_string())
+        .header("webhook-signature", signature)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| CliError::Failed(anyhow::anyhow!("could not reach {url}: {e}")))?;
+    let status = response.status();
+    let answer = response.text().await.unwrap_or_default();
+    println!("{} {answer}", status.as_u16());
+    if status.is_success() { Ok(()) } else { Err(CliError::Failed(anyhow::anyhow!("the webhook answered {status}"))) }
 }

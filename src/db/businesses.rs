@@ -9,6 +9,7 @@ pub struct Business {
     pub name: String,
     pub region: String,
     pub webhook_secret: String,
+    pub previous_secret_expires_at: Option<i64>,
 }
 
 impl Business {
@@ -59,7 +60,7 @@ pub async fn create(tx: &mut Tx, new: NewBusiness<'_>, now: i64) -> sqlx::Result
 }
 
 pub async fn get(pool: &SqlitePool, id: &str) -> sqlx::Result<Option<Business>> {
-    sqlx::query_as("SELECT id, name, region, webhook_secret FROM businesses WHERE id = $1")
+    sqlx::query_as("SELECT id, name, region, webhook_secret, previous_secret_expires_at FROM businesses WHERE id = $1")
         .bind(id)
         .fetch_optional(pool)
         .await

@@ -159,7 +159,7 @@ pub async fn get(pool: &SqlitePool, id: i64) -> sqlx::Result<Option<EventRow>> {
 pub async fn recent(pool: &SqlitePool, business_id: &str, limit: i64) -> sqlx::Result<Vec<EventRow>> {
     sqlx::query_as(
         "SELECT id, type AS type_name, payload, state, note, usage_threshold, received_at_ms FROM events
-         WHERE business_id = $1 AND type != 'test' ORDER BY id DESC LIMIT $2",
+         WHERE business_id = $1 ORDER BY id DESC LIMIT $2",
     )
     .bind(business_id)
     .bind(limit)

@@ -180,3 +180,11 @@ pub async fn for_routing(tx: &mut Tx, business_id: &str) -> sqlx::Result<Vec<cra
         })
         .collect())
 }
+
+/// The business and recipient row of a user, if they are a recipient.
+pub async fn of_user(tx: &mut Tx, user_id: i64) -> sqlx::Result<Option<(String, i64)>> {
+    sqlx::query_as("SELECT business_id, id FROM recipients WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_optional(&mut **tx)
+        .await
+}

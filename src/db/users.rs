@@ -174,23 +174,26 @@ pub async fn password_hash(pool: &SqlitePool, user_id: i64) -> sqlx::Result<Opti
 }
 
 /// The signed-in user and their business's name, in one query (run on every request).
-pub async fn get_signed_in(pool: &SqlitePool, user_id: i64) -> sqlx::Result<Option<(User, String)>> {
+/// Also answers how many in-app notifications they have not read.
+pub async fn get_signed_in(pool: &SqlitePool, user_id: i64) -> sqlx::Result<Option<(User, String, i64)>> {
     #[derive(sqlx::FromRow)]
     struct Row {
         #[sqlx(flatten)]
         user: UserRow,
         business_name: String,
+        unread: i64,
     }
     let row: Option<Row> = sqlx::query_as(
         "SELECT u.id, u.business_id, u.name, u.email, u.phone, u.role, u.password_hash IS NOT NULL AS has_password,
-                u.created_at, b.name AS business_name
+                u.created_at, b.name AS business_name,
+                (SELECT count(*) FROM notifications n WHERE n.user_id = u.id AND n.read_at IS NULL) AS unread
          FROM users u JOIN businesses b ON b.id = u.business_id
          WHERE u.id = $1 AND u.removed_at IS NULL AND u.password_hash IS NOT NULL",
     )
     .bind(user_id)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|r| (r.user.into(), r.business_name)))
+    Ok(row.map(|r| (r.user.into(), r.business_name, r.unread)))
 }
 
 /// Marks a phone number the SMS provider refused for good; cleared when the person changes it.

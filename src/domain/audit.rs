@@ -71,6 +71,7 @@ pub fn describe(change: &Change, actor: &str, subject: Option<&str>) -> String {
             }
             _ => format!("{actor} changed {whose} {f}"),
         },
+        ("webhook", "rotated") => format!("{actor} rotated the webhook secret (the old one works for 24 hours)"),
         ("team", "added") => format!("{actor} added {subject} to the team as {new}"),
         ("team", "removed") => format!("{actor} removed {subject} from the team"),
         _ => format!("{actor} changed {}", change.key),

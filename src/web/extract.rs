@@ -36,6 +36,8 @@ pub struct CurrentUser {
     pub user: User,
     pub business_name: String,
     pub csrf_token: String,
+    /// Unread in-app notifications, for the header bell.
+    pub unread: i64,
 }
 
 impl CurrentUser {
@@ -72,12 +74,12 @@ impl FromRequest for CurrentUser {
             let Ok(Some(user_id)) = session.get::<i64>(db::sessions::USER_ID_KEY) else {
                 return Err(signed_out);
             };
-            let Some((user, business_name)) = db::users::get_signed_in(&state.pool, user_id).await? else {
+            let Some((user, business_name, unread)) = db::users::get_signed_in(&state.pool, user_id).await? else {
                 session.purge();
                 return Err(signed_out);
             };
             let csrf_token = csrf_token(&session)?;
-            Ok(Self { user, business_name, csrf_token })
+            Ok(Self { user, business_name, csrf_token, unread })
         })
     }
 }

@@ -5,10 +5,15 @@ pub mod extract;
 pub mod throttle;
 
 mod account;
+mod alerts;
 mod auth;
+mod billing;
+mod inbox;
+mod leads;
 mod notifications;
 mod shell;
 mod team;
+mod unsubscribe;
 mod webhooks;
 
 use std::sync::Arc;
@@ -45,7 +50,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(notifications::routes)
         .configure(team::routes)
         .configure(account::routes)
-        .configure(webhooks::routes);
+        .configure(webhooks::routes)
+        .configure(alerts::routes)
+        .configure(inbox::routes)
+        .configure(leads::routes)
+        .configure(billing::routes)
+        .configure(unsubscribe::routes);
 }
 
 #[get("/healthz")]

@@ -190,6 +190,13 @@ pub struct RecipientsView {
     pub add_error: Option<String>,
 }
 
+/// Where Kai posts events, for owners and admins.
+pub struct WebhookView {
+    pub url: String,
+    pub secret: String,
+    pub previous_until: Option<String>,
+}
+
 pub struct AuditLine {
     pub text: String,
     pub when: String,
@@ -199,6 +206,8 @@ pub struct AuditLine {
 #[template(path = "notifications.html")]
 struct NotificationsPage {
     shell: Shell,
+    alerts: super::alerts::AlertsView,
+    webhook: Option<WebhookView>,
     d: DefaultsView,
     recipients: RecipientsView,
     audit: Vec<AuditLine>,
@@ -277,7 +286,21 @@ async fn full_page(
     let mut recipients = recipients_view(state, &me, defaults).await?;
     patch(&mut recipients);
     let audit = audit_lines(state, me.business_id()).await?;
-    Ok(NotificationsPage { shell: Shell::new(&me, "notifications"), d, recipients, audit, status })
+    let alerts = super::alerts::alerts_view(state, &me).await?;
+    let webhook = match me.manages_business() {
+        false => None,
+        true => db::businesses::get(&state.pool, me.business_id()).await?.map(|b| WebhookView {
+            url: state
+                .config
+                .public_url
+                .join(&format!("webhooks/kai/{}", b.id))
+                .map(|u| u.to_string())
+                .unwrap_or_default(),
+            secret: b.webhook_secret,
+            previous_until: b.previous_secret_expires_at.filter(|t| *t > unix_now()).map(format_utc),
+        }),
+    };
+    Ok(NotificationsPage { shell: Shell::new(&me, "notifications"), alerts, webhook, d, recipients, audit, status })
 }
 
 #[derive(Deserialize)]
@@ -297,6 +320,9 @@ async fn notifications_page(
         Some("recipient") => Some("Recipient preferences saved.".to_owned()),
         Some("added") => Some("Recipient added. Set their channels and threshold below.".to_owned()),
         Some("removed") => Some("Recipient removed.".to_owned()),
+        Some("rotated") => {
+            Some("New webhook secret created. Update it in Kai; the old one keeps working for 24 hours.".to_owned())
+        }
         _ => None,
     };
     let d = DefaultsView::new(&defaults, me.manages_business());

@@ -11,6 +11,8 @@ pub struct Shell {
     pub css: String,
     pub js: String,
     pub htmx: &'static str,
+    pub unread: i64,
+    pub manages: bool,
 }
 
 impl Shell {
@@ -24,6 +26,8 @@ impl Shell {
             css: assets::versioned("app.css"),
             js: assets::versioned("app.js"),
             htmx: assets::HTMX,
+            unread: me.unread,
+            manages: me.manages_business(),
         }
     }
 

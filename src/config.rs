@@ -134,17 +134,15 @@ impl Config {
             }
         };
 
-        Ok(Self {
-            bind,
-            database_url,
-            data_dir,
-            smtp_url,
-            mail_from,
-            sms_api,
-            public_url,
-            session_key,
-            dispatch: Default::default(),
-        })
+        let mut dispatch = crate::dispatch::worker::DispatchSettings::default();
+        if let Some(v) = get("KAI_DISPATCH_LEASE_SECS") {
+            let secs: u64 = v.parse().ok().filter(|s| (1..=3600).contains(s)).ok_or_else(|| {
+                bad("KAI_DISPATCH_LEASE_SECS", format!("\u{201c}{v}\u{201d} is not a number of seconds from 1 to 3600"))
+            })?;
+            dispatch.lease = std::time::Duration::from_secs(secs);
+        }
+
+        Ok(Self { bind, database_url, data_dir, smtp_url, mail_from, sms_api, public_url, session_key, dispatch })
     }
 
     pub fn email_outbox_dir(&self) -> PathBuf {
@@ -208,6 +206,7 @@ mod tests {
             ("KAI_PUBLIC_URL", "ftp://x"),
             ("SESSION_KEY", "c2hvcnQ="),
             ("DATABASE_URL", "postgres://x"),
+            ("KAI_DISPATCH_LEASE_SECS", "0"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{err}");

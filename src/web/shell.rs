@@ -12,7 +12,6 @@ pub struct Shell {
     pub js: String,
     pub htmx: &'static str,
     pub unread: i64,
-    pub manages: bool,
 }
 
 impl Shell {
@@ -27,7 +26,6 @@ impl Shell {
             js: assets::versioned("app.js"),
             htmx: assets::HTMX,
             unread: me.unread,
-            manages: me.manages_business(),
         }
     }
 

@@ -2,8 +2,10 @@
 mod alerts;
 mod auth;
 mod cli;
+mod crash;
 mod helpers;
 mod notifications;
+mod pages;
 mod security;
 mod smtp;
 mod team;

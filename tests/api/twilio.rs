@@ -103,8 +103,9 @@ impl TwilioServer {
         self.shared.received.lock().unwrap().clone()
     }
 
+    /// Waits up to 20 s for at least `n` messages.
     pub async fn wait_for(&self, n: usize) -> Vec<Sms> {
-        for _ in 0..200 {
+        for _ in 0..400 {
             if self.received().len() >= n {
                 return self.received();
             }

@@ -1,0 +1,264 @@
+use std::time::Duration;
+
+use kaicalls_notify::domain::Role;
+
+use crate::helpers::{TestApp, all_defaults_on, lead, location, spawn_app, usage};
+
+async fn accepted(response: reqwest::Response) {
+    assert_eq!(response.status(), 202);
+}
+
+async fn add_recipient(app: &TestApp, owner: &reqwest::Client, user_id: i64, threshold: &str) -> i64 {
+    app.post_form(owner, "/settings/notifications/recipients", &[("user_id", &user_id.to_string())]).await;
+    let id = app.recipient_id(user_id).await.unwrap();
+    let prefs =
+        [("email_enabled", "on"), ("in_app_enabled", "on"), ("lead_created", "on"), ("min_lead_score", threshold)];
+    app.post_form(owner, &format!("/settings/notifications/recipients/{id}"), &prefs).await;
+    id
+}
+
+#[tokio::test]
+async fn the_bell_counts_new_alerts_and_the_inbox_clears_it() {
+    let app = spawn_app().await;
+    let business = app.create_business("Acme", "owner@acme.test").await;
+    let owner = app.login("owner@acme.test").await;
+    assert!(!app.get_html(&owner, "/notifications/bell").await.contains("class=\"count\""));
+
+    accepted(app.post_event(&business, "m1", &lead("L-1", Some(82))).await).await;
+    app.wait_count("SELECT count(*) FROM notifications", 1).await;
+
+    let bell = app.get_html(&owner, "/notifications/bell").await;
+    assert!(
+        bell.contains("aria-label=\"Notifications: 1 unread\"") && bell.contains("<span class=\"count\">1</span>"),
+        "{bell}"
+    );
+    assert!(bell.contains("hx-trigger=\"every 10s\""), "it keeps itself current");
+    let page = app.get_html(&owner, "/settings/notifications").await;
+    assert!(page.contains("<span class=\"count\">1</span>"), "the header shows it on every page");
+    let inbox = app.get_html(&owner, "/notifications").await;
+    assert!(inbox.contains("New lead: Jane Doe"));
+    let id: i64 = sqlx::query_scalar("SELECT id FROM notifications").fetch_one(&app.pool).await.unwrap();
+
+    let read = app.post_form(&owner, &format!("/notifications/{id}/read"), &[]).await;
+
+    assert_eq!(read.status(), 303);
+    assert!(app.get_html(&owner, "/notifications/bell").await.contains("Notifications: 0 unread"));
+    accepted(app.post_event(&business, "m2", &lead("L-2", Some(82))).await).await;
+    accepted(app.post_event(&business, "m3", &lead("L-3", Some(82))).await).await;
+    app.wait_count("SELECT count(*) FROM notifications", 3).await;
+    assert!(app.get_html(&owner, "/notifications/bell").await.contains("Notifications: 2 unread"));
+    assert_eq!(app.post_form(&owner, "/notifications/read-all", &[]).await.status(), 303);
+    assert!(app.get_html(&owner, "/notifications/bell").await.contains("Notifications: 0 unread"));
+}
+
+#[tokio::test]
+async fn nobody_marks_someone_elses_notification() {
+    let app = spawn_app().await;
+    let business = app.create_business("Acme", "owner@acme.test").await;
+    app.add_user(&business, "Ann", "ann@acme.test", None, Role::Member).await;
+    accepted(app.post_event(&business, "m1", &lead("L-1", Some(82))).await).await;
+    app.wait_count("SELECT count(*) FROM notifications", 1).await;
+    let id: i64 = sqlx::query_scalar("SELECT id FROM notifications").fetch_one(&app.pool).await.unwrap();
+    let ann = app.login("ann@acme.test").await;
+
+    assert_eq!(app.post_form(&ann, &format!("/notifications/{id}/read"), &[]).await.status(), 404);
+    let unread: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications WHERE read_at IS NULL")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(unread, 1);
+}
+
+#[tokio::test]
+async fn recent_alerts_answer_why_someone_did_not_get_a_lead() {
+    let app = spawn_app().await;
+    let business = app.create_business("Acme", "owner@acme.test").await;
+    let sam = app.add_user(&business, "Sam", "sam@acme.test", None, Role::Member).await;
+    let owner = app.login("owner@acme.test").await;
+    add_recipient(&app, &owner, sam.id, "70").await;
+
+    accepted(app.post_event(&business, "m1", &lead("L-62", Some(62))).await).await;
+    app.wait_count("SELECT count(*) FROM deliveries WHERE status = 'sent'", 2).await;
+
+    let page = app.get_html(&owner, "/settings/notifications").await;
+    assert!(page.contains("New lead: Jane Doe (score 62)"));
+    assert!(page.contains("score 62 is below Sam’s threshold 70"));
+    assert!(page.contains("<span class=\"pill sent\">Sent</span> <strong>Business</strong> · Email"));
+    let member = app.login("sam@acme.test").await;
+    let mine = app.get_html(&member, "/settings/notifications/alerts").await;
+    assert!(mine.contains("score 62 is below Sam’s threshold 70"));
+    assert!(!mine.contains("<strong>Business</strong>"), "a member sees the rows about themselves");
+    assert!(!mine.contains("owner@acme.test"));
+}
+
+#[tokio::test]
+async fn a_test_alert_goes_to_each_of_the_persons_channels_now() {
+    let app = spawn_app().await;
+    let business = app.create_business("Acme", "owner@acme.test").await;
+    let sam = app.add_user(&business, "Sam", "sam@acme.test", None, Role::Member).await;
+    let owner = app.login("owner@acme.test").await;
+    let id = add_recipient(&app, &owner, sam.id, "100").await;
+    let member = app.login("sam@acme.test").await;
+
+    let response = app.post_htmx(&member, &format!("/settings/notifications/recipients/{id}/test"), &[]).await;
+
+    assert_eq!(response.status(), 200);
+    assert!(response.text().await.unwrap().contains("Test alert on its way to your channels."));
+    let emails = app.smtp.wait_for(1).await;
+    assert_eq!(emails[0].to, vec!["sam@acme.test".to_owned()]);
+    assert!(emails[0].data.contains("Subject: Test alert from KaiCalls"));
+    app.wait_count("SELECT count(*) FROM notifications WHERE title = 'Test alert'", 1).await;
+    let owner_row = app.recipient_id(business.owner.id).await.unwrap();
+    let forbidden = app.post_form(&member, &format!("/settings/notifications/recipients/{owner_row}/test"), &[]).await;
+    assert_eq!(forbidden.status(), 403);
+}
+
+#[tokio::test]
+async fn the_email_unsubscribe_link_turns_off_that_alert_kind_on_post_only() {
+    let app = spawn_app().await;
+    let business = app.create_business("Acme", "owner@acme.test").await;
+    let owner = app.login("owner@acme.test").await;
+    let mut fields = all_defaults_on();
+    fields.retain(|(k, _)| *k != "sms_enabled");
+    fields.push(("notification_email", "office@acme.test"));
+    fields.push(("action", "save"));
+    app.post_form(&owner, "/settings/notifications/defaults", &fields).await;
+    accepted(app.post_event(&business, "m1", &lead("L-1", Some(82))).await).await;
+    let emails = app.smtp.wait_for(2).await;
+    let office = emails.iter().find(|e| e.to == ["office@acme.test"]).unwrap();
+    assert!(!office.data.contains("List-Unsubscribe"), "the business's own address has no personal unsubscribe");
+    let email = emails.iter().find(|e| e.to == ["owner@acme.test"]).unwrap().data.replace("=\n", "");
+    let start = email.find("List-Unsubscribe: <http://kaicalls.test").unwrap()
+        + "List-Unsubscribe: <http://kaicalls.test".len();
+    let path = email[start..].split('>').next().unwrap().to_owned();
+    let id = app.recipient_id(business.owner.id).await.unwrap();
+
+    let page = crate::helpers::client().get(app.url(&path)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("Unsubscribe from new-lead alerts"));
+    assert!(app.recipient(&business.id, id).await.unwrap().prefs.kinds.lead_created, "a GET changes nothing");
+
+    let done =
+        crate::helpers::client().post(app.url(&path)).form(&[("List-Unsubscribe", "One-Click")]).send().await.unwrap();
+
+    assert_eq!(done.status(), 200);
+    let prefs = app.recipient(&business.id, id).await.unwrap().prefs;
+    assert!(!prefs.kinds.lead_created && prefs.kinds.lead_updated);
+    let forged =
+        crate::helpers::client().post(app.url(&path.replace("lead_created", "billing_alerts"))).send().await.unwrap();
+    assert_eq!(forged.status(), 400);
+}
+
+#[tokio::test]
+async fn after_rotating_the_secret_both_the_old_and_the_new_one_work() {
+    let app = spawn_app().await;
+    let mut business = app.create_business("Acme", "owner@acme.test").await;
+    let owner = app.login("owner@acme.test").await;
+    accepted(app.post_event(&business, "m0", &lead("L-0", Some(82))).await).await;
+
+    let rotated = app.post_form(&owner, "/settings/notifications/webhook-secret", &[]).await;
+
+    assert_eq!(rotated.status(), 303);
+    let page = app.get_html(&owner, &location(&rotated)).await;
+    assert!(page.contains("The previous secret also works until"));
+    let new_secret: String = sqlx::query_scalar("SELECT webhook_secret FROM businesses WHERE id = $1")
+        .bind(&business.id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_ne!(new_secret, business.secret);
+    assert!(page.contains(&new_secret));
+    accepted(app.post_event(&business, "m1", &lead("L-1", Some(82))).await).await;
+    business.secret = new_secret;
+    accepted(app.post_event(&business, "m2", &lead("L-2", Some(82))).await).await;
+    let member_view = app.add_user(&business, "Ann", "ann@acme.test", None, Role::Member).await;
+    let ann = app.login("ann@acme.test").await;
+    assert!(
+        !app.get_html(&ann, "/settings/notifications").await.contains(&business.secret),
+        "members never see the secret"
+    );
+    assert_eq!(app.post_form(&ann, "/settings/notifications/webhook-secret", &[]).await.status(), 403);
+    let _ = member_view;
+}
+
+#[tokio::test]
+async fn a_given_up_delivery_can_be_retried_from_the_page() {
+    let app = spawn_app().await;
+    let business = app.create_business("Acme", "owner@acme.test").await;
+    let owner = app.login("owner@acme.test").await;
+    let mut fields = all_defaults_on();
+    fields.push(("notification_phone", "(555) 555-0100"));
+    fields.push(("notification_email", "owner@acme.test"));
+    fields.push(("action", "save"));
+    app.post_form(&owner, "/settings/notifications/defaults", &fields).await;
+    app.twilio.script(&[crate::twilio::Reply::Error(400, 30003)]);
+    accepted(app.post_event(&business, "m1", &lead("L-1", Some(82))).await).await;
+    app.wait_count("SELECT count(*) FROM deliveries WHERE status = 'failed'", 1).await;
+    let id: i64 =
+        sqlx::query_scalar("SELECT id FROM deliveries WHERE status = 'failed'").fetch_one(&app.pool).await.unwrap();
+    assert!(
+        app.get_html(&owner, "/settings/notifications")
+            .await
+            .contains(&format!("/settings/notifications/deliveries/{id}/retry"))
+    );
+
+    let retried = app.post_form(&owner, &format!("/settings/notifications/deliveries/{id}/retry"), &[]).await;
+
+    assert_eq!(retried.status(), 303);
+    app.wait_count("SELECT count(*) FROM deliveries WHERE channel = 'sms' AND status = 'sent'", 1).await;
+    assert_eq!(app.twilio.received().len(), 2);
+}
+
+#[tokio::test]
+async fn the_leads_and_billing_pages_show_what_caused_the_alerts() {
+    let app = spawn_app().await;
+    let business = app.create_business("Acme", "owner@acme.test").await;
+    let owner = app.login("owner@acme.test").await;
+    accepted(app.post_event(&business, "m1", &lead("L-1", Some(82))).await).await;
+    accepted(app.post_event(&business, "u1", &usage(460, 500, "2026-11-01")).await).await;
+    let failed = serde_json::json!({"type": "billing.payment_failed", "data": {"invoice_id": "in_1", "amount_cents": 6900,
+        "currency": "usd", "reason": "card_declined", "next_attempt_at": "2026-12-01T00:00:00Z"}});
+    accepted(app.post_event(&business, "b1", &failed).await).await;
+    app.wait_count("SELECT count(*) FROM events WHERE state = 'planned'", 3).await;
+    app.wait_count("SELECT count(*) FROM deliveries WHERE status = 'pending'", 0).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let leads = app.get_html(&owner, "/leads").await;
+    assert!(
+        leads.contains("<td>Jane Doe</td><td>+15555550123</td><td>82</td><td>Burst pipe, wants a quote today</td>"),
+        "{leads}"
+    );
+    assert!(leads.contains("1 lead"));
+    assert!(app.get(&owner, "/leads?page=999").await.status().is_success());
+    let billing = app.get_html(&owner, "/billing").await;
+    assert!(billing.contains("<strong>460</strong> of 500 included minutes used (92%)"));
+    assert!(billing.contains("90% alert: 460 of 500 minutes"));
+    assert!(
+        billing.contains("Payment of $69.00 failed (card declined). We&#39;ll retry on Dec 1.")
+            || billing.contains("Payment of $69.00 failed (card declined). We'll retry on Dec 1."),
+        "{billing}"
+    );
+}
+
+#[tokio::test]
+async fn send_event_posts_a_signed_lead() {
+    let app = spawn_app().await;
+    let business = app.create_business("Acme", "owner@acme.test").await;
+    let url = app.url(&format!("/webhooks/kai/{}", business.id));
+    let bin = env!("CARGO_BIN_EXE_kaicalls-notify");
+
+    let secret = business.secret.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(bin)
+            .args(["send-event", "--url", &url, "--secret", &secret, "--score", "77"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).starts_with("202 {\"id\":"));
+    let emails = app.smtp.wait_for(1).await;
+    assert!(emails[0].data.contains("(score 77)"));
+}

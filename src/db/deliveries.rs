@@ -70,7 +70,7 @@ pub struct Claimed {
 
 /// Claims up to `limit` due deliveries with one atomic UPDATE … RETURNING: each gets a lease
 /// until `now + lease_ms`, after which another worker may claim it again (a crash mid-send).
-pub async fn claim_due(pool: &SqlitePool, now_ms: i64, lease_ms: i64, limit: i64) -> sqlx::Result<Vec<Claimed>> {
+pub async fn claim_due(tx: &mut Tx, now_ms: i64, lease_ms: i64, limit: i64) -> sqlx::Result<Vec<Claimed>> {
     sqlx::query_as(
         "UPDATE deliveries SET lease_until_ms = $1, attempts = attempts + 1
          WHERE id IN (
@@ -82,7 +82,7 @@ pub async fn claim_due(pool: &SqlitePool, now_ms: i64, lease_ms: i64, limit: i64
     .bind(now_ms + lease_ms)
     .bind(now_ms)
     .bind(limit)
-    .fetch_all(pool)
+    .fetch_all(&mut **tx)
     .await
 }
 
@@ -113,27 +113,27 @@ pub async fn mark_sent(
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn schedule_retry(pool: &SqlitePool, id: i64, next_attempt_ms: i64, error: &str) -> sqlx::Result<()> {
+pub async fn schedule_retry(tx: &mut Tx, id: i64, next_attempt_ms: i64, error: &str) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE deliveries SET next_attempt_ms = $1, lease_until_ms = NULL, reason = $2 WHERE id = $3 AND status = 'pending'",
     )
     .bind(next_attempt_ms)
     .bind(error)
     .bind(id)
-    .execute(pool)
+    .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
 /// Ends a delivery as `failed` (permanent error) or `dead` (gave up retrying).
-pub async fn mark_failed(pool: &SqlitePool, id: i64, status: &str, error: &str) -> sqlx::Result<()> {
+pub async fn mark_failed(tx: &mut Tx, id: i64, status: &str, error: &str) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE deliveries SET status = $1, reason = $2, lease_until_ms = NULL WHERE id = $3 AND status = 'pending'",
     )
     .bind(status)
     .bind(error)
     .bind(id)
-    .execute(pool)
+    .execute(&mut **tx)
     .await?;
     Ok(())
 }

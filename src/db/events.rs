@@ -34,7 +34,7 @@ pub async fn insert_batch(pool: &SqlitePool, events: &[NewEvent]) -> sqlx::Resul
         .bind(&e.type_name)
         .bind(&e.payload)
         .bind(e.received_at_ms)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await?;
         stored.push(match id {
             Some(id) => Stored::New(id),
@@ -42,7 +42,7 @@ pub async fn insert_batch(pool: &SqlitePool, events: &[NewEvent]) -> sqlx::Resul
                 sqlx::query_scalar("SELECT id FROM events WHERE business_id = $1 AND webhook_id = $2")
                     .bind(&e.business_id)
                     .bind(&e.webhook_id)
-                    .fetch_one(&mut *tx)
+                    .fetch_one(&mut **tx)
                     .await?,
             ),
         });

@@ -46,10 +46,41 @@ pub async fn connect(database_url: &str) -> anyhow::Result<SqlitePool> {
     Ok(pool)
 }
 
-/// Starts a write transaction that takes the write lock at once, so it waits on the busy timeout
-/// instead of failing with "database is locked" when it later writes.
-pub async fn begin_write(pool: &SqlitePool) -> sqlx::Result<Tx> {
-    pool.begin_with("BEGIN IMMEDIATE").await
+/// SQLite has one writer at a time. Writers of this process queue here, in order, instead of
+/// meeting in SQLite's busy handler, which sleeps in growing steps (up to 100 ms) between tries.
+static WRITE_GATE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A write transaction holding the process's write turn until it commits or is dropped.
+pub struct WriteTx {
+    tx: Tx,
+    _turn: tokio::sync::MutexGuard<'static, ()>,
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = Tx;
+    fn deref(&self) -> &Tx {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Tx {
+        &mut self.tx
+    }
+}
+
+impl WriteTx {
+    pub async fn commit(self) -> sqlx::Result<()> {
+        self.tx.commit().await
+    }
+}
+
+/// Starts a write transaction that takes the write lock at once (`BEGIN IMMEDIATE`), so it
+/// waits its turn instead of failing with "database is locked" when it later writes.
+pub async fn begin_write(pool: &SqlitePool) -> sqlx::Result<WriteTx> {
+    let turn = WRITE_GATE.lock().await;
+    let tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    Ok(WriteTx { tx, _turn: turn })
 }
 
 /// True when an error is a UNIQUE constraint violation.

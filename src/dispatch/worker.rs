@@ -58,6 +58,7 @@ pub struct Dispatcher {
     unsubscribe_key: Vec<u8>,
     in_flight: Mutex<HashSet<i64>>,
     sending: Arc<Semaphore>,
+    outcomes: OutcomeWriter,
 }
 
 const SEND_CONCURRENCY: usize = 64;
@@ -75,7 +76,7 @@ impl Dispatcher {
         unsubscribe_key: Vec<u8>,
     ) -> Arc<Self> {
         Arc::new(Self {
-            pool,
+            pool: pool.clone(),
             wake,
             email,
             sms,
@@ -84,6 +85,7 @@ impl Dispatcher {
             unsubscribe_key,
             in_flight: Mutex::new(HashSet::new()),
             sending: Arc::new(Semaphore::new(SEND_CONCURRENCY)),
+            outcomes: OutcomeWriter::start(pool),
         })
     }
 
@@ -112,11 +114,7 @@ impl Dispatcher {
 
     /// One pass: plan what arrived, start sending what is due.
     pub async fn try_execute(self: &Arc<Self>) -> anyhow::Result<ExecutionOutcome> {
-        let planned = self.plan_pending().await.context("planning events")?;
-        let lease_ms = self.settings.lease.as_millis() as i64;
-        let claimed = db::deliveries::claim_due(&self.pool, unix_now_ms(), lease_ms, CLAIM_BATCH)
-            .await
-            .context("claiming deliveries")?;
+        let (planned, claimed) = self.plan_and_claim().await.context("planning and claiming deliveries")?;
         let mut started = 0;
         for delivery in claimed {
             // A lease can run out while the first send is still going: never send it twice.
@@ -146,13 +144,11 @@ impl Dispatcher {
         })
     }
 
-    /// Turns stored events into decisions, in one transaction (no network I/O inside).
-    async fn plan_pending(&self) -> anyhow::Result<usize> {
+    /// Turns stored events into decisions and claims the deliveries that are due, in one
+    /// transaction (one commit before sending; no network I/O inside).
+    async fn plan_and_claim(&self) -> anyhow::Result<(usize, Vec<Claimed>)> {
         let mut tx = db::begin_write(&self.pool).await?;
         let events = db::events::to_plan(&mut tx, PLAN_BATCH).await?;
-        if events.is_empty() {
-            return Ok(0);
-        }
         let now_ms = unix_now_ms();
         let mut settings: HashMap<String, (BusinessDefaults, Vec<Person>)> = HashMap::new();
         for stored in &events {
@@ -172,8 +168,10 @@ impl Dispatcher {
             db::deliveries::insert_plan(&mut tx, stored.id, &stored.business_id, &rows, now_ms).await?;
             db::events::mark_planned(&mut tx, stored.id, state, note.as_deref(), threshold, now_ms).await?;
         }
+        let lease_ms = self.settings.lease.as_millis() as i64;
+        let claimed = db::deliveries::claim_due(&mut tx, now_ms, lease_ms, CLAIM_BATCH).await?;
         tx.commit().await?;
-        Ok(events.len())
+        Ok((events.len(), claimed))
     }
 
     async fn deliver(&self, d: Claimed) -> anyhow::Result<()> {
@@ -181,8 +179,8 @@ impl Dispatcher {
         let parsed: Event = serde_json::from_str(&event.payload)?;
         let threshold = event.usage_threshold.and_then(|t| u8::try_from(t).ok());
         let Some(text) = alert_text(&parsed, threshold, &self.base_url) else {
-            db::deliveries::mark_failed(&self.pool, d.id, "failed", "this event has no alert text").await?;
-            return Ok(());
+            let error = "this event has no alert text".to_owned();
+            return self.outcomes.record(Outcome::Failed { delivery_id: d.id, status: "failed", error }).await;
         };
         let result = match d.channel.as_str() {
             "email" => self.send_email(&d, &parsed, &text).await,
@@ -218,50 +216,43 @@ impl Dispatcher {
 
     async fn deliver_in_app(&self, d: &Claimed, text: &AlertText) -> anyhow::Result<()> {
         let user_id = d.user_id.context("an in-app delivery needs a person")?;
-        let mut tx = db::begin_write(&self.pool).await?;
-        let notification = NewNotification {
-            business_id: &d.business_id,
-            user_id,
-            delivery_id: Some(d.id),
-            title: &text.title,
-            body: &text.body,
-            link: text.link,
-        };
-        db::notifications::insert(&mut tx, notification, unix_now()).await?;
-        db::deliveries::mark_sent(&mut tx, d.id, None, unix_now_ms()).await?;
-        tx.commit().await?;
-        Ok(())
+        self.outcomes
+            .record(Outcome::InApp {
+                delivery_id: d.id,
+                business_id: d.business_id.clone(),
+                user_id,
+                title: text.title.clone(),
+                body: text.body.clone(),
+                link: text.link,
+            })
+            .await
     }
 
     async fn record(&self, d: &Claimed, result: Result<Option<String>, Failure>) -> anyhow::Result<()> {
         let now_ms = unix_now_ms();
-        match result {
-            Ok(provider_id) => {
-                let mut conn = self.pool.acquire().await?;
-                db::deliveries::mark_sent(&mut conn, d.id, provider_id.as_deref(), now_ms).await?;
-            }
+        let outcome = match result {
+            Ok(provider_id) => Outcome::Sent { delivery_id: d.id, provider_id },
             Err(Failure::Transient { message, retry_after }) => {
                 let age = Duration::from_millis((now_ms - d.created_at_ms).max(0) as u64);
                 if age >= self.settings.give_up_after {
                     let hours = self.settings.give_up_after.as_secs_f64() / 3600.0;
-                    let reason = format!("gave up after {hours:.0} h and {} attempts: {message}", d.attempts);
-                    db::deliveries::mark_failed(&self.pool, d.id, "dead", &reason).await?;
+                    let error = format!("gave up after {hours:.0} h and {} attempts: {message}", d.attempts);
+                    Outcome::Failed { delivery_id: d.id, status: "dead", error }
                 } else {
                     let delay = retry_delay(self.settings.first_retry, d.attempts, retry_after);
-                    db::deliveries::schedule_retry(&self.pool, d.id, now_ms + delay.as_millis() as i64, &message)
-                        .await?;
+                    Outcome::Retry { delivery_id: d.id, at_ms: now_ms + delay.as_millis() as i64, error: message }
                 }
             }
             Err(Failure::Permanent { message, sms_code }) => {
-                db::deliveries::mark_failed(&self.pool, d.id, "failed", &message).await?;
                 if let (Some(code), Some(user_id)) = (sms_code, d.user_id)
                     && let Some(problem) = number_problem(code, &d.address)
                 {
                     self.block_number(d, user_id, &problem).await?;
                 }
+                Outcome::Failed { delivery_id: d.id, status: "failed", error: message }
             }
-        }
-        Ok(())
+        };
+        self.outcomes.record(outcome).await
     }
 
     /// Marks the number on the person and tells the owners and admins in-app.
@@ -284,6 +275,78 @@ impl Dispatcher {
         }
         Ok(())
     }
+}
+
+/// What became of one delivery, waiting to be written.
+enum Outcome {
+    Sent { delivery_id: i64, provider_id: Option<String> },
+    InApp { delivery_id: i64, business_id: String, user_id: i64, title: String, body: String, link: &'static str },
+    Retry { delivery_id: i64, at_ms: i64, error: String },
+    Failed { delivery_id: i64, status: &'static str, error: String },
+}
+
+/// Records delivery outcomes; every outcome waiting is written in one transaction, so a burst
+/// of sends costs one commit instead of one each. `record` answers once the outcome is stored.
+#[derive(Clone)]
+struct OutcomeWriter {
+    queue: tokio::sync::mpsc::UnboundedSender<(Outcome, tokio::sync::oneshot::Sender<bool>)>,
+}
+
+impl OutcomeWriter {
+    fn start(pool: SqlitePool) -> Self {
+        let (queue, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Outcome, tokio::sync::oneshot::Sender<bool>)>();
+        tokio::spawn(async move {
+            let mut batch = Vec::new();
+            while rx.recv_many(&mut batch, 512).await > 0 {
+                let stored = write_outcomes(&pool, batch.iter().map(|(o, _)| o)).await;
+                if let Err(e) = &stored {
+                    tracing::warn!(error = %e, "could not record delivery outcomes; their leases will expire and they will be retried");
+                }
+                for (_, done) in batch.drain(..) {
+                    let _ = done.send(stored.is_ok());
+                }
+            }
+        });
+        Self { queue }
+    }
+
+    async fn record(&self, outcome: Outcome) -> anyhow::Result<()> {
+        let (done, stored) = tokio::sync::oneshot::channel();
+        self.queue.send((outcome, done)).map_err(|_| anyhow::anyhow!("the outcome writer stopped"))?;
+        anyhow::ensure!(stored.await.unwrap_or(false), "the outcome was not stored");
+        Ok(())
+    }
+}
+
+async fn write_outcomes<'a>(pool: &SqlitePool, outcomes: impl Iterator<Item = &'a Outcome>) -> sqlx::Result<()> {
+    let mut tx = db::begin_write(pool).await?;
+    let (now, now_ms) = (unix_now(), unix_now_ms());
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Sent { delivery_id, provider_id } => {
+                db::deliveries::mark_sent(&mut tx, *delivery_id, provider_id.as_deref(), now_ms).await?;
+            }
+            Outcome::InApp { delivery_id, business_id, user_id, title, body, link } => {
+                let n = NewNotification {
+                    business_id,
+                    user_id: *user_id,
+                    delivery_id: Some(*delivery_id),
+                    title,
+                    body,
+                    link,
+                };
+                db::notifications::insert(&mut tx, n, now).await?;
+                db::deliveries::mark_sent(&mut tx, *delivery_id, None, now_ms).await?;
+            }
+            Outcome::Retry { delivery_id, at_ms, error } => {
+                db::deliveries::schedule_retry(&mut tx, *delivery_id, *at_ms, error).await?;
+            }
+            Outcome::Failed { delivery_id, status, error } => {
+                db::deliveries::mark_failed(&mut tx, *delivery_id, status, error).await?;
+            }
+        }
+    }
+    tx.commit().await
 }
 
 enum Failure {

@@ -44,6 +44,7 @@ pub struct AppState {
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(healthz)
+        .service(livez)
         .service(home)
         .service(assets::asset)
         .configure(auth::routes)
@@ -64,6 +65,12 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
         Ok(_) => HttpResponse::Ok().content_type("text/plain").body("ok"),
         Err(_) => HttpResponse::ServiceUnavailable().content_type("text/plain").body("database unavailable"),
     }
+}
+
+/// Liveness: the process answers, without touching the database (also the benchmark's no-op).
+#[get("/livez")]
+async fn livez() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain").body("ok")
 }
 
 #[get("/")]

@@ -8,6 +8,9 @@ use tokio::net::TcpListener;
 pub struct ReceivedEmail {
     pub to: Vec<String>,
     pub data: String,
+    /// When it arrived (read by the load generator, examples/loadgen.rs).
+    #[allow(dead_code)]
+    pub at: std::time::Instant,
 }
 
 #[derive(Clone)]
@@ -84,7 +87,7 @@ async fn session(socket: tokio::net::TcpStream, store: Arc<Mutex<Vec<ReceivedEma
                 data.push_str(&l);
                 data.push('\n');
             }
-            store.lock().unwrap().push(ReceivedEmail { to: to.clone(), data });
+            store.lock().unwrap().push(ReceivedEmail { to: to.clone(), data, at: std::time::Instant::now() });
             write.write_all(b"250 queued\r\n").await?;
         } else if upper.starts_with("QUIT") {
             write.write_all(b"221 bye\r\n").await?;

@@ -16,6 +16,9 @@ pub struct Sms {
     pub from: String,
     pub body: String,
     pub authorization: String,
+    /// When it arrived (read by the load generator, examples/loadgen.rs).
+    #[allow(dead_code)]
+    pub at: std::time::Instant,
 }
 
 #[derive(Debug, Clone)]
@@ -52,6 +55,7 @@ async fn messages(
         from: field("From"),
         body: field("Body"),
         authorization: req.headers().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned(),
+        at: std::time::Instant::now(),
     };
     let reply = shared.script.lock().unwrap().pop_front().unwrap_or(Reply::Created);
     if let Reply::Slow(pause) = reply {

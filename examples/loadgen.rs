@@ -96,6 +96,14 @@ fn signed(client: &reqwest::Client, url: &str, key: &[u8], id: &str, body: Strin
         .body(body)
 }
 
+/// CPU seconds (user + system) the process has used so far.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
 fn peak_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()
@@ -152,7 +160,8 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let webhook_url = format!("{base}/webhooks/kai/{business}");
-    let run_id = kaicalls_notify::tokens::random_token()[..6].to_owned();
+    let run_id: String =
+        kaicalls_notify::tokens::random_token().chars().filter(char::is_ascii_alphanumeric).take(6).collect();
 
     println!("server: {} (pid {}), {seconds} s per step", bin.display(), server.0.id());
     println!();
@@ -197,6 +206,7 @@ async fn main() -> anyhow::Result<()> {
     let leads = (rate as f64 * seconds * 2.0) as usize;
     let sent_at = Arc::new(std::sync::Mutex::new(HashMap::<String, Instant>::new()));
     let interval = Duration::from_nanos(1_000_000_000 / rate);
+    let (cpu_before, steady_start) = (cpu_seconds(server.0.id()), Instant::now());
     let mut ticker = tokio::time::interval(interval);
     let mut accepted = 0usize;
     let mut posts = Vec::with_capacity(leads);
@@ -215,6 +225,8 @@ async fn main() -> anyhow::Result<()> {
     for p in posts {
         accepted += usize::from(p.await.unwrap_or(false));
     }
+    let steady = steady_start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds(server.0.id()).zip(cpu_before).map(|(after, before)| (after - before) / steady);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let sent_at = sent_at.lock().unwrap().clone();
     let latency = |name_and_at: Vec<(String, Instant)>| {
@@ -231,7 +243,11 @@ async fn main() -> anyhow::Result<()> {
     let sms = latency(twilio.received().iter().filter_map(|s| find_name(&s.body).map(|n| (n, s.at))).collect());
     let email = latency(smtp.messages().iter().filter_map(|m| find_name(&m.data).map(|n| (n, m.at))).collect());
     println!();
-    println!("steady {rate} leads/s for {:.0} s: {leads} posted, {accepted} accepted", seconds * 2.0);
+    println!(
+        "steady {rate} leads/s for {:.0} s: {leads} posted, {accepted} accepted; server CPU while posting: {} cores of 2",
+        seconds * 2.0,
+        cpu.map(|c| format!("{c:.2}")).unwrap_or_else(|| "unknown".into())
+    );
     println!();
     println!("| path | delivered / sent | p50 ms | p99 ms | max ms |");
     println!("|---|---:|---:|---:|---:|");

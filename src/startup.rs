@@ -82,6 +82,7 @@ impl Application {
             unsubscribe_key,
         });
         tokio::spawn(sweep_expired_sessions(pool.clone()));
+        tokio::spawn(db::checkpoint_loop(pool.clone()));
 
         let store = db::sessions::SqliteSessionStore::new(pool.clone());
         let server = HttpServer::new(move || {

@@ -31,7 +31,10 @@ pub async fn connect(database_url: &str) -> anyhow::Result<SqlitePool> {
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(5));
+        .busy_timeout(Duration::from_secs(5))
+        // Checkpoints run in the background (see `checkpoint_loop`), not inside a commit that
+        // a webhook or a delivery is waiting for.
+        .pragma("wal_autocheckpoint", "0");
     if let Some(parent) = options.get_filename().parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create the database folder {}", parent.display()))?;
@@ -86,4 +89,17 @@ pub async fn begin_write(pool: &SqlitePool) -> sqlx::Result<WriteTx> {
 /// True when an error is a UNIQUE constraint violation.
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// Copies the write-ahead log back into the database file every half second, off the request
+/// path. `PASSIVE` never blocks writers; a busy moment is simply caught up next time.
+pub async fn checkpoint_loop(pool: SqlitePool) {
+    let mut every = tokio::time::interval(Duration::from_millis(500));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
+            tracing::debug!(error = %e, "checkpoint skipped");
+        }
+    }
 }

@@ -74,8 +74,10 @@ pub struct SmtpSender {
 
 impl SmtpSender {
     pub fn new(smtp_url: &str, from: Mailbox) -> anyhow::Result<Self> {
-        let transport =
-            AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url)?.timeout(Some(Duration::from_secs(15))).build();
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url)?
+            .timeout(Some(Duration::from_secs(15)))
+            .pool_config(lettre::transport::smtp::PoolConfig::new().max_size(32))
+            .build();
         let url_for_log = url::Url::parse(smtp_url)
             .map(|u| format!("{}://{}:{}", u.scheme(), u.host_str().unwrap_or(""), u.port().unwrap_or(0)))
             .unwrap_or_else(|_| "SMTP".into());

@@ -57,11 +57,16 @@ pub struct Dispatcher {
     base_url: String,
     unsubscribe_key: Vec<u8>,
     in_flight: Mutex<HashSet<i64>>,
-    sending: Arc<Semaphore>,
+    email_slots: Arc<Semaphore>,
+    sms_slots: Arc<Semaphore>,
+    in_app_slots: Arc<Semaphore>,
     outcomes: OutcomeWriter,
 }
 
-const SEND_CONCURRENCY: usize = 64;
+/// Sends in flight at once, per channel (the SMTP pool holds 32 connections).
+const EMAIL_CONCURRENCY: usize = 32;
+const SMS_CONCURRENCY: usize = 32;
+const IN_APP_CONCURRENCY: usize = 64;
 const PLAN_BATCH: i64 = 256;
 const CLAIM_BATCH: i64 = 128;
 
@@ -84,7 +89,9 @@ impl Dispatcher {
             base_url,
             unsubscribe_key,
             in_flight: Mutex::new(HashSet::new()),
-            sending: Arc::new(Semaphore::new(SEND_CONCURRENCY)),
+            email_slots: Arc::new(Semaphore::new(EMAIL_CONCURRENCY)),
+            sms_slots: Arc::new(Semaphore::new(SMS_CONCURRENCY)),
+            in_app_slots: Arc::new(Semaphore::new(IN_APP_CONCURRENCY)),
             outcomes: OutcomeWriter::start(pool),
         })
     }
@@ -122,10 +129,17 @@ impl Dispatcher {
                 continue;
             }
             started += 1;
-            let permit = self.sending.clone().acquire_owned().await.context("send slots closed")?;
+            // Each channel has its own limit, taken inside the task: a slow mail server never
+            // holds up texts, and this loop never waits for a free slot.
+            let slots = match delivery.channel.as_str() {
+                "email" => self.email_slots.clone(),
+                "sms" => self.sms_slots.clone(),
+                _ => self.in_app_slots.clone(),
+            };
             let me = self.clone();
             tokio::spawn(async move {
                 let id = delivery.id;
+                let Ok(_slot) = slots.acquire_owned().await else { return };
                 if let Err(e) = me.deliver(delivery).await {
                     tracing::warn!(
                         delivery = id,
@@ -134,7 +148,6 @@ impl Dispatcher {
                     );
                 }
                 me.in_flight.lock().unwrap().remove(&id);
-                drop(permit);
             });
         }
         Ok(if planned == 0 && started == 0 {

@@ -6,12 +6,11 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::error::AppError;
-use super::extract::{CSRF_KEY, CsrfForm, CurrentUser};
+use super::extract::{CsrfForm, CurrentUser, sign_in};
 use super::shell::Shell;
 use super::{AppState, blocking, render, see_other};
 use crate::db;
 use crate::domain::{PersonName, PhoneNumber, password};
-use crate::tokens;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(account_page).service(save_profile).service(change_password);
@@ -128,10 +127,6 @@ async fn change_password(
     db::users::set_password(&mut tx, me.user.id, &hash).await?;
     tx.commit().await?;
     // Every session of this user was deleted; this one continues under a new id.
-    session.renew();
-    session
-        .insert(db::sessions::USER_ID_KEY, me.user.id)
-        .and_then(|_| session.insert(CSRF_KEY, tokens::random_token()))
-        .map_err(|e| AppError::Unexpected(anyhow::anyhow!("{e}")))?;
+    sign_in(&session, me.user.id)?;
     Ok(see_other("/account?saved=password"))
 }

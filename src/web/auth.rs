@@ -4,7 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::extract::{CsrfForm, NoFields, csrf_token};
+use super::extract::{CsrfForm, NoFields, csrf_token, sign_in};
 use super::shell::PublicAssets;
 use super::{AppState, blocking, render, see_other};
 use crate::db;
@@ -102,17 +102,21 @@ async fn login(
     };
 
     state.throttle.succeeded(&email);
-    session.renew();
-    session
-        .insert(db::sessions::USER_ID_KEY, user.id)
-        .and_then(|_| session.insert(super::extract::CSRF_KEY, crate::tokens::random_token()))
-        .map_err(|e| AppError::Unexpected(anyhow::anyhow!("{e}")))?;
+    sign_in(&session, user.id)?;
     tracing::info!(user_id = user.id, "signed in");
     Ok(see_other("/settings/notifications"))
 }
 
+/// Signs out. A form from a session that has already ended (idle, elsewhere) just lands on the
+/// sign-in page; a forged request against a live session is still refused.
 #[post("/logout")]
-async fn logout(session: Session, CsrfForm(_): CsrfForm<NoFields>) -> HttpResponse {
-    session.purge();
-    see_other("/login?signed_out=1")
+async fn logout(session: Session, form: Result<CsrfForm<NoFields>, AppError>) -> Result<HttpResponse, AppError> {
+    let signed_in = matches!(session.get::<i64>(db::sessions::USER_ID_KEY), Ok(Some(_)));
+    match form {
+        Err(refused) if signed_in => Err(refused),
+        _ => {
+            session.purge();
+            Ok(see_other("/login?signed_out=1"))
+        }
+    }
 }

@@ -30,6 +30,16 @@ pub fn csrf_token(session: &Session) -> Result<String, AppError> {
     Ok(token)
 }
 
+/// Signs `user_id` in on this session: a new session id (so a fixated one is worthless), and a
+/// new CSRF token.
+pub fn sign_in(session: &Session, user_id: i64) -> Result<(), AppError> {
+    session.renew();
+    session
+        .insert(db::sessions::USER_ID_KEY, user_id)
+        .and_then(|_| session.insert(CSRF_KEY, tokens::random_token()))
+        .map_err(|e| AppError::Unexpected(anyhow::anyhow!("could not store the session: {e}")))
+}
+
 /// The signed-in person, loaded fresh on every request so a removed user is out at once.
 #[derive(Debug, Clone)]
 pub struct CurrentUser {

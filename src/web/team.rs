@@ -6,7 +6,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::error::AppError;
-use super::extract::{CSRF_KEY, CsrfForm, CurrentUser, NoFields, csrf_token};
+use super::extract::{CsrfForm, CurrentUser, NoFields, csrf_token, sign_in};
 use super::shell::{PublicAssets, Shell};
 use super::{AppState, blocking, render, see_other};
 use crate::clock::{format_utc, unix_now};
@@ -370,11 +370,7 @@ async fn accept_invitation(
     }
     db::users::set_password(&mut tx, invitation.user_id, &hash).await?;
     tx.commit().await?;
-    session.renew();
-    session
-        .insert(db::sessions::USER_ID_KEY, invitation.user_id)
-        .and_then(|_| session.insert(CSRF_KEY, tokens::random_token()))
-        .map_err(|e| AppError::Unexpected(anyhow::anyhow!("{e}")))?;
+    sign_in(&session, invitation.user_id)?;
     tracing::info!(user_id = invitation.user_id, business_id = %invitation.business_id, "invitation accepted");
     Ok(see_other("/settings/notifications"))
 }

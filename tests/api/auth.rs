@@ -110,6 +110,22 @@ async fn after_sign_out_the_old_cookie_no_longer_works() {
 }
 
 #[tokio::test]
+async fn signing_out_needs_the_token_but_an_ended_session_just_goes_to_sign_in() {
+    let app = spawn_app().await;
+    app.create_business("Acme", "owner@acme.test").await;
+    let client = app.login("owner@acme.test").await;
+
+    let forged = client.post(app.url("/logout")).form(&[("csrf_token", "forged")]).send().await.unwrap();
+    assert_eq!(forged.status(), 403, "a cross-site sign-out is refused");
+    assert_eq!(app.get(&client, "/account").await.status(), 200, "still signed in");
+
+    let stale_tab =
+        crate::helpers::client().post(app.url("/logout")).form(&[("csrf_token", "old")]).send().await.unwrap();
+    assert_eq!(stale_tab.status(), 303);
+    assert_eq!(location(&stale_tab), "/login?signed_out=1");
+}
+
+#[tokio::test]
 async fn htmx_requests_without_a_session_are_told_to_go_to_login() {
     let app = spawn_app().await;
 

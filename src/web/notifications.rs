@@ -23,7 +23,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(save_defaults)
         .service(add_recipient)
         .service(update_recipient)
-        .service(remove_recipient);
+        .service(remove_recipient)
+        .service(threshold_preview);
 }
 
 // ---- view models ----
@@ -103,6 +104,8 @@ pub struct RecipientView {
     pub score: String,
     pub score_error: Option<String>,
     pub summary: String,
+    /// "At 70, Sam would have received 12 of the last 40 leads (30 days)."
+    pub preview: String,
 }
 
 impl RecipientView {
@@ -150,6 +153,7 @@ impl RecipientView {
             score: r.prefs.min_lead_score.value().to_string(),
             score_error: None,
             summary: summary(r, d),
+            preview: String::new(),
         }
     }
 }
@@ -253,11 +257,19 @@ async fn recipients_view(state: &AppState, me: &CurrentUser, d: &BusinessDefault
         .map(|u| (u.id, format!("{} ({})", u.name, u.email)))
         .collect();
     let managers: Vec<&str> = team.iter().filter(|u| u.role.manages_business()).map(|u| u.name.as_str()).collect();
+    let scores = db::leads::scores_since(&state.pool, business, unix_now() - 30 * 24 * 3600).await?;
+    let mut rows: Vec<RecipientView> = recipients.iter().map(|r| RecipientView::new(r, d, me)).collect();
+    for (row, r) in rows.iter_mut().zip(&recipients) {
+        let threshold = r.prefs.min_lead_score.value();
+        let reached = scores.iter().filter(|s| **s >= i64::from(threshold)).count() as i64;
+        let name = if row.is_me { "you" } else { row.name.as_str() };
+        row.preview = reach_sentence(name, threshold, scores.len() as i64, reached);
+    }
     Ok(RecipientsView {
         csrf: me.csrf_token.clone(),
         can_manage: me.manages_business(),
         me_is_recipient: recipients.iter().any(|r| r.user_id == me.user.id),
-        rows: recipients.iter().map(|r| RecipientView::new(r, d, me)).collect(),
+        rows,
         candidates,
         managers: managers.join(", "),
         add_error: None,
@@ -657,6 +669,42 @@ async fn remove_recipient(
     let defaults = db::defaults::get(&state.pool, me.business_id()).await?;
     let status = Some(format!("Removed {} from the recipients.", stored.name));
     recipients_answer(&req, &state, me, &defaults, StatusCode::OK, status, None).await
+}
+
+/// What a threshold would have meant over the last 30 days of leads, in one sentence.
+pub fn reach_sentence(name: &str, threshold: u8, total: i64, reached: i64) -> String {
+    if total == 0 {
+        return "No leads in the last 30 days yet, so there is nothing to preview.".into();
+    }
+    let leads = if total == 1 { "lead" } else { "leads" };
+    format!("At {threshold}, {name} would have received {reached} of the last {total} {leads} (30 days).")
+}
+
+#[derive(Deserialize)]
+struct PreviewQuery {
+    #[serde(default)]
+    min_lead_score: String,
+}
+
+/// The threshold impact preview next to each slider, asked for as the slider moves.
+#[get("/settings/notifications/recipients/{id}/preview")]
+async fn threshold_preview(
+    me: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+    query: web::Query<PreviewQuery>,
+) -> Result<HttpResponse, AppError> {
+    let r = db::recipients::get(&state.pool, me.business_id(), path.into_inner()).await?.ok_or(AppError::NotFound)?;
+    let text = match LeadScore::parse(&query.min_lead_score) {
+        Err(message) => message,
+        Ok(score) => {
+            let since = unix_now() - 30 * 24 * 3600;
+            let (total, reached) = db::leads::reach(&state.pool, me.business_id(), since, score.value()).await?;
+            let name = if r.user_id == me.user.id { "you".to_owned() } else { r.name.clone() };
+            reach_sentence(&name, score.value(), total, reached)
+        }
+    };
+    Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(crate::domain::text::html_escape(&text)))
 }
 
 #[cfg(test)]

@@ -262,3 +262,38 @@ async fn send_event_posts_a_signed_lead() {
     let emails = app.smtp.wait_for(1).await;
     assert!(emails[0].data.contains("(score 77)"));
 }
+
+#[tokio::test]
+async fn the_threshold_preview_counts_the_leads_a_threshold_would_have_let_through() {
+    let app = spawn_app().await;
+    let business = app.create_business("Acme", "owner@acme.test").await;
+    let owner = app.login("owner@acme.test").await;
+    for (i, score) in [90u8, 75, 60, 40].into_iter().enumerate() {
+        accepted(app.post_event(&business, &format!("m{i}"), &lead(&format!("L-{i}"), Some(score))).await).await;
+    }
+    accepted(app.post_event(&business, "m-none", &lead("L-none", None)).await).await;
+    app.wait_count("SELECT count(*) FROM leads", 5).await;
+    let id = app.recipient_id(business.owner.id).await.unwrap();
+
+    let at_70 =
+        app.get_html(&owner, &format!("/settings/notifications/recipients/{id}/preview?min_lead_score=70")).await;
+    let bad =
+        app.get_html(&owner, &format!("/settings/notifications/recipients/{id}/preview?min_lead_score=700")).await;
+
+    assert_eq!(at_70, "At 70, you would have received 2 of the last 5 leads (30 days).");
+    assert!(bad.contains("between 0 and 100"));
+    let page = app.get_html(&owner, "/settings/notifications").await;
+    assert!(
+        page.contains("At 0, you would have received 5 of the last 5 leads (30 days)."),
+        "shown without JavaScript too"
+    );
+    let other = app.create_business("Other", "o@other.test").await;
+    let other_owner = app.login("o@other.test").await;
+    let _ = other;
+    assert_eq!(
+        app.get(&other_owner, &format!("/settings/notifications/recipients/{id}/preview?min_lead_score=1"))
+            .await
+            .status(),
+        404
+    );
+}

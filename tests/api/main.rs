@@ -1,6 +1,7 @@
 //! Integration tests: the real application on a random port, a fresh database each.
 mod alerts;
 mod auth;
+mod browser;
 mod cli;
 mod crash;
 mod helpers;

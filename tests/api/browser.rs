@@ -1,0 +1,335 @@
+//! Journeys in a real Chromium over WebDriver, clicking what a person sees (labels, button
+//! text), plus an axe-core check of every page. Needs Debian's `chromium` and `chromium-driver`;
+//! without them these tests print one "skipped" line, unless KAI_REQUIRE_BROWSER is set (CI),
+//! where a missing browser fails.
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use kaicalls_notify::domain::Role;
+use serde_json::json;
+
+use crate::helpers::{TestApp, lead, spawn_app};
+
+const AXE: &str = include_str!("../vendor/axe-core-4.14.1.min.js");
+
+struct Browser {
+    client: Client,
+    driver: Child,
+    base: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn find_program(names: &[&str]) -> Option<String> {
+    names.iter().find(|n| std::path::Path::new(n).exists()).map(|n| n.to_string())
+}
+
+async fn browser(app: &TestApp, javascript: bool) -> Option<Browser> {
+    let (Some(chromium), Some(driver)) = (
+        find_program(&["/usr/bin/chromium", "/usr/bin/chromium-browser"]),
+        find_program(&["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]),
+    ) else {
+        if std::env::var_os("KAI_REQUIRE_BROWSER").is_some() {
+            panic!("KAI_REQUIRE_BROWSER is set but chromium or chromedriver is missing");
+        }
+        eprintln!("skipped: install chromium chromium-driver to run the browser journeys");
+        return None;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child =
+        Command::new(driver).arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let mut options = json!({
+        "binary": chromium,
+        "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--no-first-run", "--disable-quic", "--window-size=1280,1000",
+                 format!("--user-data-dir={}", profile.path().display())],
+    });
+    if !javascript {
+        options["prefs"] = json!({"profile.managed_default_content_settings.javascript": 2});
+    }
+    let mut caps = serde_json::Map::new();
+    caps.insert("goog:chromeOptions".into(), options);
+    let mut last = None;
+    for _ in 0..50 {
+        match ClientBuilder::rustls()
+            .unwrap()
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+        {
+            Ok(client) => return Some(Browser { client, driver: child, base: app.address.clone(), _profile: profile }),
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("could not start a browser session: {last:?}");
+}
+
+impl Browser {
+    async fn open(&self, path: &str) {
+        self.client.goto(&format!("{}{path}", self.base)).await.unwrap();
+    }
+
+    async fn login(&self, email: &str) {
+        self.open("/login").await;
+        self.field("Email").await.send_keys(email).await.unwrap();
+        self.field("Password").await.send_keys(crate::helpers::PASSWORD).await.unwrap();
+        self.button("Sign in").await.click().await.unwrap();
+        self.client.wait().for_element(Locator::XPath("//h1[normalize-space()='Notifications']")).await.unwrap();
+    }
+
+    /// The form control a visible label names (`within` narrows to an element's XPath).
+    async fn field(&self, label: &str) -> fantoccini::elements::Element {
+        self.field_in("", label).await
+    }
+
+    async fn field_in(&self, within: &str, label: &str) -> fantoccini::elements::Element {
+        let label = self
+            .client
+            .wait()
+            .for_element(Locator::XPath(&format!("{within}//label[normalize-space()='{label}']")))
+            .await
+            .unwrap();
+        let id = label.attr("for").await.unwrap().unwrap();
+        self.client.find(Locator::Id(&id)).await.unwrap()
+    }
+
+    async fn click_label(&self, within: &str, label: &str) {
+        let xpath = format!("{within}//label[normalize-space()='{label}']");
+        self.client.wait().for_element(Locator::XPath(&xpath)).await.unwrap().click().await.unwrap();
+    }
+
+    /// Types over a field's text as a person does: select all, type, then Tab away.
+    async fn retype(&self, field: &fantoccini::elements::Element, text: &str) {
+        field.click().await.unwrap();
+        field.send_keys("\u{E009}a\u{E000}").await.unwrap();
+        field.send_keys(&format!("{text}\u{E004}")).await.unwrap();
+    }
+
+    async fn button(&self, text: &str) -> fantoccini::elements::Element {
+        self.client.wait().for_element(Locator::XPath(&format!("//button[normalize-space()='{text}']"))).await.unwrap()
+    }
+
+    /// Waits until the element at `css` contains `text`.
+    async fn wait_text(&self, css: &str, text: &str) {
+        let found = self
+            .client
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::XPath(&format!("//*[@id='{css}'][contains(normalize-space(.), \"{text}\")]")))
+            .await;
+        assert!(found.is_ok(), "#{css} never said {text:?}");
+    }
+
+    async fn body(&self) -> String {
+        self.client.find(Locator::Css("body")).await.unwrap().text().await.unwrap()
+    }
+
+    /// Runs axe-core on the page; answers its serious and critical violations.
+    async fn axe(&self) -> Vec<String> {
+        self.client.execute(AXE, vec![]).await.unwrap();
+        let found = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, { resultTypes: ['violations'] }).then(r => done(r.violations
+                   .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                   .map(v => v.id + ': ' + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '))));",
+                vec![],
+            )
+            .await
+            .unwrap();
+        serde_json::from_value(found).unwrap()
+    }
+}
+
+fn row(name: &str) -> String {
+    format!("//article[contains(@class,'recipient')][.//h3[contains(normalize-space(.), '{name}')]]")
+}
+
+#[tokio::test]
+async fn owner_journey_sms_threshold_and_the_why_not_log() {
+    let app = spawn_app().await;
+    let business = app.create_business("Acme Plumbing", "owner@acme.test").await;
+    app.add_user(&business, "Sam Rivera", "sam@acme.test", Some("(555) 555-0101"), Role::Member).await;
+    let Some(b) = browser(&app, true).await else { return };
+
+    b.login("owner@acme.test").await;
+    b.click_label("", "SMS").await;
+    b.wait_text("status", "Saved.").await;
+    let phone = b.field("Notification phone").await;
+    phone.send_keys("(555) 555-0100").await.unwrap();
+    b.button("Save settings").await.click().await.unwrap();
+    b.client.wait().for_element(Locator::Css("#notification_phone[value='+15555550100']")).await.unwrap();
+    b.field("Team member").await.select_by_label("Sam Rivera (sam@acme.test)").await.unwrap();
+    b.button("Add recipient").await.click().await.unwrap();
+    b.wait_text("status", "Added Sam Rivera.").await;
+    b.click_label(&row("Sam Rivera"), "SMS").await;
+    b.wait_text("status", "Saved Sam Rivera’s preferences.").await;
+    let score = b.field_in(&row("Sam Rivera"), "Minimum lead score").await;
+    b.retype(&score, "70").await;
+    b.client
+        .wait()
+        .for_element(Locator::XPath(&format!(
+            "{}//p[contains(@class,'summary')][contains(., 'leads scoring 70 or more')]",
+            row("Sam Rivera")
+        )))
+        .await
+        .unwrap();
+
+    assert_eq!(app.post_event(&business, "l65", &lead("L-65", Some(65))).await.status(), 202);
+    assert_eq!(app.post_event(&business, "l80", &lead("L-80", Some(80))).await.status(), 202);
+
+    let sms = app.twilio.wait_for(3).await;
+    let to_sam: Vec<_> = sms.iter().filter(|s| s.to == "+15555550101").collect();
+    assert_eq!(to_sam.len(), 1);
+    assert!(to_sam[0].body.starts_with("New lead 80"));
+    b.client.refresh().await.unwrap();
+    b.wait_text("alerts", "score 65 is below Sam Rivera’s threshold 70").await;
+    b.client.clone().close().await.unwrap();
+}
+
+#[tokio::test]
+async fn teammate_journey_sees_defaults_read_only_and_raises_their_threshold() {
+    let app = spawn_app().await;
+    let business = app.create_business("Acme Plumbing", "owner@acme.test").await;
+    let sam = app.add_user(&business, "Sam Rivera", "sam@acme.test", None, Role::Member).await;
+    let owner = app.login("owner@acme.test").await;
+    app.post_form(&owner, "/settings/notifications/recipients", &[("user_id", &sam.id.to_string())]).await;
+    let Some(b) = browser(&app, true).await else { return };
+
+    b.login("sam@acme.test").await;
+    assert!(!b.field("New leads").await.is_enabled().await.unwrap(), "defaults are read-only");
+    assert!(b.client.find(Locator::XPath("//button[normalize-space()='Add recipient']")).await.is_err());
+    assert!(b.client.find(Locator::XPath("//button[normalize-space()='Save settings']")).await.is_err());
+    let score = b.field_in(&row("Sam Rivera"), "Minimum lead score").await;
+    b.retype(&score, "85").await;
+    b.wait_text("status", "Saved your preferences.").await;
+    let id = app.recipient_id(sam.id).await.unwrap();
+    assert_eq!(app.recipient(&business.id, id).await.unwrap().prefs.min_lead_score.value(), 85);
+
+    // A forged owner request from this page, with this page's valid CSRF token, is refused.
+    let status = b
+        .client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const token = document.querySelector('input[name=csrf_token]').value;
+             fetch('/settings/notifications/defaults', { method: 'POST', headers: { 'X-CSRF-Token': token,
+               'Content-Type': 'application/x-www-form-urlencoded' }, body: 'action=save' }).then(r => done(r.status));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, json!(403));
+    assert!(app.defaults(&business.id).await.kinds.lead_created, "nothing changed");
+    b.client.clone().close().await.unwrap();
+}
+
+#[tokio::test]
+async fn every_page_passes_axe_without_serious_or_critical_violations() {
+    let app = spawn_app().await;
+    let business = app.create_business("Acme Plumbing", "owner@acme.test").await;
+    app.add_user(&business, "Sam Rivera", "sam@acme.test", Some("(555) 555-0101"), Role::Member).await;
+    assert_eq!(app.post_event(&business, "l1", &lead("L-1", Some(65))).await.status(), 202);
+    app.wait_count("SELECT count(*) FROM notifications", 1).await;
+    let Some(b) = browser(&app, true).await else { return };
+
+    b.open("/login").await;
+    let mut problems = Vec::new();
+    for v in b.axe().await {
+        problems.push(format!("/login {v}"));
+    }
+    b.login("owner@acme.test").await;
+    for path in ["/settings/notifications", "/notifications", "/leads", "/billing", "/team", "/account"] {
+        b.open(path).await;
+        for v in b.axe().await {
+            problems.push(format!("{path} {v}"));
+        }
+    }
+    assert!(problems.is_empty(), "axe found:\n{}", problems.join("\n"));
+    let _ = b.body().await;
+    b.client.clone().close().await.unwrap();
+}
+
+#[tokio::test]
+async fn faq_not_receiving_lead_alerts_the_page_says_why_and_turning_them_on_fixes_it() {
+    let app = spawn_app().await;
+    let business = app.create_business("Acme Plumbing", "owner@acme.test").await;
+    let Some(b) = browser(&app, true).await else { return };
+    b.login("owner@acme.test").await;
+    b.click_label("", "New leads").await;
+    b.wait_text("status", "Saved.").await;
+
+    assert_eq!(app.post_event(&business, "off", &lead("L-off", Some(90))).await.status(), 202);
+    b.wait_text("alerts", "new-lead alerts are off for the business").await;
+    assert!(app.smtp.messages().is_empty());
+
+    b.click_label("", "New leads").await;
+    b.wait_text("status", "Saved.").await;
+    assert_eq!(app.post_event(&business, "on", &lead("L-on", Some(90))).await.status(), 202);
+    assert_eq!(app.smtp.wait_for(1).await.len(), 1, "the next lead arrives");
+    b.client.clone().close().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_owner_journey_works_with_javascript_off() {
+    let app = spawn_app().await;
+    let business = app.create_business("Acme Plumbing", "owner@acme.test").await;
+    let sam = app.add_user(&business, "Sam Rivera", "sam@acme.test", Some("(555) 555-0101"), Role::Member).await;
+    let Some(b) = browser(&app, false).await else { return };
+
+    b.login("owner@acme.test").await;
+    b.click_label("", "SMS").await;
+    b.field("Notification phone").await.send_keys("(555) 555-0100").await.unwrap();
+    b.button("Save settings").await.click().await.unwrap();
+    b.wait_text("status", "Business defaults saved.").await;
+    b.field("Team member").await.select_by_label("Sam Rivera (sam@acme.test)").await.unwrap();
+    b.button("Add recipient").await.click().await.unwrap();
+    b.wait_text("status", "Recipient added.").await;
+    b.click_label(&row("Sam Rivera"), "SMS").await;
+    let score = b.field_in(&row("Sam Rivera"), "Minimum lead score").await;
+    score.clear().await.unwrap();
+    score.send_keys("70").await.unwrap();
+    b.button("Save Sam Rivera’s preferences").await.click().await.unwrap();
+    b.wait_text("status", "Recipient preferences saved.").await;
+
+    let d = app.defaults(&business.id).await;
+    assert!(d.channels.sms);
+    assert_eq!(d.notification_phone.unwrap().as_str(), "+15555550100");
+    let r = app.recipient(&business.id, app.recipient_id(sam.id).await.unwrap()).await.unwrap();
+    assert!(r.prefs.channels.sms && r.prefs.channels.email);
+    assert_eq!(r.prefs.min_lead_score.value(), 70);
+    b.client.clone().close().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_bell_rises_without_a_reload_and_the_inbox_clears_it() {
+    let app = spawn_app().await;
+    let business = app.create_business("Acme Plumbing", "owner@acme.test").await;
+    let Some(b) = browser(&app, true).await else { return };
+    b.login("owner@acme.test").await;
+    b.client.find(Locator::Css("#bell[aria-label='Notifications: 0 unread']")).await.unwrap();
+
+    assert_eq!(app.post_event(&business, "l1", &lead("L-1", Some(90))).await.status(), 202);
+
+    b.client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css("#bell[aria-label='Notifications: 1 unread']"))
+        .await
+        .expect("the count rose without a reload");
+    b.client.find(Locator::Css("#bell")).await.unwrap().click().await.unwrap();
+    b.client.wait().for_element(Locator::XPath("//a[contains(., 'New lead: Jane Doe')]")).await.unwrap();
+    b.button("Mark all as read").await.click().await.unwrap();
+    b.client.wait().for_element(Locator::Css("#bell[aria-label='Notifications: 0 unread']")).await.unwrap();
+    b.client.clone().close().await.unwrap();
+}

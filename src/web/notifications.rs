@@ -227,6 +227,17 @@ struct DefaultsResponse {
     audit: Option<Vec<AuditLine>>,
 }
 
+/// The answer to a switch: the switches stay as the person left them; only the warnings, the
+/// status and the recent changes update (out of band), so rapid toggling cannot be undone by
+/// an older response.
+#[derive(Template)]
+#[template(path = "notifications/switches_response.html")]
+struct SwitchesResponse {
+    d: DefaultsView,
+    status: Option<String>,
+    audit: Option<Vec<AuditLine>>,
+}
+
 #[derive(Template)]
 #[template(path = "notifications/recipients_response.html")]
 struct RecipientsResponse {
@@ -461,6 +472,9 @@ async fn save_defaults(
     }
     let status = Some(if changes.is_empty() { "No changes to save.".to_owned() } else { "Saved.".to_owned() });
     let audit = Some(audit_lines(&state, me.business_id()).await?);
+    if switches_only {
+        return render(StatusCode::OK, &SwitchesResponse { d, status, audit });
+    }
     render(StatusCode::OK, &DefaultsResponse { d, status, audit })
 }
 

@@ -333,3 +333,22 @@ async fn the_bell_rises_without_a_reload_and_the_inbox_clears_it() {
     b.client.wait().for_element(Locator::Css("#bell[aria-label='Notifications: 0 unread']")).await.unwrap();
     b.client.clone().close().await.unwrap();
 }
+
+#[tokio::test]
+async fn rapid_toggling_leaves_the_stored_state_equal_to_what_the_page_shows() {
+    let app = spawn_app().await;
+    let business = app.create_business("Acme Plumbing", "owner@acme.test").await;
+    let Some(b) = browser(&app, true).await else { return };
+    b.login("owner@acme.test").await;
+
+    for _ in 0..5 {
+        b.click_label("", "SMS").await;
+    }
+    b.wait_text("status", "Saved.").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let shown = b.field("SMS").await.is_selected().await.unwrap();
+    assert!(shown, "five clicks from off end on");
+    assert_eq!(app.defaults(&business.id).await.channels.sms, shown);
+    b.client.clone().close().await.unwrap();
+}

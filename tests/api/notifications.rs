@@ -95,10 +95,15 @@ async fn a_switch_answers_htmx_with_the_fragment_and_a_saved_status() {
 
     assert_eq!(response.status(), 200);
     let html = response.text().await.unwrap();
-    assert!(html.starts_with("<div id=\"defaults-body\">"), "only the fragment: {}", &html[..80]);
+    assert!(
+        html.starts_with("<div id=\"defaults-warnings\" hx-swap-oob=\"true\">"),
+        "the switches are left as the person set them; only the warnings update: {}",
+        &html[..80]
+    );
+    assert!(!html.contains("role=\"switch\""));
     assert!(html.contains("hx-swap-oob=\"innerHTML:#status\">Saved."));
     assert!(html.contains("SMS is on, but no notification phone number is set."));
-    assert!(html.contains("value=\"555-555-01\""), "what was typed stays in the field");
+    assert!(!html.contains("id=\"notification_phone\""), "what was typed is not touched");
     assert!(html.contains("not saved yet"), "and the page says it is not saved");
     assert!(
         html.contains("<section id=\"audit\" class=\"card\" aria-labelledby=\"audit-title\" hx-swap-oob=\"true\">")

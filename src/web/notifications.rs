@@ -5,7 +5,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::error::AppError;
-use super::extract::{CsrfForm, CurrentUser, Fields, NoFields, is_htmx};
+use super::extract::{CsrfForm, CurrentUser, Fields, is_htmx};
 use super::shell::Shell;
 use super::{AppState, render, see_other};
 use crate::clock::{format_utc, unix_now};
@@ -236,6 +236,16 @@ struct SwitchesResponse {
     d: DefaultsView,
     status: Option<String>,
     audit: Option<Vec<AuditLine>>,
+}
+
+/// Asked before removing a recipient when the page had no JavaScript to ask for us.
+#[derive(Template)]
+#[template(path = "notifications/confirm_remove.html")]
+struct ConfirmRemove {
+    shell: Shell,
+    id: i64,
+    name: String,
+    status: Option<String>,
 }
 
 #[derive(Template)]
@@ -665,11 +675,15 @@ async fn remove_recipient(
     me: CurrentUser,
     state: web::Data<AppState>,
     path: web::Path<i64>,
-    CsrfForm(_): CsrfForm<NoFields>,
+    CsrfForm(fields): CsrfForm<Fields>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
     let stored = db::recipients::get(&state.pool, me.business_id(), id).await?.ok_or(AppError::NotFound)?;
     me.require_manager("remove notification recipients")?;
+    if fields.get("confirmed") != Some("yes") {
+        let page = ConfirmRemove { shell: Shell::new(&me, "notifications"), id, name: stored.name, status: None };
+        return render(StatusCode::OK, &page);
+    }
     let mut tx = db::begin_write(&state.pool).await?;
     if db::recipients::delete(&mut tx, me.business_id(), id).await? {
         let change = Change::new("recipient.removed", None, None);

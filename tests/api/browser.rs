@@ -32,6 +32,10 @@ fn find_program(names: &[&str]) -> Option<String> {
 }
 
 async fn browser(app: &TestApp, javascript: bool) -> Option<Browser> {
+    browser_with(app, javascript, false).await
+}
+
+async fn browser_with(app: &TestApp, javascript: bool, dark: bool) -> Option<Browser> {
     let (Some(chromium), Some(driver)) = (
         find_program(&["/usr/bin/chromium", "/usr/bin/chromium-browser"]),
         find_program(&["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]),
@@ -55,6 +59,9 @@ async fn browser(app: &TestApp, javascript: bool) -> Option<Browser> {
     });
     if !javascript {
         options["prefs"] = json!({"profile.managed_default_content_settings.javascript": 2});
+    }
+    if dark {
+        options["args"].as_array_mut().unwrap().push(json!("--blink-settings=preferredColorScheme=0"));
     }
     let mut caps = serde_json::Map::new();
     caps.insert("goog:chromeOptions".into(), options);
@@ -128,10 +135,6 @@ impl Browser {
             .for_element(Locator::XPath(&format!("//*[@id='{css}'][contains(normalize-space(.), \"{text}\")]")))
             .await;
         assert!(found.is_ok(), "#{css} never said {text:?}");
-    }
-
-    async fn body(&self) -> String {
-        self.client.find(Locator::Css("body")).await.unwrap().text().await.unwrap()
     }
 
     /// Runs axe-core on the page; answers its serious and critical violations.
@@ -234,30 +237,66 @@ async fn teammate_journey_sees_defaults_read_only_and_raises_their_threshold() {
     b.client.clone().close().await.unwrap();
 }
 
-#[tokio::test]
-async fn every_page_passes_axe_without_serious_or_critical_violations() {
+/// Every page a person can reach, as owner and as member, plus the pages outside the sign-in.
+async fn axe_every_page(dark: bool) {
     let app = spawn_app().await;
     let business = app.create_business("Acme Plumbing", "owner@acme.test").await;
-    app.add_user(&business, "Sam Rivera", "sam@acme.test", Some("(555) 555-0101"), Role::Member).await;
+    let sam = app.add_user(&business, "Sam Rivera", "sam@acme.test", Some("(555) 555-0101"), Role::Member).await;
+    let owner = app.login("owner@acme.test").await;
+    app.post_form(&owner, "/settings/notifications/recipients", &[("user_id", &sam.id.to_string())]).await;
+    let invited = app
+        .post_form(&owner, "/team/members", &[("name", "Ivy"), ("email", "ivy@acme.test"), ("role", "member")])
+        .await;
+    let html = invited.text().await.unwrap();
+    let marker = "id=\"invite-link\" value=\"";
+    let link = html[html.find(marker).unwrap() + marker.len()..].split('"').next().unwrap().to_owned();
+    let invite_path = link[link.find("/invite/").unwrap()..].to_owned();
     assert_eq!(app.post_event(&business, "l1", &lead("L-1", Some(65))).await.status(), 202);
     app.wait_count("SELECT count(*) FROM notifications", 1).await;
-    let Some(b) = browser(&app, true).await else { return };
+    let email = app
+        .smtp
+        .wait_for(2)
+        .await
+        .iter()
+        .find(|e| e.data.contains("List-Unsubscribe"))
+        .map(|e| e.data.replace("=\n", ""));
+    let Some(b) = browser_with(&app, true, dark).await else { return };
 
     b.open("/login").await;
+    let dark_now = b.client.execute("return matchMedia('(prefers-color-scheme: dark)').matches", vec![]).await.unwrap();
+    assert_eq!(dark_now, json!(dark), "the browser's colour scheme is the one under test");
     let mut problems = Vec::new();
-    for v in b.axe().await {
-        problems.push(format!("/login {v}"));
+    let mut public = vec!["/login".to_owned(), invite_path, "/invite/not-a-token".to_owned()];
+    if let Some(email) = email {
+        let start = email.find("http://kaicalls.test/unsubscribe/").unwrap() + "http://kaicalls.test".len();
+        public.push(email[start..].split('>').next().unwrap().to_owned());
     }
-    b.login("owner@acme.test").await;
-    for path in ["/settings/notifications", "/notifications", "/leads", "/billing", "/team", "/account"] {
+    for path in &public {
         b.open(path).await;
-        for v in b.axe().await {
-            problems.push(format!("{path} {v}"));
+        problems.extend(b.axe().await.into_iter().map(|v| format!("{path} {v}")));
+    }
+    for who in ["owner@acme.test", "sam@acme.test"] {
+        b.login(who).await;
+        for path in
+            ["/settings/notifications", "/notifications", "/leads", "/billing", "/team", "/account", "/no-such-page"]
+        {
+            b.open(path).await;
+            problems.extend(b.axe().await.into_iter().map(|v| format!("{who} {path} {v}")));
         }
+        b.client.delete_all_cookies().await.unwrap();
     }
     assert!(problems.is_empty(), "axe found:\n{}", problems.join("\n"));
-    let _ = b.body().await;
     b.client.clone().close().await.unwrap();
+}
+
+#[tokio::test]
+async fn every_page_passes_axe_without_serious_or_critical_violations() {
+    axe_every_page(false).await;
+}
+
+#[tokio::test]
+async fn every_page_passes_axe_in_dark_mode_too() {
+    axe_every_page(true).await;
 }
 
 #[tokio::test]

@@ -364,7 +364,9 @@ async fn removing_a_recipient_stops_their_alerts_and_is_recorded() {
     app.post_form(&owner, "/settings/notifications/recipients", &[("user_id", &ann.id.to_string())]).await;
     let id = app.recipient_id(ann.id).await.unwrap();
 
-    let response = app.post_htmx(&owner, &format!("/settings/notifications/recipients/{id}/remove"), &[]).await;
+    let response = app
+        .post_htmx(&owner, &format!("/settings/notifications/recipients/{id}/remove"), &[("confirmed", "yes")])
+        .await;
 
     assert_eq!(response.status(), 200);
     let html = response.text().await.unwrap();
@@ -373,4 +375,26 @@ async fn removing_a_recipient_stops_their_alerts_and_is_recorded() {
     assert!(app.recipient_id(ann.id).await.is_none());
     let page = app.get_html(&owner, "/settings/notifications").await;
     assert!(page.contains("Acme Owner removed Ann from the notification recipients"));
+}
+
+#[tokio::test]
+async fn without_javascript_removing_a_recipient_asks_first() {
+    let app = spawn_app().await;
+    let business = app.create_business("Acme", "owner@acme.test").await;
+    let ann = app.add_user(&business, "Ann", "ann@acme.test", None, Role::Member).await;
+    let owner = app.login("owner@acme.test").await;
+    app.post_form(&owner, "/settings/notifications/recipients", &[("user_id", &ann.id.to_string())]).await;
+    let id = app.recipient_id(ann.id).await.unwrap();
+
+    let asked = app.post_form(&owner, &format!("/settings/notifications/recipients/{id}/remove"), &[]).await;
+
+    assert_eq!(asked.status(), 200);
+    let html = asked.text().await.unwrap();
+    assert!(html.contains("<h1>Remove Ann?</h1>") && html.contains("name=\"confirmed\" value=\"yes\""));
+    assert!(app.recipient_id(ann.id).await.is_some(), "nothing removed yet");
+    let removed = app
+        .post_form(&owner, &format!("/settings/notifications/recipients/{id}/remove"), &[("confirmed", "yes")])
+        .await;
+    assert_eq!(removed.status(), 303);
+    assert!(app.recipient_id(ann.id).await.is_none());
 }

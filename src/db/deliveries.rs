@@ -185,11 +185,3 @@ pub async fn for_events(
     .fetch_all(pool)
     .await
 }
-
-/// How many alerts were sent for each lead event (leads page).
-pub async fn sent_count(pool: &SqlitePool, event_id: i64) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE event_id = $1 AND status = 'sent'")
-        .bind(event_id)
-        .fetch_one(pool)
-        .await
-}

@@ -60,19 +60,6 @@ pub async fn count(pool: &SqlitePool, business_id: &str) -> sqlx::Result<i64> {
     sqlx::query_scalar("SELECT count(*) FROM leads WHERE business_id = $1").bind(business_id).fetch_one(pool).await
 }
 
-/// Of the leads first seen since `since`, how many there were and how many scored at least
-/// `threshold` (a lead with no score counts as 0).
-pub async fn reach(pool: &SqlitePool, business_id: &str, since: i64, threshold: u8) -> sqlx::Result<(i64, i64)> {
-    sqlx::query_as(
-        "SELECT count(*), coalesce(sum(coalesce(score, 0) >= $3), 0) FROM leads WHERE business_id = $1 AND first_seen_at >= $2",
-    )
-    .bind(business_id)
-    .bind(since)
-    .bind(i64::from(threshold))
-    .fetch_one(pool)
-    .await
-}
-
 /// The scores of the leads first seen since `since` (no score counts as 0).
 pub async fn scores_since(pool: &SqlitePool, business_id: &str, since: i64) -> sqlx::Result<Vec<i64>> {
     sqlx::query_scalar("SELECT coalesce(score, 0) FROM leads WHERE business_id = $1 AND first_seen_at >= $2")

@@ -122,9 +122,31 @@ impl Dispatcher {
     /// One pass: plan what arrived, start sending what is due.
     pub async fn try_execute(self: &Arc<Self>) -> anyhow::Result<ExecutionOutcome> {
         let (planned, claimed) = self.plan_and_claim().await.context("planning and claiming deliveries")?;
+        // One lead fans out to several deliveries: read and word each event once per pass.
+        let mut prepared: HashMap<i64, Arc<Prepared>> = HashMap::new();
         let mut started = 0;
         for delivery in claimed {
             // A lease can run out while the first send is still going: never send it twice.
+            if self.in_flight.lock().unwrap().contains(&delivery.id) {
+                continue;
+            }
+            let alert = match prepared.get(&delivery.event_id) {
+                Some(alert) => alert.clone(),
+                None => match self.prepare(delivery.event_id).await {
+                    Ok(alert) => {
+                        let alert = Arc::new(alert);
+                        prepared.insert(delivery.event_id, alert.clone());
+                        alert
+                    }
+                    Err(e) => {
+                        let error = format!("{e:#}");
+                        self.outcomes
+                            .record(Outcome::Failed { delivery_id: delivery.id, status: "failed", error })
+                            .await?;
+                        continue;
+                    }
+                },
+            };
             if !self.in_flight.lock().unwrap().insert(delivery.id) {
                 continue;
             }
@@ -140,7 +162,7 @@ impl Dispatcher {
             tokio::spawn(async move {
                 let id = delivery.id;
                 let Ok(_slot) = slots.acquire_owned().await else { return };
-                if let Err(e) = me.deliver(delivery).await {
+                if let Err(e) = me.deliver(delivery, &alert).await {
                     tracing::warn!(
                         delivery = id,
                         error = format!("{e:#}"),
@@ -187,18 +209,24 @@ impl Dispatcher {
         Ok((events.len(), claimed))
     }
 
-    async fn deliver(&self, d: Claimed) -> anyhow::Result<()> {
-        let event = db::events::get(&self.pool, d.event_id).await?.context("the delivery's event is gone")?;
-        let parsed: Event = serde_json::from_str(&event.payload)?;
+    /// An event read back and put into words, shared by all its deliveries.
+    async fn prepare(&self, event_id: i64) -> anyhow::Result<Prepared> {
+        let event = db::events::get(&self.pool, event_id).await?.context("a delivery's event is gone")?;
+        let parsed: Event = serde_json::from_str(&event.payload).context("a stored event could not be read")?;
         let threshold = event.usage_threshold.and_then(|t| u8::try_from(t).ok());
-        let Some(text) = alert_text(&parsed, threshold, &self.base_url) else {
+        let text = alert_text(&parsed, threshold, &self.base_url);
+        Ok(Prepared { event: parsed, text })
+    }
+
+    async fn deliver(&self, d: Claimed, alert: &Prepared) -> anyhow::Result<()> {
+        let (parsed, Some(text)) = (&alert.event, &alert.text) else {
             let error = "this event has no alert text".to_owned();
             return self.outcomes.record(Outcome::Failed { delivery_id: d.id, status: "failed", error }).await;
         };
         let result = match d.channel.as_str() {
-            "email" => self.send_email(&d, &parsed, &text).await,
+            "email" => self.send_email(&d, parsed, text).await,
             "sms" => self.sms.send(&d.address, &text.sms).await.map(Some).map_err(Failure::from),
-            "in_app" => return self.deliver_in_app(&d, &text).await,
+            "in_app" => return self.deliver_in_app(&d, text).await,
             other => Err(Failure::Permanent { message: format!("unknown channel {other}"), sms_code: None }),
         };
         self.record(&d, result).await
@@ -288,6 +316,12 @@ impl Dispatcher {
         }
         Ok(())
     }
+}
+
+/// An event and its alert text (none for types that cause no alert).
+struct Prepared {
+    event: Event,
+    text: Option<AlertText>,
 }
 
 /// What became of one delivery, waiting to be written.

@@ -278,13 +278,11 @@ async fn recipients_view(state: &AppState, me: &CurrentUser, d: &BusinessDefault
         .map(|u| (u.id, format!("{} ({})", u.name, u.email)))
         .collect();
     let managers: Vec<&str> = team.iter().filter(|u| u.role.manages_business()).map(|u| u.name.as_str()).collect();
-    let scores = db::leads::scores_since(&state.pool, business, unix_now() - 30 * 24 * 3600).await?;
+    let scores = recent_scores(state, business).await?;
     let mut rows: Vec<RecipientView> = recipients.iter().map(|r| RecipientView::new(r, d, me)).collect();
     for (row, r) in rows.iter_mut().zip(&recipients) {
-        let threshold = r.prefs.min_lead_score.value();
-        let reached = scores.iter().filter(|s| **s >= i64::from(threshold)).count() as i64;
         let name = if row.is_me { "you" } else { row.name.as_str() };
-        row.preview = reach_sentence(name, threshold, scores.len() as i64, reached);
+        row.preview = reach_sentence(name, r.prefs.min_lead_score, &scores);
     }
     Ok(RecipientsView {
         csrf: me.csrf_token.clone(),
@@ -699,8 +697,15 @@ async fn remove_recipient(
     recipients_answer(&req, &state, me, &defaults, StatusCode::OK, status, None).await
 }
 
+/// The scores of the last 30 days of leads, for the threshold preview.
+async fn recent_scores(state: &AppState, business_id: &str) -> Result<Vec<i64>, AppError> {
+    Ok(db::leads::scores_since(&state.pool, business_id, unix_now() - 30 * 24 * 3600).await?)
+}
+
 /// What a threshold would have meant over the last 30 days of leads, in one sentence.
-pub fn reach_sentence(name: &str, threshold: u8, total: i64, reached: i64) -> String {
+pub fn reach_sentence(name: &str, threshold: LeadScore, scores: &[i64]) -> String {
+    let (threshold, total) = (threshold.value(), scores.len());
+    let reached = scores.iter().filter(|s| **s >= i64::from(threshold)).count();
     if total == 0 {
         return "No leads in the last 30 days yet, so there is nothing to preview.".into();
     }
@@ -726,10 +731,9 @@ async fn threshold_preview(
     let text = match LeadScore::parse(&query.min_lead_score) {
         Err(message) => message,
         Ok(score) => {
-            let since = unix_now() - 30 * 24 * 3600;
-            let (total, reached) = db::leads::reach(&state.pool, me.business_id(), since, score.value()).await?;
-            let name = if r.user_id == me.user.id { "you".to_owned() } else { r.name.clone() };
-            reach_sentence(&name, score.value(), total, reached)
+            let scores = recent_scores(&state, me.business_id()).await?;
+            let name = if r.user_id == me.user.id { "you" } else { r.name.as_str() };
+            reach_sentence(name, score, &scores)
         }
     };
     Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(crate::domain::text::html_escape(&text)))

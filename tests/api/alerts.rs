@@ -19,8 +19,7 @@ async fn sms_on(app: &TestApp, owner: &reqwest::Client, phone: &str) {
 /// Adds a teammate with a phone as a recipient with SMS and email at `threshold`.
 async fn teammate(app: &TestApp, business: &TestBusiness, owner: &reqwest::Client, threshold: &str) -> i64 {
     let sam = app.add_user(business, "Sam", "sam@acme.test", Some("(555) 555-0101"), Role::Member).await;
-    app.post_form(owner, "/settings/notifications/recipients", &[("user_id", &sam.id.to_string())]).await;
-    let id = app.recipient_id(sam.id).await.unwrap();
+    let id = app.add_recipient(owner, sam.id).await;
     let prefs = [
         ("sms_enabled", "on"),
         ("email_enabled", "on"),

@@ -207,7 +207,7 @@ async fn teammate_journey_sees_defaults_read_only_and_raises_their_threshold() {
     let business = app.create_business("Acme Plumbing", "owner@acme.test").await;
     let sam = app.add_user(&business, "Sam Rivera", "sam@acme.test", None, Role::Member).await;
     let owner = app.login("owner@acme.test").await;
-    app.post_form(&owner, "/settings/notifications/recipients", &[("user_id", &sam.id.to_string())]).await;
+    app.add_recipient(&owner, sam.id).await;
     let Some(b) = browser(&app, true).await else { return };
 
     b.login("sam@acme.test").await;
@@ -243,7 +243,7 @@ async fn axe_every_page(dark: bool) {
     let business = app.create_business("Acme Plumbing", "owner@acme.test").await;
     let sam = app.add_user(&business, "Sam Rivera", "sam@acme.test", Some("(555) 555-0101"), Role::Member).await;
     let owner = app.login("owner@acme.test").await;
-    app.post_form(&owner, "/settings/notifications/recipients", &[("user_id", &sam.id.to_string())]).await;
+    app.add_recipient(&owner, sam.id).await;
     let invited = app
         .post_form(&owner, "/team/members", &[("name", "Ivy"), ("email", "ivy@acme.test"), ("role", "member")])
         .await;

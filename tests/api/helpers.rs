@@ -158,6 +158,14 @@ impl TestApp {
         Person { id }
     }
 
+    /// Adds a team member to the notification recipients as `owner` would; answers the row id.
+    pub async fn add_recipient(&self, owner: &reqwest::Client, user_id: i64) -> i64 {
+        let added =
+            self.post_form(owner, "/settings/notifications/recipients", &[("user_id", &user_id.to_string())]).await;
+        assert_eq!(added.status(), 303, "adding user {user_id} as a recipient");
+        self.recipient_id(user_id).await.expect("a recipient row")
+    }
+
     /// The id of `user_id`'s recipient row.
     pub async fn recipient_id(&self, user_id: i64) -> Option<i64> {
         sqlx::query_scalar("SELECT id FROM recipients WHERE user_id = $1")

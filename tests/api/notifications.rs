@@ -269,8 +269,7 @@ async fn turning_sms_off_for_the_business_keeps_each_persons_choice_for_when_it_
     let mut sms_on = all_defaults_on();
     sms_on.push(("action", "switches"));
     assert_eq!(app.post_htmx(&owner, "/settings/notifications/defaults", &sms_on).await.status(), 200);
-    app.post_form(&owner, "/settings/notifications/recipients", &[("user_id", &ann.id.to_string())]).await;
-    let id = app.recipient_id(ann.id).await.unwrap();
+    let id = app.add_recipient(&owner, ann.id).await;
     let mine = [("sms_enabled", "on"), ("email_enabled", "on"), ("lead_created", "on"), ("min_lead_score", "40")];
     assert_eq!(app.post_form(&member, &format!("/settings/notifications/recipients/{id}"), &mine).await.status(), 303);
 
@@ -306,8 +305,7 @@ async fn a_teammate_narrows_their_own_preferences_and_sees_the_rest_read_only() 
     let business = app.create_business("Acme", "owner@acme.test").await;
     let ann = app.add_user(&business, "Ann", "ann@acme.test", None, Role::Member).await;
     let owner = app.login("owner@acme.test").await;
-    app.post_form(&owner, "/settings/notifications/recipients", &[("user_id", &ann.id.to_string())]).await;
-    let id = app.recipient_id(ann.id).await.unwrap();
+    let id = app.add_recipient(&owner, ann.id).await;
     let owner_row = app.recipient_id(business.owner.id).await.unwrap();
     let mut sms_on = all_defaults_on();
     sms_on.push(("action", "switches"));
@@ -361,8 +359,7 @@ async fn removing_a_recipient_stops_their_alerts_and_is_recorded() {
     let business = app.create_business("Acme", "owner@acme.test").await;
     let ann = app.add_user(&business, "Ann", "ann@acme.test", None, Role::Member).await;
     let owner = app.login("owner@acme.test").await;
-    app.post_form(&owner, "/settings/notifications/recipients", &[("user_id", &ann.id.to_string())]).await;
-    let id = app.recipient_id(ann.id).await.unwrap();
+    let id = app.add_recipient(&owner, ann.id).await;
 
     let response = app
         .post_htmx(&owner, &format!("/settings/notifications/recipients/{id}/remove"), &[("confirmed", "yes")])
@@ -383,8 +380,7 @@ async fn without_javascript_removing_a_recipient_asks_first() {
     let business = app.create_business("Acme", "owner@acme.test").await;
     let ann = app.add_user(&business, "Ann", "ann@acme.test", None, Role::Member).await;
     let owner = app.login("owner@acme.test").await;
-    app.post_form(&owner, "/settings/notifications/recipients", &[("user_id", &ann.id.to_string())]).await;
-    let id = app.recipient_id(ann.id).await.unwrap();
+    let id = app.add_recipient(&owner, ann.id).await;
 
     let asked = app.post_form(&owner, &format!("/settings/notifications/recipients/{id}/remove"), &[]).await;
 

@@ -9,8 +9,7 @@ async fn accepted(response: reqwest::Response) {
 }
 
 async fn add_recipient(app: &TestApp, owner: &reqwest::Client, user_id: i64, threshold: &str) -> i64 {
-    app.post_form(owner, "/settings/notifications/recipients", &[("user_id", &user_id.to_string())]).await;
-    let id = app.recipient_id(user_id).await.unwrap();
+    let id = app.add_recipient(owner, user_id).await;
     let prefs =
         [("email_enabled", "on"), ("in_app_enabled", "on"), ("lead_created", "on"), ("min_lead_score", threshold)];
     app.post_form(owner, &format!("/settings/notifications/recipients/{id}"), &prefs).await;

@@ -131,13 +131,9 @@ async fn world(app: &TestApp) -> World {
     let a_member = app.add_user(&a, "Ann", "ann@acme.test", Some("(555) 555-0101"), Role::Member).await.id;
     let b_member = app.add_user(&b, "Ben", "ben@bravo.test", Some("(555) 555-0102"), Role::Member).await.id;
     let b_owner = app.login("owner@bravo.test").await;
-    for (client, user) in [(&b_owner, b_member)] {
-        let r = app.post_form(client, "/settings/notifications/recipients", &[("user_id", &user.to_string())]).await;
-        assert_eq!(r.status(), 303);
-    }
+    app.add_recipient(&b_owner, b_member).await;
     let a_owner = app.login("owner@acme.test").await;
-    let r = app.post_form(&a_owner, "/settings/notifications/recipients", &[("user_id", &a_member.to_string())]).await;
-    assert_eq!(r.status(), 303);
+    app.add_recipient(&a_owner, a_member).await;
     World {
         a_owner_recipient: app.recipient_id(a.owner.id).await.unwrap(),
         b_member_recipient: app.recipient_id(b_member).await.unwrap(),

@@ -121,7 +121,7 @@ async fn removing_a_member_keeps_the_history_and_ends_their_recipient_row() {
     let business = app.create_business("Acme", "owner@acme.test").await;
     let sam = app.add_user(&business, "Sam", "sam@acme.test", None, Role::Member).await;
     let owner = app.login("owner@acme.test").await;
-    app.post_form(&owner, "/settings/notifications/recipients", &[("user_id", &sam.id.to_string())]).await;
+    app.add_recipient(&owner, sam.id).await;
     assert!(app.recipient_id(sam.id).await.is_some());
 
     let response = app.post_form(&owner, &format!("/team/members/{}/remove", sam.id), &[]).await;

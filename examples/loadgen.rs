@@ -130,7 +130,7 @@ async fn main() -> anyhow::Result<()> {
     let created: serde_json::Value = serde_json::from_slice(&create.wait_with_output()?.stdout)?;
     let business = created["business_id"].as_str().unwrap().to_owned();
     let key = webhook::secret_key(created["webhook_secret"].as_str().unwrap()).unwrap();
-    let pool = kaicalls_notify::db::connect(&format!("sqlite://{}", dir.path().join("kaicalls.db").display())).await?;
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.path().join("kaicalls.db").display())).await?;
     sqlx::query("UPDATE notification_defaults SET sms_enabled = 1, notification_phone = '+15555550100'")
         .execute(&pool)
         .await?;

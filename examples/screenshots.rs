@@ -18,9 +18,9 @@ async fn main() -> anyhow::Result<()> {
         "KAI_DATA_DIR" => Some(data.clone()),
         _ => None,
     })?;
-    let pool = kaicalls_notify::db::connect(&config.database_url).await?;
-    let demo = kaicalls_notify::demo::seed(&pool).await?;
-    let app = Application::build_with_pool(config, pool).await?;
+    let (db, handover) = kaicalls_notify::startup::open_database(&config).await?;
+    let demo = kaicalls_notify::demo::seed(&db).await?;
+    let app = Application::build_with(config, db, handover).await?;
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
 

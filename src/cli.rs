@@ -7,7 +7,7 @@ use crate::clock::unix_now;
 use crate::config::Config;
 use crate::db::{self, businesses::NewBusiness};
 use crate::domain::{EmailAddress, PersonName, Region, password};
-use crate::startup::Application;
+use crate::startup::{Application, open_database};
 use crate::{demo, tokens};
 
 #[derive(Debug, Parser)]
@@ -75,12 +75,8 @@ pub enum CliError {
 
 pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(config, None).await,
-        Command::Demo => {
-            let pool = db::connect(&config.database_url).await?;
-            let logins = demo::seed(&pool).await?;
-            serve(config, Some((pool, logins))).await
-        }
+        Command::Serve => serve(config, false).await,
+        Command::Demo => serve(config, true).await,
         Command::CreateBusiness { name, owner_email, owner_name, region } => {
             create_business(&config, &name, &owner_email, owner_name.as_deref(), &region).await
         }
@@ -91,12 +87,14 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
     }
 }
 
-async fn serve(config: Config, demo: Option<(sqlx::SqlitePool, demo::DemoLogins)>) -> Result<(), CliError> {
+async fn serve(config: Config, with_demo: bool) -> Result<(), CliError> {
     let public_url = config.public_url.clone();
-    let (app, logins) = match demo {
-        Some((pool, logins)) => (Application::build_with_pool(config, pool).await?, Some(logins)),
-        None => (Application::build(config).await?, None),
+    let (db, handover) = open_database(&config).await?;
+    let logins = match with_demo {
+        true => Some(demo::seed(&db).await?),
+        false => None,
     };
+    let app = Application::build_with(config, db, handover).await?;
     let login_url = public_url.join("login").map(|u| u.to_string()).unwrap_or_default();
     tracing::info!(port = app.port(), "listening");
     println!("KaiCalls Notifications is running at {login_url}");
@@ -149,27 +147,33 @@ async fn create_business(
     let hash =
         tokio::task::spawn_blocking(move || password::hash(&owner_password)).await.map_err(anyhow::Error::from)??;
 
-    let pool = db::connect(&config.database_url).await?;
+    let (db, _) = open_database(config).await?;
     let id = tokens::business_id();
     let secret = tokens::webhook_secret();
-    let mut tx = db::begin_write(&pool).await.map_err(anyhow::Error::from)?;
-    let new = NewBusiness {
-        id: &id,
-        name: business_name.as_str(),
-        region,
-        webhook_secret: &secret,
-        owner_name: &owner_name,
-        owner_email: &email,
-        owner_password_hash: &hash,
-    };
-    match db::businesses::create(&mut tx, new, unix_now()).await {
+    let (new_id, new_secret, owner) = (id.clone(), secret.clone(), email.clone());
+    let created = db
+        .write(move |w| {
+            Box::pin(async move {
+                let new = NewBusiness {
+                    id: &new_id,
+                    name: business_name.as_str(),
+                    region,
+                    webhook_secret: &new_secret,
+                    owner_name: &owner_name,
+                    owner_email: &owner,
+                    owner_password_hash: &hash,
+                };
+                db::businesses::create(w, new, unix_now()).await
+            })
+        })
+        .await;
+    match created {
         Ok(_) => {}
         Err(e) if db::is_unique_violation(&e) => {
             return Err(CliError::Usage(format!("--owner-email: {email} already has a KaiCalls account")));
         }
         Err(e) => return Err(CliError::Failed(e.into())),
     }
-    tx.commit().await.map_err(anyhow::Error::from)?;
     println!("{}", serde_json::json!({ "business_id": id, "webhook_secret": secret }));
     Ok(())
 }

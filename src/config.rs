@@ -1,8 +1,10 @@
 //! Configuration from the environment (DESIGN.md §3). Every variable is optional; a bad value
-//! stops start-up with one line naming the variable and what is wrong with it.
+//! stops start-up with one line naming the variable and what is wrong with it. This module is a
+//! leaf: the settings of each part of the process are defined here and read there.
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 use lettre::message::Mailbox;
 use sqlx::sqlite::SqliteConnectOptions;
@@ -23,11 +25,84 @@ fn bad(var: &'static str, problem: impl Into<String>) -> ConfigError {
 
 /// Where and how to send SMS through Twilio's Messages API.
 #[derive(Debug, Clone)]
-pub struct SmsApiConfig {
+pub struct TwilioSettings {
     pub api_base: Url,
     pub account_sid: String,
     pub auth_token: String,
     pub from: PhoneNumber,
+}
+
+/// How the connection to the mail server is secured (lettre's `SMTP_URL` conventions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// `smtp://host` — plain text (a local relay).
+    None,
+    /// `smtp://host?tls=required` (or `opportunistic`) — STARTTLS, port 587 by default.
+    StartTls { required: bool },
+    /// `smtps://host` — TLS from the first byte, port 465 by default.
+    Wrapper,
+}
+
+/// The mail server, read from `SMTP_URL`.
+#[derive(Debug, Clone)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    /// User name and password, when the URL carries them.
+    pub credentials: Option<(String, String)>,
+    /// The name we greet the server with (the URL's path), if not this machine's.
+    pub hello_name: Option<String>,
+}
+
+impl SmtpSettings {
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let url = Url::parse(value).map_err(|e| e.to_string())?;
+        let host = url.host_str().filter(|h| !h.is_empty()).ok_or("it has no host")?.to_owned();
+        let tls_param = url.query_pairs().find(|(k, _)| k == "tls").map(|(_, v)| v.into_owned());
+        let (tls, default_port) = match (url.scheme(), tls_param.as_deref()) {
+            ("smtp", None | Some("none")) => (SmtpTls::None, 25),
+            ("smtp", Some("required")) => (SmtpTls::StartTls { required: true }, 587),
+            ("smtp", Some("opportunistic")) => (SmtpTls::StartTls { required: false }, 587),
+            ("smtps", _) => (SmtpTls::Wrapper, 465),
+            ("smtp", Some(other)) => return Err(format!("tls={other} is not one of required, opportunistic")),
+            (scheme, _) => return Err(format!("the scheme {scheme}: is not smtp: or smtps:")),
+        };
+        let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+        let credentials = url.password().map(|p| (decode(url.username()), decode(p)));
+        let hello_name = Some(url.path().trim_matches('/').to_owned()).filter(|p| !p.is_empty());
+        Ok(Self { host, port: url.port().unwrap_or(default_port), tls, credentials, hello_name })
+    }
+
+    /// "smtp://mail.example:587" without credentials, for logs and messages.
+    pub fn describe(&self) -> String {
+        let scheme = if self.tls == SmtpTls::Wrapper { "smtps" } else { "smtp" };
+        format!("{scheme}://{}:{}", self.host, self.port)
+    }
+}
+
+/// Leases and retry timing of the dispatcher (tests shorten them).
+#[derive(Debug, Clone)]
+pub struct DispatchSettings {
+    /// How long a claimed delivery is ours; longer than any send timeout (15 s).
+    pub lease: Duration,
+    /// The first retry waits about this long; each later one twice as long, at most an hour.
+    pub first_retry: Duration,
+    /// After this long a delivery that keeps failing is given up (dead-lettered).
+    pub give_up_after: Duration,
+    /// Run the dispatcher loop (false: a test drives it with `Dispatcher::run_once`).
+    pub autorun: bool,
+}
+
+impl Default for DispatchSettings {
+    fn default() -> Self {
+        Self {
+            lease: Duration::from_secs(60),
+            first_retry: Duration::from_secs(10),
+            give_up_after: Duration::from_secs(24 * 3600),
+            autorun: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -36,14 +111,13 @@ pub struct Config {
     pub database_url: String,
     /// Folder for the default database and the file outboxes (`outbox/email`, `outbox/sms.jsonl`).
     pub data_dir: PathBuf,
-    pub smtp_url: Option<String>,
+    pub smtp: Option<SmtpSettings>,
     pub mail_from: Mailbox,
-    pub sms_api: Option<SmsApiConfig>,
+    pub sms_api: Option<TwilioSettings>,
     pub public_url: Url,
     /// Signing key for session cookies; generated and stored in the database when unset.
     pub session_key: Option<Vec<u8>>,
-    /// Leases and retry timing of the dispatcher (tests shorten them).
-    pub dispatch: crate::dispatch::worker::DispatchSettings,
+    pub dispatch: DispatchSettings,
 }
 
 impl Config {
@@ -82,17 +156,11 @@ impl Config {
             }
         };
 
-        let smtp_url = match get("SMTP_URL") {
+        let smtp = match get("SMTP_URL") {
             None => None,
-            Some(v) => {
-                lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(&v).map_err(|e| {
-                    bad(
-                        "SMTP_URL",
-                        format!("\u{201c}{v}\u{201d} is not an SMTP URL such as smtp://127.0.0.1:2525 ({e})"),
-                    )
-                })?;
-                Some(v)
-            }
+            Some(v) => Some(SmtpSettings::parse(&v).map_err(|e| {
+                bad("SMTP_URL", format!("\u{201c}{v}\u{201d} is not an SMTP URL such as smtp://127.0.0.1:2525 ({e})"))
+            })?),
         };
 
         let mail_from = get("MAIL_FROM").unwrap_or_else(|| "KaiCalls Alerts <alerts@kaicalls.localhost>".into());
@@ -134,7 +202,7 @@ impl Config {
             }
         };
 
-        let mut dispatch = crate::dispatch::worker::DispatchSettings::default();
+        let mut dispatch = DispatchSettings::default();
         if let Some(v) = get("KAI_DISPATCH_LEASE_SECS") {
             let secs: u64 = v.parse().ok().filter(|s| (1..=3600).contains(s)).ok_or_else(|| {
                 bad("KAI_DISPATCH_LEASE_SECS", format!("\u{201c}{v}\u{201d} is not a number of seconds from 1 to 3600"))
@@ -142,7 +210,7 @@ impl Config {
             dispatch.lease = std::time::Duration::from_secs(secs);
         }
 
-        Ok(Self { bind, database_url, data_dir, smtp_url, mail_from, sms_api, public_url, session_key, dispatch })
+        Ok(Self { bind, database_url, data_dir, smtp, mail_from, sms_api, public_url, session_key, dispatch })
     }
 
     pub fn email_outbox_dir(&self) -> PathBuf {
@@ -154,7 +222,7 @@ impl Config {
     }
 }
 
-fn sms_api_config(get: &impl Fn(&str) -> Option<String>) -> Result<Option<SmsApiConfig>, ConfigError> {
+fn sms_api_config(get: &impl Fn(&str) -> Option<String>) -> Result<Option<TwilioSettings>, ConfigError> {
     let names = ["SMS_API_BASE", "SMS_ACCOUNT_SID", "SMS_AUTH_TOKEN", "SMS_FROM"];
     let values: Vec<Option<String>> = names.iter().map(|n| get(n)).collect();
     if values.iter().all(Option::is_none) {
@@ -175,7 +243,7 @@ fn sms_api_config(get: &impl Fn(&str) -> Option<String>) -> Result<Option<SmsApi
         return Err(bad("SMS_ACCOUNT_SID", "must be letters and digits only, such as AC0123…"));
     }
     let from = PhoneNumber::parse(&from, Region::default()).map_err(|e| bad("SMS_FROM", e))?;
-    Ok(Some(SmsApiConfig { api_base, account_sid: sid, auth_token: token, from }))
+    Ok(Some(TwilioSettings { api_base, account_sid: sid, auth_token: token, from }))
 }
 
 #[cfg(test)]
@@ -193,7 +261,7 @@ mod tests {
         let c = config(&[]).unwrap();
         assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(c.database_url, "sqlite://data/kaicalls.db");
-        assert!(c.smtp_url.is_none() && c.sms_api.is_none() && c.session_key.is_none());
+        assert!(c.smtp.is_none() && c.sms_api.is_none() && c.session_key.is_none());
         assert_eq!(c.public_url.as_str(), "http://127.0.0.1:8080/");
     }
 
@@ -212,6 +280,23 @@ mod tests {
             assert_eq!(err.var, var, "{err}");
             assert!(err.to_string().starts_with(var), "{err}");
         }
+    }
+
+    #[test]
+    fn smtp_urls_follow_lettres_conventions() {
+        let plain = SmtpSettings::parse("smtp://127.0.0.1:2525").unwrap();
+        assert_eq!((plain.port, plain.tls, plain.credentials), (2525, SmtpTls::None, None));
+        let submission = SmtpSettings::parse("smtp://me%40x.test:p%2Fw@mail.x.test?tls=required").unwrap();
+        assert_eq!((submission.port, submission.tls), (587, SmtpTls::StartTls { required: true }));
+        assert_eq!(submission.credentials, Some(("me@x.test".into(), "p/w".into())));
+        assert_eq!(submission.describe(), "smtp://mail.x.test:587");
+        let wrapped = SmtpSettings::parse("smtps://mail.x.test/relay.x.test").unwrap();
+        assert_eq!(
+            (wrapped.port, wrapped.tls, wrapped.hello_name.as_deref()),
+            (465, SmtpTls::Wrapper, Some("relay.x.test"))
+        );
+        assert!(SmtpSettings::parse("smtp://x?tls=maybe").unwrap_err().contains("tls=maybe"));
+        assert!(SmtpSettings::parse("http://x").is_err());
     }
 
     #[test]

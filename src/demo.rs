@@ -1,8 +1,6 @@
 //! The demo business "Acme Plumbing", seeded once and reused on later runs.
-use sqlx::SqlitePool;
-
 use crate::clock::unix_now;
-use crate::db::{self, businesses::NewBusiness, users::NewUser};
+use crate::db::{self, Db, Write, businesses::NewBusiness, users::NewUser};
 use crate::domain::audit::Change;
 use crate::domain::{EmailAddress, LeadScore, PersonName, PhoneNumber, RecipientPrefs, Region, Role, password};
 use crate::tokens;
@@ -26,26 +24,31 @@ const SETTING: &str = "demo_business_id";
 
 /// Seeds the demo business if it is not there yet, and gives every demo login a fresh password
 /// (printed at start; only the hash is stored).
-pub async fn seed(pool: &SqlitePool) -> anyhow::Result<DemoLogins> {
+pub async fn seed(db: &Db) -> anyhow::Result<DemoLogins> {
     let password = tokens::demo_password();
     let hash = {
         let password = password.clone();
         tokio::task::spawn_blocking(move || password::hash(&password)).await??
     };
-    let existing = db::app_settings::get(pool, SETTING).await?;
-    let business_id = match existing {
-        Some(id) if db::businesses::get(pool, &id).await?.is_some() => {
-            let mut tx = db::begin_write(pool).await?;
-            for user in db::users::list_active(pool, &id).await? {
-                db::users::set_password(&mut tx, user.id, &hash).await?;
-            }
-            tx.commit().await?;
-            id
-        }
-        _ => create(pool, &hash).await?,
-    };
-    let business =
-        db::businesses::get(pool, &business_id).await?.ok_or_else(|| anyhow::anyhow!("demo business vanished"))?;
+    let business_id = db
+        .write(move |w| {
+            Box::pin(async move {
+                let existing = db::app_settings::get(w, SETTING).await?;
+                match existing {
+                    Some(id) if db::businesses::get(w, &id).await?.is_some() => {
+                        for user in db::users::list_active(w, &id).await? {
+                            db::users::set_password(w, user.id, &hash).await?;
+                        }
+                        Ok(id)
+                    }
+                    _ => create(w, &hash).await,
+                }
+            })
+        })
+        .await?;
+    let business = db::businesses::get(&mut *db.system().acquire().await?, &business_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("demo business vanished"))?;
     Ok(DemoLogins {
         business_id,
         webhook_secret: business.webhook_secret,
@@ -55,14 +58,18 @@ pub async fn seed(pool: &SqlitePool) -> anyhow::Result<DemoLogins> {
     })
 }
 
-async fn create(pool: &SqlitePool, hash: &str) -> anyhow::Result<String> {
+/// A name, email or phone of the demo data that does not parse: a bug in this file.
+fn demo_data(e: String) -> sqlx::Error {
+    sqlx::Error::Protocol(format!("demo data: {e}"))
+}
+
+async fn create(w: &mut Write, hash: &str) -> sqlx::Result<String> {
     let id = tokens::business_id();
     let now = unix_now();
-    let owner_name = PersonName::parse(OWNER.0).map_err(anyhow::Error::msg)?;
-    let owner_email = EmailAddress::parse(OWNER.1).map_err(anyhow::Error::msg)?;
-    let mut tx = db::begin_write(pool).await?;
+    let owner_name = PersonName::parse(OWNER.0).map_err(demo_data)?;
+    let owner_email = EmailAddress::parse(OWNER.1).map_err(demo_data)?;
     let owner_id = db::businesses::create(
-        &mut tx,
+        w,
         NewBusiness {
             id: &id,
             name: "Acme Plumbing",
@@ -76,9 +83,9 @@ async fn create(pool: &SqlitePool, hash: &str) -> anyhow::Result<String> {
     )
     .await?;
     for (name, email, role, phone) in TEAM {
-        let name = PersonName::parse(name).map_err(anyhow::Error::msg)?;
-        let email = EmailAddress::parse(email).map_err(anyhow::Error::msg)?;
-        let phone = phone.map(|p| PhoneNumber::parse(p, Region::default())).transpose().map_err(anyhow::Error::msg)?;
+        let name = PersonName::parse(name).map_err(demo_data)?;
+        let email = EmailAddress::parse(email).map_err(demo_data)?;
+        let phone = phone.map(|p| PhoneNumber::parse(p, Region::default())).transpose().map_err(demo_data)?;
         let user = NewUser {
             business_id: &id,
             name: &name,
@@ -87,17 +94,17 @@ async fn create(pool: &SqlitePool, hash: &str) -> anyhow::Result<String> {
             role,
             password_hash: Some(hash),
         };
-        let user_id = db::users::insert(&mut tx, user, now).await?;
+        let user_id = db::users::insert(w, user, now).await?;
         if email.as_str() == TEAM[1].1 {
             // Sam hears only about strong leads, by SMS, email and in-app.
             let mut prefs = RecipientPrefs::new_recipient();
             prefs.channels.sms = true;
             prefs.kinds.usage = false;
             prefs.kinds.billing = false;
-            prefs.min_lead_score = LeadScore::new(70).map_err(anyhow::Error::msg)?;
-            db::recipients::insert(&mut tx, &id, user_id, &prefs, now).await?;
+            prefs.min_lead_score = LeadScore::new(70).map_err(demo_data)?;
+            db::recipients::insert(w, &id, user_id, &prefs, now).await?;
             db::audit::record(
-                &mut tx,
+                w,
                 &id,
                 Some(owner_id),
                 Some(user_id),
@@ -107,7 +114,6 @@ async fn create(pool: &SqlitePool, hash: &str) -> anyhow::Result<String> {
             .await?;
         }
     }
-    db::app_settings::set_in(&mut tx, SETTING, &id).await?;
-    tx.commit().await?;
+    db::app_settings::set(w, SETTING, &id).await?;
     Ok(id)
 }

@@ -1,11 +1,11 @@
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use kaicalls_notify::cli::{Cli, CliError, run};
 use kaicalls_notify::{config::Config, telemetry};
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = match telemetry::init().and_then(|_| Config::from_env()) {
         Ok(config) => config,
@@ -14,7 +14,17 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(cli, config).await {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(run(cli, config));
+    // Whatever is still running (a send, a page query) gets a moment, not a say in when we exit.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(CliError::Usage(message)) => {
             eprintln!("error: {message}");

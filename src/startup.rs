@@ -1,90 +1,81 @@
-//! Builds the application: database, senders, HTTP server on a bound listener.
+//! Builds the application: database, senders, dispatcher, HTTP server on a bound listener.
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_session::SessionMiddleware;
 use actix_session::config::{BrowserSession, TtlExtensionPolicy};
-use actix_web::cookie::{Key, SameSite, time::Duration};
+use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::Server;
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
 use base64::Engine;
-use sqlx::SqlitePool;
+use tokio::sync::mpsc;
 
 use crate::config::Config;
-use crate::db;
-use crate::db::writer::IngestQueue;
-use crate::dispatch::email::{EmailSender, FileSender, SmtpSender};
-use crate::dispatch::sms::{FileSmsSender, SmsSender, TwilioSender};
-use crate::dispatch::worker::Dispatcher;
+use crate::db::{self, Db, Handover, WriterSettings};
+use crate::dispatch::{self, Dispatcher};
 use crate::domain::password;
 use crate::tokens;
+use crate::web::hashing::Hasher;
 use crate::web::{AppState, routes, throttle::LoginThrottle};
-use tokio::sync::Notify;
 
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
      connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
 
+/// How long a stopping server lets requests in flight finish before it drops them.
+const SHUTDOWN_GRACE: u64 = 5;
+
 pub struct Application {
     port: u16,
     server: Server,
-    pool: SqlitePool,
+    db: Db,
+    dispatcher: Arc<Dispatcher>,
 }
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let pool = db::connect(&config.database_url).await?;
-        Self::build_with_pool(config, pool).await
+        let (db, handover) = open_database(&config).await?;
+        Self::build_with(config, db, handover).await
     }
 
-    pub async fn build_with_pool(config: Config, pool: SqlitePool) -> anyhow::Result<Self> {
-        let key = session_key(&config, &pool).await?;
-        let mailer: Arc<dyn EmailSender> = match &config.smtp_url {
-            Some(url) => Arc::new(SmtpSender::new(url, config.mail_from.clone())?),
-            None => Arc::new(FileSender::new(config.email_outbox_dir(), config.mail_from.clone())?),
-        };
-        tracing::info!(email = %mailer.describe(), "email delivery");
-        let dummy_password_hash = tokio::task::spawn_blocking(|| password::hash(&tokens::random_token())).await??;
-        let sms: Arc<dyn SmsSender> = match &config.sms_api {
-            Some(api) => Arc::new(TwilioSender::new(api)?),
-            None => Arc::new(FileSmsSender::new(config.sms_outbox_file())?),
-        };
-        tracing::info!(sms = %sms.describe(), "SMS delivery");
-        let unsubscribe_key = base64::engine::general_purpose::STANDARD
-            .decode(db::app_settings::get_or_insert(&pool, "unsubscribe_key", &tokens::session_key()).await?)
-            .context("the stored unsubscribe key is not base64")?;
-        let wake = Arc::new(Notify::new());
-        let ingest = IngestQueue::start(pool.clone(), wake.clone());
-        let dispatcher = Dispatcher::new(
-            pool.clone(),
-            wake.clone(),
-            mailer.clone(),
-            sms,
-            config.dispatch.clone(),
-            config.public_url.to_string(),
-            unsubscribe_key.clone(),
-        );
-        tokio::spawn(dispatcher.run());
+    /// Builds on a database opened already (the demo seeds it first).
+    pub async fn build_with(config: Config, db: Db, handover: mpsc::Receiver<Handover>) -> anyhow::Result<Self> {
+        let session_key = session_key(&config, &db).await?;
+        let unsubscribe_key = stored_key(&db, "unsubscribe_key").await?;
+        let mailer = dispatch::email_sender(&config)?;
+        let senders = dispatch::senders(&config, db.clone(), mailer.clone(), unsubscribe_key.clone())?;
+        let dispatcher = Dispatcher::new(db.clone(), senders, config.dispatch.clone(), handover);
+        if config.dispatch.autorun {
+            tokio::spawn(dispatcher.clone().run());
+        }
+        let hasher = Hasher::for_this_machine();
+        let dummy_password_hash = hasher
+            .run(|| password::hash(&tokens::random_token()))
+            .await
+            .map_err(|_| anyhow::anyhow!("the password hashing threads did not start"))??;
 
         let listener =
             TcpListener::bind(config.bind).with_context(|| format!("cannot listen on {} (KAI_BIND)", config.bind))?;
         let port = listener.local_addr()?.port();
+        let key = Key::try_from(session_key.as_slice()).context("the session key must be at least 64 bytes")?;
         let state = web::Data::new(AppState {
-            pool: pool.clone(),
+            db: db.clone(),
             config: Arc::new(config),
             mailer,
             throttle: LoginThrottle::default(),
+            hasher,
             dummy_password_hash,
-            ingest,
             secrets: Default::default(),
-            wake_dispatcher: wake,
+            dispatcher: dispatcher.clone(),
             unsubscribe_key,
+            csrf_key: tokens::derive_key(&session_key, "forms before sign-in"),
+            limits: Default::default(),
         });
-        tokio::spawn(sweep_expired_sessions(pool.clone()));
-        tokio::spawn(db::checkpoint_loop(pool.clone()));
+        tokio::spawn(sweep_expired_sessions(db.clone()));
 
-        let store = db::sessions::SqliteSessionStore::new(pool.clone());
+        let store = db::sessions::SqliteSessionStore::new(db.clone());
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(
@@ -95,7 +86,7 @@ impl Application {
                         .cookie_same_site(SameSite::Lax)
                         .session_lifecycle(
                             BrowserSession::default()
-                                .state_ttl(Duration::hours(24))
+                                .state_ttl(actix_web::cookie::time::Duration::hours(24))
                                 .state_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
                         )
                         .build(),
@@ -112,45 +103,61 @@ impl Application {
                 .configure(routes)
                 .default_service(web::to(not_found))
         })
+        .shutdown_timeout(SHUTDOWN_GRACE)
         .listen(listener)?
         .run();
-        Ok(Self { port, server, pool })
+        Ok(Self { port, server, db, dispatcher })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+    pub fn db(&self) -> &Db {
+        &self.db
     }
 
+    /// The dispatcher, for tests that drive it themselves (`DispatchSettings::autorun = false`).
+    pub fn dispatcher(&self) -> Arc<Dispatcher> {
+        self.dispatcher.clone()
+    }
+
+    /// Serves until SIGTERM or SIGINT; requests in flight get a few seconds to finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// Opens the configured database and starts its writer.
+pub async fn open_database(config: &Config) -> anyhow::Result<(Db, mpsc::Receiver<Handover>)> {
+    db::open(&config.database_url, WriterSettings { lease: config.dispatch.lease }).await
 }
 
 async fn not_found() -> HttpResponse {
     actix_web::ResponseError::error_response(&crate::web::error::AppError::NotFound)
 }
 
-/// The cookie signing key: `SESSION_KEY` if set, else one generated on first start and stored.
-async fn session_key(config: &Config, pool: &SqlitePool) -> anyhow::Result<Key> {
-    let bytes = match &config.session_key {
-        Some(bytes) => bytes.clone(),
-        None => {
-            let stored = db::app_settings::get_or_insert(pool, "session_key", &tokens::session_key()).await?;
-            base64::engine::general_purpose::STANDARD.decode(stored).context("the stored session key is not base64")?
-        }
-    };
-    Key::try_from(bytes.as_slice()).context("the session key must be at least 64 bytes")
+/// A random key generated on first start and kept in the database.
+async fn stored_key(db: &Db, name: &'static str) -> anyhow::Result<Vec<u8>> {
+    let fresh = tokens::session_key();
+    let stored =
+        db.write(move |w| Box::pin(async move { db::app_settings::get_or_insert(w, name, &fresh).await })).await?;
+    base64::engine::general_purpose::STANDARD.decode(stored).with_context(|| format!("the stored {name} is not base64"))
 }
 
-async fn sweep_expired_sessions(pool: SqlitePool) {
-    let mut every_hour = tokio::time::interval(std::time::Duration::from_secs(3600));
+/// The cookie signing key: `SESSION_KEY` if set, else one generated on first start and stored.
+async fn session_key(config: &Config, db: &Db) -> anyhow::Result<Vec<u8>> {
+    match &config.session_key {
+        Some(bytes) => Ok(bytes.clone()),
+        None => stored_key(db, "session_key").await,
+    }
+}
+
+async fn sweep_expired_sessions(db: Db) {
+    let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
     loop {
         every_hour.tick().await;
-        match db::sessions::delete_expired(&pool).await {
+        match db.write(|w| Box::pin(db::sessions::delete_expired(w))).await {
             Ok(n) if n > 0 => tracing::info!(deleted = n, "expired sessions removed"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "could not remove expired sessions"),

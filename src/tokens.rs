@@ -41,6 +41,23 @@ pub fn fingerprint(token: &str) -> String {
     Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The security token of a form shown before sign-in: a MAC of the visitor's cookie value.
+pub fn form_token(key: &[u8], nonce: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(b"form:");
+    mac.update(nonce.as_bytes());
+    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
+
+/// A key for one purpose, derived from a master key (so one stored secret serves several).
+pub fn derive_key(master: &[u8], purpose: &str) -> Vec<u8> {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<Sha256>::new_from_slice(master).expect("HMAC takes any key length");
+    mac.update(purpose.as_bytes());
+    mac.finalize().into_bytes().to_vec()
+}
+
 /// Constant-time equality for secrets.
 pub fn same(a: &str, b: &str) -> bool {
     use subtle::ConstantTimeEq;

@@ -1,26 +1,28 @@
-use sqlx::SqlitePool;
+use sqlx::SqliteConnection;
 
-pub async fn get(pool: &SqlitePool, key: &str) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar("SELECT value FROM app_settings WHERE key = $1").bind(key).fetch_optional(pool).await
+use super::Write;
+
+pub async fn get(conn: &mut SqliteConnection, key: &str) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("SELECT value FROM app_settings WHERE key = $1").bind(key).fetch_optional(conn).await
 }
 
 /// Stores `value` unless the key already has one; returns the value that is stored.
-pub async fn get_or_insert(pool: &SqlitePool, key: &str, value: &str) -> sqlx::Result<String> {
+pub async fn get_or_insert(w: &mut Write, key: &str, value: &str) -> sqlx::Result<String> {
     sqlx::query("INSERT INTO app_settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
         .bind(key)
         .bind(value)
-        .execute(pool)
+        .execute(&mut **w)
         .await?;
-    sqlx::query_scalar("SELECT value FROM app_settings WHERE key = $1").bind(key).fetch_one(pool).await
+    sqlx::query_scalar("SELECT value FROM app_settings WHERE key = $1").bind(key).fetch_one(&mut **w).await
 }
 
-pub async fn set_in(tx: &mut super::Tx, key: &str, value: &str) -> sqlx::Result<()> {
+pub async fn set(w: &mut Write, key: &str, value: &str) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO app_settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     )
     .bind(key)
     .bind(value)
-    .execute(&mut **tx)
+    .execute(&mut **w)
     .await?;
     Ok(())
 }

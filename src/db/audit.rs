@@ -1,11 +1,11 @@
-use sqlx::SqlitePool;
+use sqlx::SqliteConnection;
 
-use super::Tx;
+use super::Write;
 use crate::domain::audit::Change;
 
 /// Appends changes made by `actor` (about `subject`, if a person) to the business's audit log.
 pub async fn record(
-    tx: &mut Tx,
+    w: &mut Write,
     business_id: &str,
     actor: Option<i64>,
     subject: Option<i64>,
@@ -24,7 +24,7 @@ pub async fn record(
         .bind(&change.old)
         .bind(&change.new)
         .bind(now)
-        .execute(&mut **tx)
+        .execute(&mut **w)
         .await?;
     }
     Ok(())
@@ -47,7 +47,7 @@ impl Entry {
 }
 
 /// The newest entries first.
-pub async fn recent(pool: &SqlitePool, business_id: &str, limit: i64) -> sqlx::Result<Vec<Entry>> {
+pub async fn recent(conn: &mut SqliteConnection, business_id: &str, limit: i64) -> sqlx::Result<Vec<Entry>> {
     sqlx::query_as(
         "SELECT a.name AS actor_name, s.name AS subject_name, l.change, l.old_value, l.new_value, l.at
          FROM audit_log l
@@ -58,6 +58,6 @@ pub async fn recent(pool: &SqlitePool, business_id: &str, limit: i64) -> sqlx::R
     )
     .bind(business_id)
     .bind(limit)
-    .fetch_all(pool)
+    .fetch_all(conn)
     .await
 }

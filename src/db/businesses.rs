@@ -1,6 +1,6 @@
-use sqlx::SqlitePool;
+use sqlx::SqliteConnection;
 
-use super::{Tx, audit, defaults, recipients};
+use super::{Write, audit, defaults, recipients};
 use crate::domain::{BusinessDefaults, EmailAddress, PersonName, RecipientPrefs, Region, Role, audit::Change};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -30,17 +30,17 @@ pub struct NewBusiness<'a> {
 
 /// Creates a business with its owner, its notification defaults and the owner as the first
 /// recipient, in one transaction. Returns the owner's user id.
-pub async fn create(tx: &mut Tx, new: NewBusiness<'_>, now: i64) -> sqlx::Result<i64> {
+pub async fn create(w: &mut Write, new: NewBusiness<'_>, now: i64) -> sqlx::Result<i64> {
     sqlx::query("INSERT INTO businesses (id, name, region, webhook_secret, created_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(new.id)
         .bind(new.name)
         .bind(new.region.code())
         .bind(new.webhook_secret)
         .bind(now)
-        .execute(&mut **tx)
+        .execute(&mut **w)
         .await?;
     let owner_id = super::users::insert(
-        tx,
+        w,
         super::users::NewUser {
             business_id: new.id,
             name: new.owner_name,
@@ -52,28 +52,37 @@ pub async fn create(tx: &mut Tx, new: NewBusiness<'_>, now: i64) -> sqlx::Result
         now,
     )
     .await?;
-    defaults::insert(tx, new.id, &BusinessDefaults::for_new_business(new.owner_email.clone()), now).await?;
-    recipients::insert(tx, new.id, owner_id, &RecipientPrefs::owner_at_creation(), now).await?;
-    audit::record(tx, new.id, Some(owner_id), Some(owner_id), &[Change::new("recipient.added", None, None)], now)
+    defaults::insert(w, new.id, &BusinessDefaults::for_new_business(new.owner_email.clone()), now).await?;
+    recipients::insert(w, new.id, owner_id, &RecipientPrefs::owner_at_creation(), now).await?;
+    audit::record(w, new.id, Some(owner_id), Some(owner_id), &[Change::new("recipient.added", None, None)], now)
         .await?;
     Ok(owner_id)
 }
 
-pub async fn get(pool: &SqlitePool, id: &str) -> sqlx::Result<Option<Business>> {
+pub async fn get(conn: &mut SqliteConnection, id: &str) -> sqlx::Result<Option<Business>> {
     sqlx::query_as("SELECT id, name, region, webhook_secret, previous_secret_expires_at FROM businesses WHERE id = $1")
         .bind(id)
-        .fetch_optional(pool)
+        .fetch_optional(conn)
         .await
+}
+
+/// How many leads a business has (kept by a trigger as leads are added).
+pub async fn leads_count(conn: &mut SqliteConnection, id: &str) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT leads_count FROM businesses WHERE id = $1").bind(id).fetch_one(conn).await
 }
 
 /// The signing keys a webhook may use now: the current secret, and the previous one for 24 hours
 /// after a rotation.
-pub async fn webhook_secrets(pool: &SqlitePool, id: &str, now: i64) -> sqlx::Result<Option<(Region, Vec<String>)>> {
+pub async fn webhook_secrets(
+    conn: &mut SqliteConnection,
+    id: &str,
+    now: i64,
+) -> sqlx::Result<Option<(Region, Vec<String>)>> {
     let row: Option<(String, String, Option<String>, Option<i64>)> = sqlx::query_as(
         "SELECT region, webhook_secret, previous_webhook_secret, previous_secret_expires_at FROM businesses WHERE id = $1",
     )
     .bind(id)
-    .fetch_optional(pool)
+    .fetch_optional(conn)
     .await?;
     Ok(row.map(|(region, current, previous, expires)| {
         let mut secrets = vec![current];
@@ -87,7 +96,7 @@ pub async fn webhook_secrets(pool: &SqlitePool, id: &str, now: i64) -> sqlx::Res
 }
 
 /// Replaces the webhook secret; the old one keeps working until `old_valid_until`.
-pub async fn rotate_secret(tx: &mut Tx, id: &str, new_secret: &str, old_valid_until: i64) -> sqlx::Result<()> {
+pub async fn rotate_secret(w: &mut Write, id: &str, new_secret: &str, old_valid_until: i64) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE businesses SET previous_webhook_secret = webhook_secret, previous_secret_expires_at = $1, webhook_secret = $2
          WHERE id = $3",
@@ -95,7 +104,7 @@ pub async fn rotate_secret(tx: &mut Tx, id: &str, new_secret: &str, old_valid_un
     .bind(old_valid_until)
     .bind(new_secret)
     .bind(id)
-    .execute(&mut **tx)
+    .execute(&mut **w)
     .await?;
     Ok(())
 }

@@ -1,6 +1,6 @@
-use sqlx::SqlitePool;
+use sqlx::SqliteConnection;
 
-use super::Tx;
+use super::Write;
 use crate::domain::{BusinessDefaults, ChannelSet, EmailAddress, KindSet, PhoneNumber};
 
 #[derive(sqlx::FromRow)]
@@ -32,19 +32,24 @@ impl From<Row> for BusinessDefaults {
     }
 }
 
-pub async fn get(pool: &SqlitePool, business_id: &str) -> sqlx::Result<BusinessDefaults> {
-    let row: Row = sqlx::query_as(
-        "SELECT lead_created, lead_updated, usage_alerts, billing_alerts, email_enabled, sms_enabled,
-                in_app_enabled, notification_email, notification_phone
-         FROM notification_defaults WHERE business_id = $1",
-    )
-    .bind(business_id)
-    .fetch_one(pool)
-    .await?;
+const SELECT: &str = "SELECT lead_created, lead_updated, usage_alerts, billing_alerts, email_enabled, sms_enabled,
+        in_app_enabled, notification_email, notification_phone
+    FROM notification_defaults WHERE business_id = $1";
+
+/// A business's defaults; `None` only for a business that does not exist.
+pub async fn get(conn: &mut SqliteConnection, business_id: &str) -> sqlx::Result<Option<BusinessDefaults>> {
+    let row: Option<Row> = sqlx::query_as(SELECT).bind(business_id).fetch_optional(conn).await?;
+    Ok(row.map(Into::into))
+}
+
+/// A signed-in person's business's defaults (the row exists from the business's creation).
+pub async fn of(conn: &mut SqliteConnection, business_id: &str) -> sqlx::Result<BusinessDefaults> {
+    let row: Row = sqlx::query_as(SELECT).bind(business_id).fetch_one(conn).await?;
     Ok(row.into())
 }
 
-pub async fn insert(tx: &mut Tx, business_id: &str, d: &BusinessDefaults, now: i64) -> sqlx::Result<()> {
+pub async fn insert(w: &mut Write, business_id: &str, d: &BusinessDefaults, now: i64) -> sqlx::Result<()> {
+    w.routing_changed(business_id);
     sqlx::query(
         "INSERT INTO notification_defaults (business_id, lead_created, lead_updated, usage_alerts, billing_alerts,
              email_enabled, sms_enabled, in_app_enabled, notification_email, notification_phone, updated_at)
@@ -61,25 +66,13 @@ pub async fn insert(tx: &mut Tx, business_id: &str, d: &BusinessDefaults, now: i
     .bind(d.notification_email.as_ref().map(EmailAddress::as_str))
     .bind(d.notification_phone.as_ref().map(PhoneNumber::as_str))
     .bind(now)
-    .execute(&mut **tx)
+    .execute(&mut **w)
     .await?;
     Ok(())
 }
 
-/// Reads the defaults inside a write transaction, so a change is compared with what is stored now.
-pub async fn get_for_update(tx: &mut Tx, business_id: &str) -> sqlx::Result<BusinessDefaults> {
-    let row: Row = sqlx::query_as(
-        "SELECT lead_created, lead_updated, usage_alerts, billing_alerts, email_enabled, sms_enabled,
-                in_app_enabled, notification_email, notification_phone
-         FROM notification_defaults WHERE business_id = $1",
-    )
-    .bind(business_id)
-    .fetch_one(&mut **tx)
-    .await?;
-    Ok(row.into())
-}
-
-pub async fn update(tx: &mut Tx, business_id: &str, d: &BusinessDefaults, now: i64) -> sqlx::Result<()> {
+pub async fn update(w: &mut Write, business_id: &str, d: &BusinessDefaults, now: i64) -> sqlx::Result<()> {
+    w.routing_changed(business_id);
     sqlx::query(
         "UPDATE notification_defaults SET lead_created = $2, lead_updated = $3, usage_alerts = $4, billing_alerts = $5,
              email_enabled = $6, sms_enabled = $7, in_app_enabled = $8, notification_email = $9,
@@ -97,7 +90,7 @@ pub async fn update(tx: &mut Tx, business_id: &str, d: &BusinessDefaults, now: i
     .bind(d.notification_email.as_ref().map(EmailAddress::as_str))
     .bind(d.notification_phone.as_ref().map(PhoneNumber::as_str))
     .bind(now)
-    .execute(&mut **tx)
+    .execute(&mut **w)
     .await?;
     Ok(())
 }

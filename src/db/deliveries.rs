@@ -1,145 +1,169 @@
 //! One row per event × person × channel: sent, skipped and why, failed and why, or pending.
-use sqlx::SqlitePool;
+//! Rows are written at ingest (`db::ingest`); outcomes arrive in batches from the dispatcher.
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
-use super::Tx;
+use super::Write;
+use crate::domain::Channel;
+use crate::domain::delivery::DeliveryStatus;
 
-pub struct NewDelivery<'a> {
-    pub user_id: Option<i64>,
-    pub person_name: Option<&'a str>,
-    pub channel: Option<&'a str>,
-    pub address: Option<&'a str>,
-    /// `None` when it is to be sent.
-    pub skip_reason: Option<String>,
-    /// Index, in the same batch, of the delivery this one duplicates.
-    pub duplicate_of: Option<usize>,
-}
-
-/// Inserts an event's decisions in order; returns their ids.
-pub async fn insert_plan(
-    tx: &mut Tx,
-    event_id: i64,
-    business_id: &str,
-    rows: &[NewDelivery<'_>],
-    now_ms: i64,
-) -> sqlx::Result<Vec<i64>> {
-    let mut ids: Vec<i64> = Vec::with_capacity(rows.len());
-    for row in rows {
-        let duplicate_of = row.duplicate_of.and_then(|i| ids.get(i).copied());
-        let reason = match (&row.skip_reason, duplicate_of) {
-            (Some(_), Some(first)) => Some(format!("duplicate of delivery {first}")),
-            (reason, _) => reason.clone(),
-        };
-        let pending = row.skip_reason.is_none();
-        let id = sqlx::query_scalar(
-            "INSERT INTO deliveries (event_id, business_id, user_id, person_name, channel, address, status, reason,
-                 duplicate_of, next_attempt_ms, created_at_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
-        )
-        .bind(event_id)
-        .bind(business_id)
-        .bind(row.user_id)
-        .bind(row.person_name)
-        .bind(row.channel)
-        .bind(row.address)
-        .bind(if pending { "pending" } else { "skipped" })
-        .bind(reason)
-        .bind(duplicate_of)
-        .bind(pending.then_some(now_ms))
-        .bind(now_ms)
-        .fetch_one(&mut **tx)
-        .await?;
-        ids.push(id);
-    }
-    Ok(ids)
-}
-
-/// A delivery claimed for sending, with its event.
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// A delivery claimed for sending by this process, with a lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claimed {
     pub id: i64,
     pub event_id: i64,
     pub business_id: String,
     pub user_id: Option<i64>,
     pub person_name: Option<String>,
-    pub channel: String,
+    pub channel: Channel,
     pub address: String,
+    /// Tries so far, this one included.
     pub attempts: i64,
     pub created_at_ms: i64,
-    pub lease_until_ms: i64,
 }
 
-/// Claims up to `limit` due deliveries with one atomic UPDATE … RETURNING: each gets a lease
-/// until `now + lease_ms`, after which another worker may claim it again (a crash mid-send).
-pub async fn claim_due(tx: &mut Tx, now_ms: i64, lease_ms: i64, limit: i64) -> sqlx::Result<Vec<Claimed>> {
-    sqlx::query_as(
+#[derive(sqlx::FromRow)]
+pub(super) struct ClaimedRow {
+    pub id: i64,
+    pub event_id: i64,
+    pub business_id: String,
+    pub user_id: Option<i64>,
+    pub person_name: Option<String>,
+    pub channel: Option<String>,
+    pub address: Option<String>,
+    pub attempts: i64,
+    pub created_at_ms: i64,
+}
+
+impl ClaimedRow {
+    /// Rows without a channel or an address were never to be sent; they are left out.
+    pub(super) fn into_claimed(self) -> Option<Claimed> {
+        Some(Claimed {
+            channel: Channel::from_code(self.channel.as_deref()?)?,
+            address: self.address?,
+            id: self.id,
+            event_id: self.event_id,
+            business_id: self.business_id,
+            user_id: self.user_id,
+            person_name: self.person_name,
+            attempts: self.attempts,
+            created_at_ms: self.created_at_ms,
+        })
+    }
+}
+
+pub(super) const CLAIMED_COLUMNS: &str =
+    "id, event_id, business_id, user_id, person_name, channel, address, attempts, created_at_ms";
+
+/// Claims up to `limit` deliveries that are due (a retry whose time came, or a lease that ran
+/// out because the process that held it stopped), each with a lease until `now + lease_ms`.
+pub async fn claim_due(w: &mut Write, now_ms: i64, lease_ms: i64, limit: i64) -> sqlx::Result<Vec<Claimed>> {
+    let rows: Vec<ClaimedRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE deliveries SET lease_until_ms = $1, attempts = attempts + 1
          WHERE id IN (
              SELECT id FROM deliveries
              WHERE status = 'pending' AND next_attempt_ms <= $2 AND (lease_until_ms IS NULL OR lease_until_ms <= $2)
              ORDER BY next_attempt_ms LIMIT $3)
-         RETURNING id, event_id, business_id, user_id, person_name, channel, address, attempts, created_at_ms, lease_until_ms",
-    )
+         RETURNING {CLAIMED_COLUMNS}"
+    )))
     .bind(now_ms + lease_ms)
     .bind(now_ms)
     .bind(limit)
-    .fetch_all(&mut **tx)
-    .await
+    .fetch_all(&mut **w)
+    .await?;
+    Ok(rows.into_iter().filter_map(ClaimedRow::into_claimed).collect())
 }
 
-/// When the next pending delivery falls due, if any.
-pub async fn next_due_ms(pool: &SqlitePool) -> sqlx::Result<Option<i64>> {
+/// When the next pending delivery falls due (a retry, or a lease running out), if any.
+pub async fn next_due_ms(conn: &mut SqliteConnection) -> sqlx::Result<Option<i64>> {
     sqlx::query_scalar(
         "SELECT min(max(next_attempt_ms, coalesce(lease_until_ms, 0))) FROM deliveries WHERE status = 'pending'",
     )
-    .fetch_one(pool)
+    .fetch_one(conn)
     .await
 }
 
-pub async fn mark_sent(
-    executor: &mut sqlx::SqliteConnection,
-    id: i64,
-    provider_id: Option<&str>,
-    now_ms: i64,
-) -> sqlx::Result<bool> {
-    let done = sqlx::query(
-        "UPDATE deliveries SET status = 'sent', provider_id = $1, sent_at_ms = $2, lease_until_ms = NULL, reason = NULL
-         WHERE id = $3 AND status = 'pending'",
-    )
-    .bind(provider_id)
-    .bind(now_ms)
-    .bind(id)
-    .execute(executor)
-    .await?;
-    Ok(done.rows_affected() == 1)
+/// What became of a delivery that was tried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Sent {
+        id: i64,
+        provider_id: Option<String>,
+    },
+    /// A passing failure: try again at `at_ms`.
+    Retry {
+        id: i64,
+        at_ms: i64,
+        error: String,
+    },
+    /// The end: `Failed` (refused for good) or `Dead` (gave up retrying).
+    Ended {
+        id: i64,
+        status: DeliveryStatus,
+        error: String,
+    },
 }
 
-pub async fn schedule_retry(tx: &mut Tx, id: i64, next_attempt_ms: i64, error: &str) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE deliveries SET next_attempt_ms = $1, lease_until_ms = NULL, reason = $2 WHERE id = $3 AND status = 'pending'",
-    )
-    .bind(next_attempt_ms)
-    .bind(error)
-    .bind(id)
-    .execute(&mut **tx)
-    .await?;
+/// Writes a batch of outcomes: one statement per kind of outcome. Only pending deliveries
+/// change, so an outcome recorded twice (a lease that ran out mid-send) is harmless.
+pub async fn apply(w: &mut Write, outcomes: &[Outcome], now_ms: i64) -> sqlx::Result<()> {
+    let sent: Vec<_> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Sent { id, provider_id } => Some((*id, provider_id.as_deref())),
+            _ => None,
+        })
+        .collect();
+    for chunk in sent.chunks(1000) {
+        let mut q = QueryBuilder::<Sqlite>::new("WITH v(id, provider_id) AS (");
+        q.push_values(chunk, |mut row, (id, provider)| {
+            row.push_bind(*id).push_bind(*provider);
+        });
+        q.push(") UPDATE deliveries SET status = 'sent', provider_id = v.provider_id, sent_at_ms = ")
+            .push_bind(now_ms)
+            .push(", lease_until_ms = NULL, reason = NULL FROM v WHERE deliveries.id = v.id AND deliveries.status = 'pending'");
+        q.build().execute(&mut **w).await?;
+    }
+    let retries: Vec<_> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Retry { id, at_ms, error } => Some((*id, *at_ms, error.as_str())),
+            _ => None,
+        })
+        .collect();
+    for chunk in retries.chunks(1000) {
+        let mut q = QueryBuilder::<Sqlite>::new("WITH v(id, at_ms, reason) AS (");
+        q.push_values(chunk, |mut row, (id, at, reason)| {
+            row.push_bind(*id).push_bind(*at).push_bind(*reason);
+        });
+        q.push(
+            ") UPDATE deliveries SET next_attempt_ms = v.at_ms, lease_until_ms = NULL, reason = v.reason
+             FROM v WHERE deliveries.id = v.id AND deliveries.status = 'pending'",
+        );
+        q.build().execute(&mut **w).await?;
+    }
+    let ended: Vec<_> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Ended { id, status, error } => Some((*id, status.code(), error.as_str())),
+            _ => None,
+        })
+        .collect();
+    for chunk in ended.chunks(1000) {
+        let mut q = QueryBuilder::<Sqlite>::new("WITH v(id, status, reason) AS (");
+        q.push_values(chunk, |mut row, (id, status, reason)| {
+            row.push_bind(*id).push_bind(*status).push_bind(*reason);
+        });
+        q.push(
+            ") UPDATE deliveries SET status = v.status, reason = v.reason, lease_until_ms = NULL
+             FROM v WHERE deliveries.id = v.id AND deliveries.status = 'pending'",
+        );
+        q.build().execute(&mut **w).await?;
+    }
     Ok(())
 }
 
-/// Ends a delivery as `failed` (permanent error) or `dead` (gave up retrying).
-pub async fn mark_failed(tx: &mut Tx, id: i64, status: &str, error: &str) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE deliveries SET status = $1, reason = $2, lease_until_ms = NULL WHERE id = $3 AND status = 'pending'",
-    )
-    .bind(status)
-    .bind(error)
-    .bind(id)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-/// Puts a dead-lettered delivery back in the queue (the Retry button).
-pub async fn retry_dead(pool: &SqlitePool, business_id: &str, id: i64, now_ms: i64) -> sqlx::Result<bool> {
+/// Puts a delivery that was given up or refused back in the queue (the Retry button).
+pub async fn retry_ended(w: &mut Write, business_id: &str, id: i64, now_ms: i64) -> sqlx::Result<bool> {
     let done = sqlx::query(
         "UPDATE deliveries SET status = 'pending', next_attempt_ms = $1, created_at_ms = $1, lease_until_ms = NULL, attempts = 0
          WHERE id = $2 AND business_id = $3 AND status IN ('dead', 'failed')",
@@ -147,7 +171,7 @@ pub async fn retry_dead(pool: &SqlitePool, business_id: &str, id: i64, now_ms: i
     .bind(now_ms)
     .bind(id)
     .bind(business_id)
-    .execute(pool)
+    .execute(&mut **w)
     .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -158,9 +182,9 @@ pub struct DeliveryRow {
     pub event_id: i64,
     pub user_id: Option<i64>,
     pub person_name: Option<String>,
-    pub channel: Option<String>,
+    channel: Option<String>,
     pub address: Option<String>,
-    pub status: String,
+    status: String,
     pub reason: Option<String>,
     pub attempts: i64,
     pub next_attempt_ms: Option<i64>,
@@ -168,20 +192,34 @@ pub struct DeliveryRow {
     pub sent_at_ms: Option<i64>,
 }
 
-/// The decisions about some events, oldest first within each event.
+impl DeliveryRow {
+    /// `None` for the one decision that covers every channel ("new-lead alerts are off").
+    pub fn channel(&self) -> Option<Channel> {
+        self.channel.as_deref().and_then(Channel::from_code)
+    }
+
+    pub fn status(&self) -> DeliveryStatus {
+        DeliveryStatus::from_code(&self.status).unwrap_or(DeliveryStatus::Pending)
+    }
+}
+
+/// The decisions about some events of a business, at most `limit`, oldest first per event.
 pub async fn for_events(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     business_id: &str,
     first_event: i64,
     last_event: i64,
+    limit: i64,
 ) -> sqlx::Result<Vec<DeliveryRow>> {
     sqlx::query_as(
-        "SELECT id, event_id, user_id, person_name, channel, address, status, reason, attempts, next_attempt_ms, provider_id, sent_at_ms
-         FROM deliveries WHERE business_id = $1 AND event_id BETWEEN $2 AND $3 ORDER BY event_id DESC, id",
+        "SELECT id, event_id, user_id, person_name, channel, address, status, reason, attempts, next_attempt_ms,
+                provider_id, sent_at_ms
+         FROM deliveries WHERE event_id BETWEEN $2 AND $3 AND business_id = $1 ORDER BY event_id DESC, id LIMIT $4",
     )
     .bind(business_id)
     .bind(first_event)
     .bind(last_event)
-    .fetch_all(pool)
+    .bind(limit)
+    .fetch_all(conn)
     .await
 }

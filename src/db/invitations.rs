@@ -1,13 +1,13 @@
-use sqlx::SqlitePool;
+use sqlx::SqliteConnection;
 
-use super::Tx;
+use super::Write;
 
-pub async fn create(tx: &mut Tx, user_id: i64, token_hash: &str, expires_at: i64) -> sqlx::Result<()> {
+pub async fn create(w: &mut Write, user_id: i64, token_hash: &str, expires_at: i64) -> sqlx::Result<()> {
     sqlx::query("INSERT INTO invitations (token_hash, user_id, expires_at) VALUES ($1, $2, $3)")
         .bind(token_hash)
         .bind(user_id)
         .bind(expires_at)
-        .execute(&mut **tx)
+        .execute(&mut **w)
         .await?;
     Ok(())
 }
@@ -31,7 +31,7 @@ pub struct Invitation {
 }
 
 pub async fn find(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     token_hash: &str,
     now: i64,
 ) -> sqlx::Result<Result<Invitation, InvitationProblem>> {
@@ -41,7 +41,7 @@ pub async fn find(
          WHERE i.token_hash = $1",
     )
     .bind(token_hash)
-    .fetch_optional(pool)
+    .fetch_optional(conn)
     .await?;
     Ok(match found {
         None => Err(InvitationProblem::Unknown),
@@ -52,13 +52,13 @@ pub async fn find(
 }
 
 /// Marks the invitation used; false when another request used it first.
-pub async fn mark_used(tx: &mut Tx, token_hash: &str, now: i64) -> sqlx::Result<bool> {
+pub async fn mark_used(w: &mut Write, token_hash: &str, now: i64) -> sqlx::Result<bool> {
     let done = sqlx::query(
         "UPDATE invitations SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1",
     )
     .bind(now)
     .bind(token_hash)
-    .execute(&mut **tx)
+    .execute(&mut **w)
     .await?;
     Ok(done.rows_affected() == 1)
 }

@@ -1,32 +1,6 @@
-use sqlx::SqlitePool;
-
-use super::Tx;
-use crate::domain::events::Lead;
-
-/// Records what a lead event says about the lead (newest wins).
-pub async fn upsert(tx: &mut Tx, business_id: &str, lead: &Lead, event_id: i64, now: i64) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO leads (business_id, lead_id, name, phone, email, score, summary, first_seen_at, updated_at, last_event_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)
-         ON CONFLICT (business_id, lead_id) DO UPDATE SET
-             name = coalesce(excluded.name, leads.name), phone = coalesce(excluded.phone, leads.phone),
-             email = coalesce(excluded.email, leads.email), score = coalesce(excluded.score, leads.score),
-             summary = coalesce(excluded.summary, leads.summary), updated_at = excluded.updated_at,
-             last_event_id = excluded.last_event_id",
-    )
-    .bind(business_id)
-    .bind(&lead.lead_id)
-    .bind(&lead.name)
-    .bind(&lead.phone)
-    .bind(&lead.email)
-    .bind(lead.score.map(i64::from))
-    .bind(&lead.summary)
-    .bind(now)
-    .bind(event_id)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
+//! Leads, written by the ingest writer (`db::ingest`); their count per business and the alerts
+//! each caused are kept by triggers at write time (migration 0003), so pages never count them.
+use sqlx::SqliteConnection;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct LeadRow {
@@ -40,31 +14,87 @@ pub struct LeadRow {
     pub alerts_sent: i64,
 }
 
-/// A page of leads, newest first, with how many alerts each one's latest event sent.
-pub async fn page(pool: &SqlitePool, business_id: &str, limit: i64, offset: i64) -> sqlx::Result<Vec<LeadRow>> {
+/// A place in the leads list (newest first): a lead's last update and its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub updated_at: i64,
+    pub lead_id: String,
+}
+
+impl LeadRow {
+    pub fn cursor(&self) -> Cursor {
+        Cursor { updated_at: self.updated_at, lead_id: self.lead_id.clone() }
+    }
+}
+
+/// Which page of leads to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Page {
+    Newest,
+    /// The leads after this one, going back in time.
+    OlderThan(Cursor),
+    /// The leads before this one, going forward in time.
+    NewerThan(Cursor),
+}
+
+const COLUMNS: &str = "lead_id, name, phone, email, score, summary, updated_at, alerts_sent";
+
+/// Up to `limit` leads of a page, newest first. Paging is by position (keyset), so every page
+/// costs the same however far back it is.
+pub async fn page(
+    conn: &mut SqliteConnection,
+    business_id: &str,
+    page: &Page,
+    limit: i64,
+) -> sqlx::Result<Vec<LeadRow>> {
+    match page {
+        Page::Newest => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {COLUMNS} FROM leads WHERE business_id = $1 ORDER BY updated_at DESC, lead_id DESC LIMIT $2"
+            )))
+            .bind(business_id)
+            .bind(limit)
+            .fetch_all(conn)
+            .await
+        }
+        Page::OlderThan(c) => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {COLUMNS} FROM leads WHERE business_id = $1 AND (updated_at, lead_id) < ($2, $3)
+                 ORDER BY updated_at DESC, lead_id DESC LIMIT $4"
+            )))
+            .bind(business_id)
+            .bind(c.updated_at)
+            .bind(&c.lead_id)
+            .bind(limit)
+            .fetch_all(conn)
+            .await
+        }
+        Page::NewerThan(c) => {
+            let mut rows: Vec<LeadRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {COLUMNS} FROM leads WHERE business_id = $1 AND (updated_at, lead_id) > ($2, $3)
+                 ORDER BY updated_at, lead_id LIMIT $4"
+            )))
+            .bind(business_id)
+            .bind(c.updated_at)
+            .bind(&c.lead_id)
+            .bind(limit)
+            .fetch_all(conn)
+            .await?;
+            rows.reverse();
+            Ok(rows)
+        }
+    }
+}
+
+/// How many leads first seen since `since` had each score (no score counts as 0): at most 101
+/// rows, for the threshold preview.
+pub async fn scores_since(conn: &mut SqliteConnection, business_id: &str, since: i64) -> sqlx::Result<Vec<(i64, i64)>> {
     sqlx::query_as(
-        "SELECT l.lead_id, l.name, l.phone, l.email, l.score, l.summary, l.updated_at,
-                (SELECT count(*) FROM deliveries d JOIN events e ON e.id = d.event_id
-                 WHERE e.business_id = l.business_id AND d.status = 'sent'
-                   AND json_extract(e.payload, '$.data.lead_id') = l.lead_id) AS alerts_sent
-         FROM leads l WHERE l.business_id = $1 ORDER BY l.updated_at DESC, l.lead_id LIMIT $2 OFFSET $3",
+        "SELECT coalesce(score, 0) AS s, count(*) FROM leads WHERE business_id = $1 AND first_seen_at >= $2
+         GROUP BY s ORDER BY s LIMIT 101",
     )
     .bind(business_id)
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(pool)
+    .bind(since)
+    .fetch_all(conn)
     .await
-}
-
-pub async fn count(pool: &SqlitePool, business_id: &str) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT count(*) FROM leads WHERE business_id = $1").bind(business_id).fetch_one(pool).await
-}
-
-/// The scores of the leads first seen since `since` (no score counts as 0).
-pub async fn scores_since(pool: &SqlitePool, business_id: &str, since: i64) -> sqlx::Result<Vec<i64>> {
-    sqlx::query_scalar("SELECT coalesce(score, 0) FROM leads WHERE business_id = $1 AND first_seen_at >= $2")
-        .bind(business_id)
-        .bind(since)
-        .fetch_all(pool)
-        .await
 }

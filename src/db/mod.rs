@@ -1,11 +1,24 @@
 //! Every SQL statement lives in this module. Queries use `$n` placeholders, `RETURNING` and
 //! `ON CONFLICT` so they port to PostgreSQL unchanged (DESIGN.md §4).
+//!
+//! How the process reaches the database:
+//! - **One writer.** Every write goes through [`Db::write`] (or the typed fast paths
+//!   [`Db::ingest`], [`Db::record`], [`Db::add_to_inbox`]) to a single task that owns the only
+//!   read-write connection and commits whatever is waiting in one transaction (group commit).
+//!   Write functions take a [`Write`], which only that task hands out.
+//! - **Page reads** take a read-only connection from a small pool with [`Db::read`]; each one has
+//!   a time limit, so no page can keep SQLite busy for long or hold an old snapshot that stops
+//!   the write-ahead log from being reset.
+//! - **System reads** (health check, webhook keys, the dispatcher's retries) have their own
+//!   read-only connections, so they never queue behind pages.
 pub mod app_settings;
 pub mod audit;
 pub mod businesses;
+pub mod checkpoint;
 pub mod defaults;
 pub mod deliveries;
 pub mod events;
+pub mod ingest;
 pub mod invitations;
 pub mod leads;
 pub mod notifications;
@@ -14,76 +27,184 @@ pub mod sessions;
 pub mod users;
 pub mod writer;
 
+use std::collections::HashSet;
 use std::str::FromStr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use futures_util::future::BoxFuture;
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::{ConnectOptions, Sqlite, SqliteConnection, SqlitePool};
 
-pub type Tx = Transaction<'static, Sqlite>;
+pub use writer::{Handover, IngestError};
 
-/// Opens (creating if needed) the database and brings its schema up to date.
-pub async fn connect(database_url: &str) -> anyhow::Result<SqlitePool> {
-    let options = SqliteConnectOptions::from_str(database_url)
+/// How long the statements of one page may run in all before SQLite is told to stop.
+pub const PAGE_TIME_LIMIT: Duration = Duration::from_secs(2);
+/// Page reads running at once; more wait for a free connection (at most `PAGE_WAIT`).
+const PAGE_CONNECTIONS: u32 = 4;
+const PAGE_WAIT: Duration = Duration::from_secs(3);
+/// The write-ahead log is cut back to this size whenever it is reset after a checkpoint.
+const JOURNAL_SIZE_LIMIT: &str = "33554432";
+
+/// The database as the rest of the process sees it.
+#[derive(Clone)]
+pub struct Db {
+    pages: SqlitePool,
+    system: SqlitePool,
+    writer: writer::Writer,
+}
+
+/// How the writer claims what it plans (the dispatcher's lease).
+#[derive(Debug, Clone, Copy)]
+pub struct WriterSettings {
+    pub lease: Duration,
+}
+
+fn options(database_url: &str) -> anyhow::Result<SqliteConnectOptions> {
+    Ok(SqliteConnectOptions::from_str(database_url)
         .with_context(|| format!("DATABASE_URL {database_url} is not a SQLite URL"))?
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(5))
-        // Checkpoints run in the background (see `checkpoint_loop`), not inside a commit that
-        // a webhook or a delivery is waiting for.
-        .pragma("wal_autocheckpoint", "0");
-    if let Some(parent) = options.get_filename().parent().filter(|p| !p.as_os_str().is_empty()) {
+        .busy_timeout(Duration::from_secs(5)))
+}
+
+/// Opens (creating if needed) the database, brings its schema up to date and starts the writer.
+/// The receiver gets every delivery the writer plans, right after its commit.
+pub async fn open(
+    database_url: &str,
+    settings: WriterSettings,
+) -> anyhow::Result<(Db, tokio::sync::mpsc::Receiver<Handover>)> {
+    let base = options(database_url)?;
+    if let Some(parent) = base.get_filename().parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create the database folder {}", parent.display()))?;
     }
-    let pool = SqlitePoolOptions::new()
-        .max_connections(8)
+    let write_options = base
+        .clone()
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        // Checkpoints run on their own connection (see `checkpoint`), not inside a commit that a
+        // webhook or a delivery is waiting for; the log is cut back after each reset.
+        .pragma("wal_autocheckpoint", "0")
+        .pragma("journal_size_limit", JOURNAL_SIZE_LIMIT);
+    let mut conn =
+        write_options.connect().await.with_context(|| format!("cannot open the database at {database_url}"))?;
+    sqlx::migrate!("./migrations").run(&mut conn).await.context("cannot bring the database schema up to date")?;
+
+    let read_options = base.read_only(true);
+    let pages = SqlitePoolOptions::new()
+        .max_connections(PAGE_CONNECTIONS)
+        .acquire_timeout(PAGE_WAIT)
         .test_before_acquire(false)
-        .connect_with(options)
+        .connect_with(read_options.clone())
         .await
-        .with_context(|| format!("cannot open the database at {database_url}"))?;
-    sqlx::migrate!("./migrations").run(&pool).await.context("cannot bring the database schema up to date")?;
-    Ok(pool)
+        .with_context(|| format!("cannot open the database at {database_url} for reading"))?;
+    let system = SqlitePoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(Duration::from_secs(5))
+        .test_before_acquire(false)
+        .connect_with(read_options)
+        .await
+        .with_context(|| format!("cannot open the database at {database_url} for reading"))?;
+    let checkpointer = write_options.connect().await.context("cannot open the database for checkpoints")?;
+
+    let (writer, handover, activity) = writer::Writer::start(conn, settings);
+    tokio::spawn(checkpoint::run(checkpointer, activity));
+    Ok((Db { pages, system, writer }, handover))
 }
 
-/// SQLite has one writer at a time. Writers of this process queue here, in order, instead of
-/// meeting in SQLite's busy handler, which sleeps in growing steps (up to 100 ms) between tries.
-static WRITE_GATE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+impl Db {
+    /// A read-only connection for one page, with the page's time limit set on it.
+    pub async fn read(&self) -> sqlx::Result<Reader> {
+        let mut conn = self.pages.acquire().await?;
+        let deadline = Instant::now() + PAGE_TIME_LIMIT;
+        conn.lock_handle().await?.set_progress_handler(10_000, move || Instant::now() < deadline);
+        Ok(Reader(conn))
+    }
 
-/// A write transaction holding the process's write turn until it commits or is dropped.
-pub struct WriteTx {
-    tx: Tx,
-    _turn: tokio::sync::MutexGuard<'static, ()>,
-}
+    /// Connections for the process's own small reads, apart from the pages.
+    pub fn system(&self) -> &SqlitePool {
+        &self.system
+    }
 
-impl std::ops::Deref for WriteTx {
-    type Target = Tx;
-    fn deref(&self) -> &Tx {
-        &self.tx
+    /// Runs `job` in the writer's next transaction and answers once that transaction has
+    /// committed. A job that fails is rolled back alone (a savepoint); the others commit.
+    pub async fn write<T, F>(&self, job: F) -> sqlx::Result<T>
+    where
+        T: Send + 'static,
+        F: for<'w> FnOnce(&'w mut Write) -> BoxFuture<'w, sqlx::Result<T>> + Send + 'static,
+    {
+        self.writer.run(job).await
+    }
+
+    /// Stores a webhook event durably and plans its deliveries in the same commit.
+    pub async fn ingest(&self, event: writer::NewEvent) -> Result<events::Stored, IngestError> {
+        self.writer.ingest(event).await
+    }
+
+    /// Records what became of a delivery; true once it is committed.
+    pub async fn record(&self, outcome: deliveries::Outcome) -> bool {
+        self.writer.record(outcome).await
+    }
+
+    /// Puts an alert in a person's in-app inbox; true once it is committed.
+    pub async fn add_to_inbox(&self, notification: notifications::NewNotification) -> bool {
+        self.writer.add_to_inbox(notification).await
+    }
+
+    /// True when the database answers a query.
+    pub async fn healthy(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.system).await.is_ok()
     }
 }
 
-impl std::ops::DerefMut for WriteTx {
-    fn deref_mut(&mut self) -> &mut Tx {
-        &mut self.tx
+/// A read-only connection lent to one page.
+pub struct Reader(PoolConnection<Sqlite>);
+
+impl std::ops::Deref for Reader {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        &self.0
     }
 }
 
-impl WriteTx {
-    pub async fn commit(self) -> sqlx::Result<()> {
-        self.tx.commit().await
+impl std::ops::DerefMut for Reader {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.0
     }
 }
 
-/// Starts a write transaction that takes the write lock at once (`BEGIN IMMEDIATE`), so it
-/// waits its turn instead of failing with "database is locked" when it later writes.
-pub async fn begin_write(pool: &SqlitePool) -> sqlx::Result<WriteTx> {
-    let turn = WRITE_GATE.lock().await;
-    let tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    Ok(WriteTx { tx, _turn: turn })
+/// The writer's connection, lent to one write at a time inside the writer's transaction. Write
+/// functions take it, so every write goes through the writer; the ones that change what the
+/// routing rules read say so, and the writer's settings cache forgets that business.
+pub struct Write {
+    conn: SqliteConnection,
+    routing_changed: HashSet<String>,
+}
+
+impl Write {
+    fn new(conn: SqliteConnection) -> Self {
+        Self { conn, routing_changed: HashSet::new() }
+    }
+
+    /// Marks the routing settings of a business (defaults, recipients, their people) as changed.
+    pub fn routing_changed(&mut self, business_id: &str) {
+        self.routing_changed.insert(business_id.to_owned());
+    }
+}
+
+impl std::ops::Deref for Write {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Write {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.conn
+    }
 }
 
 /// True when an error is a UNIQUE constraint violation.
@@ -91,15 +212,8 @@ pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
-/// Copies the write-ahead log back into the database file every half second, off the request
-/// path. `PASSIVE` never blocks writers; a busy moment is simply caught up next time.
-pub async fn checkpoint_loop(pool: SqlitePool) {
-    let mut every = tokio::time::interval(Duration::from_millis(500));
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        every.tick().await;
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
-            tracing::debug!(error = %e, "checkpoint skipped");
-        }
-    }
+/// True when SQLite stopped a statement because its page ran out of time.
+pub fn is_interrupted(err: &sqlx::Error) -> bool {
+    // SQLITE_INTERRUPT
+    matches!(err, sqlx::Error::Database(db) if db.code().as_deref() == Some("9"))
 }

@@ -1,29 +1,61 @@
 //! The in-app inbox.
-use sqlx::SqlitePool;
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
-pub struct NewNotification<'a> {
-    pub business_id: &'a str,
+use super::Write;
+
+/// An in-app alert for one person. `delivery_id` ties it to the delivery it fulfils, so a
+/// delivery tried twice (a lease that ran out) still adds one alert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewNotification {
+    pub business_id: String,
     pub user_id: i64,
     pub delivery_id: Option<i64>,
-    pub title: &'a str,
-    pub body: &'a str,
-    pub link: &'a str,
+    pub title: String,
+    pub body: String,
+    pub link: String,
 }
 
-/// Adds a notification; for a delivery, at most once (a re-claimed delivery cannot add it twice).
-pub async fn insert(executor: &mut sqlx::SqliteConnection, n: NewNotification<'_>, now: i64) -> sqlx::Result<()> {
+/// Adds a batch of notifications in one statement.
+pub async fn insert_batch(w: &mut Write, batch: &[NewNotification], now: i64) -> sqlx::Result<()> {
+    for chunk in batch.chunks(1000) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO notifications (business_id, user_id, delivery_id, title, body, link, created_at) ",
+        );
+        q.push_values(chunk, |mut row, n| {
+            row.push_bind(&n.business_id)
+                .push_bind(n.user_id)
+                .push_bind(n.delivery_id)
+                .push_bind(&n.title)
+                .push_bind(&n.body)
+                .push_bind(&n.link)
+                .push_bind(now);
+        });
+        q.push(" ON CONFLICT (delivery_id) DO NOTHING");
+        q.build().execute(&mut **w).await?;
+    }
+    Ok(())
+}
+
+/// Tells every owner and admin of a business something (a refused phone number).
+pub async fn tell_managers(
+    w: &mut Write,
+    business_id: &str,
+    title: &str,
+    body: &str,
+    link: &str,
+    now: i64,
+) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO notifications (business_id, user_id, delivery_id, title, body, link, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (delivery_id) DO NOTHING",
+        "INSERT INTO notifications (business_id, user_id, title, body, link, created_at)
+         SELECT business_id, id, $2, $3, $4, $5 FROM users
+         WHERE business_id = $1 AND role IN ('owner', 'admin') AND removed_at IS NULL AND password_hash IS NOT NULL",
     )
-    .bind(n.business_id)
-    .bind(n.user_id)
-    .bind(n.delivery_id)
-    .bind(n.title)
-    .bind(n.body)
-    .bind(n.link)
+    .bind(business_id)
+    .bind(title)
+    .bind(body)
+    .bind(link)
     .bind(now)
-    .execute(executor)
+    .execute(&mut **w)
     .await?;
     Ok(())
 }
@@ -38,40 +70,47 @@ pub struct Notification {
     pub read: bool,
 }
 
-pub async fn unread_count(pool: &SqlitePool, user_id: i64) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT count(*) FROM notifications WHERE user_id = $1 AND read_at IS NULL")
-        .bind(user_id)
-        .fetch_one(pool)
-        .await
+/// Unread counts are shown up to this many ("99+" beyond).
+pub const UNREAD_SHOWN: i64 = 100;
+
+/// How many notifications a person has not read, counted up to `UNREAD_SHOWN`.
+pub async fn unread_count(conn: &mut SqliteConnection, user_id: i64) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT 1 FROM notifications WHERE user_id = $1 AND read_at IS NULL LIMIT $2)",
+    )
+    .bind(user_id)
+    .bind(UNREAD_SHOWN)
+    .fetch_one(conn)
+    .await
 }
 
-pub async fn list(pool: &SqlitePool, user_id: i64, limit: i64) -> sqlx::Result<Vec<Notification>> {
+pub async fn list(conn: &mut SqliteConnection, user_id: i64, limit: i64) -> sqlx::Result<Vec<Notification>> {
     sqlx::query_as(
         "SELECT id, title, body, link, created_at, read_at IS NOT NULL AS read FROM notifications
          WHERE user_id = $1 ORDER BY id DESC LIMIT $2",
     )
     .bind(user_id)
     .bind(limit)
-    .fetch_all(pool)
+    .fetch_all(conn)
     .await
 }
 
 /// Marks one of the user's notifications read; false when it is not theirs.
-pub async fn mark_read(pool: &SqlitePool, user_id: i64, id: i64, now: i64) -> sqlx::Result<bool> {
+pub async fn mark_read(w: &mut Write, user_id: i64, id: i64, now: i64) -> sqlx::Result<bool> {
     let done = sqlx::query("UPDATE notifications SET read_at = coalesce(read_at, $1) WHERE id = $2 AND user_id = $3")
         .bind(now)
         .bind(id)
         .bind(user_id)
-        .execute(pool)
+        .execute(&mut **w)
         .await?;
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn mark_all_read(pool: &SqlitePool, user_id: i64, now: i64) -> sqlx::Result<u64> {
+pub async fn mark_all_read(w: &mut Write, user_id: i64, now: i64) -> sqlx::Result<u64> {
     let done = sqlx::query("UPDATE notifications SET read_at = $1 WHERE user_id = $2 AND read_at IS NULL")
         .bind(now)
         .bind(user_id)
-        .execute(pool)
+        .execute(&mut **w)
         .await?;
     Ok(done.rows_affected())
 }

@@ -1,6 +1,8 @@
-use sqlx::SqlitePool;
+use sqlx::SqliteConnection;
 
-use super::Tx;
+use super::Write;
+use crate::domain::routing::Person;
+use crate::domain::settings::Phone;
 use crate::domain::{ChannelSet, KindSet, LeadScore, PhoneNumber, RecipientPrefs};
 
 /// A recipient with the person behind it.
@@ -11,7 +13,32 @@ pub struct Recipient {
     pub name: String,
     pub email: String,
     pub phone: Option<PhoneNumber>,
+    /// Set when the SMS provider refused the phone number for good.
+    pub phone_blocked: Option<String>,
     pub prefs: RecipientPrefs,
+}
+
+impl Recipient {
+    /// Whether their phone can take texts.
+    pub fn phone_state(&self) -> Phone<'_> {
+        match (&self.phone, &self.phone_blocked) {
+            (None, _) => Phone::Missing,
+            (Some(_), Some(reason)) => Phone::Refused(reason),
+            (Some(_), None) => Phone::Usable,
+        }
+    }
+
+    /// The recipient as the routing rules see them.
+    pub fn person(&self) -> Person {
+        Person {
+            user_id: self.user_id,
+            name: self.name.clone(),
+            email: self.email.clone(),
+            phone: self.phone.as_ref().map(|p| p.to_string()),
+            phone_blocked: self.phone_blocked.clone(),
+            prefs: self.prefs,
+        }
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -21,6 +48,7 @@ struct Row {
     name: String,
     email: String,
     phone: Option<String>,
+    phone_blocked_reason: Option<String>,
     email_enabled: bool,
     sms_enabled: bool,
     in_app_enabled: bool,
@@ -39,6 +67,7 @@ impl From<Row> for Recipient {
             name: r.name,
             email: r.email,
             phone: r.phone.map(PhoneNumber::from_stored),
+            phone_blocked: r.phone_blocked_reason,
             prefs: RecipientPrefs {
                 channels: ChannelSet { email: r.email_enabled, sms: r.sms_enabled, in_app: r.in_app_enabled },
                 kinds: KindSet {
@@ -53,48 +82,64 @@ impl From<Row> for Recipient {
     }
 }
 
-const SELECT: &str =
-    "SELECT r.id, r.user_id, u.name, u.email, u.phone, r.email_enabled, r.sms_enabled, r.in_app_enabled,
-        r.lead_created, r.lead_updated, r.usage_alerts, r.billing_alerts, r.min_lead_score
+/// Recipients of one business at most (a team is far smaller).
+const MAX_RECIPIENTS: i64 = 1000;
+
+const SELECT: &str = "SELECT r.id, r.user_id, u.name, u.email, u.phone, u.phone_blocked_reason, r.email_enabled,
+        r.sms_enabled, r.in_app_enabled, r.lead_created, r.lead_updated, r.usage_alerts, r.billing_alerts,
+        r.min_lead_score
     FROM recipients r JOIN users u ON u.id = r.user_id AND u.business_id = r.business_id AND u.removed_at IS NULL";
 
-pub async fn list(pool: &SqlitePool, business_id: &str) -> sqlx::Result<Vec<Recipient>> {
-    let rows: Vec<Row> =
-        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE r.business_id = $1 ORDER BY lower(u.name), r.id")))
-            .bind(business_id)
-            .fetch_all(pool)
-            .await?;
+pub async fn list(conn: &mut SqliteConnection, business_id: &str) -> sqlx::Result<Vec<Recipient>> {
+    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE r.business_id = $1 ORDER BY lower(u.name), r.id LIMIT $2"
+    )))
+    .bind(business_id)
+    .bind(MAX_RECIPIENTS)
+    .fetch_all(conn)
+    .await?;
     Ok(rows.into_iter().map(Recipient::from).collect())
 }
 
-pub async fn get(pool: &SqlitePool, business_id: &str, id: i64) -> sqlx::Result<Option<Recipient>> {
+pub async fn get(conn: &mut SqliteConnection, business_id: &str, id: i64) -> sqlx::Result<Option<Recipient>> {
     let row: Option<Row> =
         sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE r.business_id = $1 AND r.id = $2")))
             .bind(business_id)
             .bind(id)
-            .fetch_optional(pool)
+            .fetch_optional(conn)
             .await?;
     Ok(row.map(Recipient::from))
 }
 
-pub async fn get_for_update(tx: &mut Tx, business_id: &str, id: i64) -> sqlx::Result<Option<Recipient>> {
-    let row: Option<Row> =
-        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE r.business_id = $1 AND r.id = $2")))
-            .bind(business_id)
-            .bind(id)
-            .fetch_optional(&mut **tx)
-            .await?;
+/// The recipient row of a user, if they are one.
+pub async fn of_user(conn: &mut SqliteConnection, user_id: i64) -> sqlx::Result<Option<Recipient>> {
+    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE r.user_id = $1")))
+        .bind(user_id)
+        .fetch_optional(conn)
+        .await?;
     Ok(row.map(Recipient::from))
+}
+
+/// The recipients of a business as the routing rules see them.
+pub async fn for_routing(conn: &mut SqliteConnection, business_id: &str) -> sqlx::Result<Vec<Person>> {
+    let rows: Vec<Row> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE r.business_id = $1 ORDER BY r.id LIMIT $2")))
+            .bind(business_id)
+            .bind(MAX_RECIPIENTS)
+            .fetch_all(conn)
+            .await?;
+    Ok(rows.into_iter().map(|r| Recipient::from(r).person()).collect())
 }
 
 /// Adds a recipient; `None` when the user already is one.
 pub async fn insert(
-    tx: &mut Tx,
+    w: &mut Write,
     business_id: &str,
     user_id: i64,
     p: &RecipientPrefs,
     now: i64,
 ) -> sqlx::Result<Option<i64>> {
+    w.routing_changed(business_id);
     sqlx::query_scalar(
         "INSERT INTO recipients (business_id, user_id, email_enabled, sms_enabled, in_app_enabled, lead_created,
              lead_updated, usage_alerts, billing_alerts, min_lead_score, created_at)
@@ -113,11 +158,12 @@ pub async fn insert(
     .bind(p.kinds.billing)
     .bind(i64::from(p.min_lead_score.value()))
     .bind(now)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut **w)
     .await
 }
 
-pub async fn update(tx: &mut Tx, business_id: &str, id: i64, p: &RecipientPrefs) -> sqlx::Result<()> {
+pub async fn update(w: &mut Write, business_id: &str, id: i64, p: &RecipientPrefs) -> sqlx::Result<()> {
+    w.routing_changed(business_id);
     sqlx::query(
         "UPDATE recipients SET email_enabled = $3, sms_enabled = $4, in_app_enabled = $5, lead_created = $6,
              lead_updated = $7, usage_alerts = $8, billing_alerts = $9, min_lead_score = $10
@@ -133,58 +179,17 @@ pub async fn update(tx: &mut Tx, business_id: &str, id: i64, p: &RecipientPrefs)
     .bind(p.kinds.usage)
     .bind(p.kinds.billing)
     .bind(i64::from(p.min_lead_score.value()))
-    .execute(&mut **tx)
+    .execute(&mut **w)
     .await?;
     Ok(())
 }
 
-pub async fn delete(tx: &mut Tx, business_id: &str, id: i64) -> sqlx::Result<bool> {
+pub async fn delete(w: &mut Write, business_id: &str, id: i64) -> sqlx::Result<bool> {
+    w.routing_changed(business_id);
     let done = sqlx::query("DELETE FROM recipients WHERE business_id = $1 AND id = $2")
         .bind(business_id)
         .bind(id)
-        .execute(&mut **tx)
+        .execute(&mut **w)
         .await?;
     Ok(done.rows_affected() == 1)
-}
-
-/// The recipients of a business as the routing rules see them, read inside the planning
-/// transaction so the rules use the settings as they are at dispatch time.
-pub async fn for_routing(tx: &mut Tx, business_id: &str) -> sqlx::Result<Vec<crate::domain::routing::Person>> {
-    #[derive(sqlx::FromRow)]
-    struct WithBlock {
-        #[sqlx(flatten)]
-        row: Row,
-        phone_blocked_reason: Option<String>,
-    }
-    let rows: Vec<WithBlock> = sqlx::query_as(
-        "SELECT r.id, r.user_id, u.name, u.email, u.phone, r.email_enabled, r.sms_enabled, r.in_app_enabled,
-                r.lead_created, r.lead_updated, r.usage_alerts, r.billing_alerts, r.min_lead_score, u.phone_blocked_reason
-         FROM recipients r JOIN users u ON u.id = r.user_id AND u.business_id = r.business_id AND u.removed_at IS NULL
-         WHERE r.business_id = $1 ORDER BY r.id",
-    )
-    .bind(business_id)
-    .fetch_all(&mut **tx)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| {
-            let recipient = Recipient::from(r.row);
-            crate::domain::routing::Person {
-                user_id: recipient.user_id,
-                name: recipient.name,
-                email: recipient.email,
-                phone: recipient.phone.map(|p| p.to_string()),
-                phone_blocked: r.phone_blocked_reason,
-                prefs: recipient.prefs,
-            }
-        })
-        .collect())
-}
-
-/// The business and recipient row of a user, if they are a recipient.
-pub async fn of_user(tx: &mut Tx, user_id: i64) -> sqlx::Result<Option<(String, i64)>> {
-    sqlx::query_as("SELECT business_id, id FROM recipients WHERE user_id = $1")
-        .bind(user_id)
-        .fetch_optional(&mut **tx)
-        .await
 }

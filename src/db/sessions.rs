@@ -1,11 +1,14 @@
 //! Server-side sessions for actix-session, stored in our database. The cookie holds only a
 //! random key; we store its SHA-256, so a copy of the database does not hand out live sessions.
+//! A session row exists only for people who signed in (the sign-in form needs none).
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use actix_web::cookie::time::Duration;
-use sqlx::SqlitePool;
+use sqlx::SqliteConnection;
 
+use super::{Db, Write};
 use crate::clock::unix_now;
 use crate::tokens::{fingerprint, random_token};
 
@@ -15,31 +18,48 @@ pub const ABSOLUTE_LIFETIME_SECS: i64 = 14 * 24 * 3600;
 /// The state keys that make a session signed in.
 pub const USER_ID_KEY: &str = "user_id";
 
+/// An idle session's expiry moves at most this often (each move is a write).
+const EXTEND_EVERY_SECS: i64 = 60;
+
 #[derive(Clone)]
 pub struct SqliteSessionStore {
-    pool: SqlitePool,
+    db: Db,
+    /// When each session's expiry was last moved (by id hash), so a busy page does not write on
+    /// every request.
+    extended: Arc<Mutex<HashMap<String, i64>>>,
 }
 
 impl SqliteSessionStore {
-    pub fn new(pool: SqlitePool) -> Self {
-        Self { pool }
+    pub fn new(db: Db) -> Self {
+        Self { db, extended: Arc::default() }
     }
 
     async fn insert(&self, state: &HashMap<String, String>, ttl: &Duration) -> anyhow::Result<SessionKey> {
         let key = random_token();
-        let now = unix_now();
-        sqlx::query(
-            "INSERT INTO sessions (id_hash, user_id, state, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(fingerprint(&key))
-        .bind(user_id_of(state))
-        .bind(serde_json::to_string(state)?)
-        .bind(now)
-        .bind(now + ttl.whole_seconds())
-        .execute(&self.pool)
-        .await?;
+        let (id_hash, user_id, json) = (fingerprint(&key), user_id_of(state), serde_json::to_string(state)?);
+        let (now, ttl) = (unix_now(), ttl.whole_seconds());
+        self.db.write(move |w| Box::pin(insert(w, id_hash, user_id, json, now, ttl))).await?;
         Ok(SessionKey::try_from(key)?)
     }
+}
+
+async fn insert(
+    w: &mut Write,
+    id_hash: String,
+    user_id: Option<i64>,
+    state: String,
+    now: i64,
+    ttl: i64,
+) -> sqlx::Result<()> {
+    sqlx::query("INSERT INTO sessions (id_hash, user_id, state, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(id_hash)
+        .bind(user_id)
+        .bind(state)
+        .bind(now)
+        .bind(now + ttl)
+        .execute(&mut **w)
+        .await?;
+    Ok(())
 }
 
 fn user_id_of(state: &HashMap<String, String>) -> Option<i64> {
@@ -49,12 +69,13 @@ fn user_id_of(state: &HashMap<String, String>) -> Option<i64> {
 impl SessionStore for SqliteSessionStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
         let now = unix_now();
+        let mut conn = self.db.read().await.map_err(|e| LoadError::Other(e.into()))?;
         let state: Option<String> =
             sqlx::query_scalar("SELECT state FROM sessions WHERE id_hash = $1 AND expires_at > $2 AND created_at > $3")
                 .bind(fingerprint(key.as_ref()))
                 .bind(now)
                 .bind(now - ABSOLUTE_LIFETIME_SECS)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *conn)
                 .await
                 .map_err(|e| LoadError::Other(e.into()))?;
         state.map(|s| serde_json::from_str(&s).map_err(|e| LoadError::Deserialization(e.into()))).transpose()
@@ -71,15 +92,26 @@ impl SessionStore for SqliteSessionStore {
         ttl: &Duration,
     ) -> Result<SessionKey, UpdateError> {
         let json = serde_json::to_string(&state).map_err(|e| UpdateError::Serialization(e.into()))?;
-        let done = sqlx::query("UPDATE sessions SET state = $1, user_id = $2, expires_at = $3 WHERE id_hash = $4")
-            .bind(json)
-            .bind(user_id_of(&state))
-            .bind(unix_now() + ttl.whole_seconds())
-            .bind(fingerprint(key.as_ref()))
-            .execute(&self.pool)
+        let (id_hash, user_id, expires_at) =
+            (fingerprint(key.as_ref()), user_id_of(&state), unix_now() + ttl.whole_seconds());
+        let updated = self
+            .db
+            .write(move |w| {
+                Box::pin(async move {
+                    let done =
+                        sqlx::query("UPDATE sessions SET state = $1, user_id = $2, expires_at = $3 WHERE id_hash = $4")
+                            .bind(json)
+                            .bind(user_id)
+                            .bind(expires_at)
+                            .bind(id_hash)
+                            .execute(&mut **w)
+                            .await?;
+                    Ok(done.rows_affected() == 1)
+                })
+            })
             .await
             .map_err(|e| UpdateError::Other(e.into()))?;
-        if done.rows_affected() == 1 {
+        if updated {
             return Ok(key);
         }
         // The session was ended elsewhere (logout, password change, removal) while this request
@@ -89,41 +121,66 @@ impl SessionStore for SqliteSessionStore {
     }
 
     async fn update_ttl(&self, key: &SessionKey, ttl: &Duration) -> Result<(), anyhow::Error> {
-        let expires_at = unix_now() + ttl.whole_seconds();
-        // Skip the write when the expiry would move by less than a minute.
-        sqlx::query("UPDATE sessions SET expires_at = $1 WHERE id_hash = $2 AND expires_at < $1 - 60")
-            .bind(expires_at)
-            .bind(fingerprint(key.as_ref()))
-            .execute(&self.pool)
+        let (id_hash, now) = (fingerprint(key.as_ref()), unix_now());
+        {
+            let mut extended = self.extended.lock().unwrap_or_else(|e| e.into_inner());
+            if extended.get(&id_hash).is_some_and(|at| now - at < EXTEND_EVERY_SECS) {
+                return Ok(());
+            }
+            if extended.len() > 100_000 {
+                extended.clear();
+            }
+            extended.insert(id_hash.clone(), now);
+        }
+        let expires_at = now + ttl.whole_seconds();
+        self.db
+            .write(move |w| {
+                Box::pin(async move {
+                    sqlx::query("UPDATE sessions SET expires_at = $1 WHERE id_hash = $2")
+                        .bind(expires_at)
+                        .bind(id_hash)
+                        .execute(&mut **w)
+                        .await?;
+                    Ok(())
+                })
+            })
             .await?;
         Ok(())
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), anyhow::Error> {
-        sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
-            .bind(fingerprint(key.as_ref()))
-            .execute(&self.pool)
-            .await?;
+        let id_hash = fingerprint(key.as_ref());
+        self.db.write(move |w| Box::pin(delete(w, id_hash))).await?;
         Ok(())
     }
 }
 
+async fn delete(w: &mut Write, id_hash: String) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(&mut **w).await?;
+    Ok(())
+}
+
 /// Deletes sessions past their idle or absolute expiry; returns how many.
-pub async fn delete_expired(pool: &SqlitePool) -> sqlx::Result<u64> {
+pub async fn delete_expired(w: &mut Write) -> sqlx::Result<u64> {
     let now = unix_now();
     let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR created_at <= $2")
         .bind(now)
         .bind(now - ABSOLUTE_LIFETIME_SECS)
-        .execute(pool)
+        .execute(&mut **w)
         .await?;
     Ok(done.rows_affected())
 }
 
-/// How many live sessions a user has (tests and the account page use it).
-pub async fn count_for_user(pool: &SqlitePool, user_id: i64) -> sqlx::Result<i64> {
+/// How many sessions exist in all (tests check that anonymous visitors create none).
+pub async fn count(conn: &mut SqliteConnection) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT count(*) FROM sessions").fetch_one(conn).await
+}
+
+/// How many live sessions a user has.
+pub async fn count_for_user(conn: &mut SqliteConnection, user_id: i64) -> sqlx::Result<i64> {
     sqlx::query_scalar("SELECT count(*) FROM sessions WHERE user_id = $1 AND expires_at > $2")
         .bind(user_id)
         .bind(unix_now())
-        .fetch_one(pool)
+        .fetch_one(conn)
         .await
 }

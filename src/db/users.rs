@@ -1,6 +1,6 @@
-use sqlx::SqlitePool;
+use sqlx::SqliteConnection;
 
-use super::Tx;
+use super::Write;
 use crate::domain::{EmailAddress, PersonName, PhoneNumber, Role};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -56,8 +56,10 @@ pub struct NewUser<'a> {
     pub password_hash: Option<&'a str>,
 }
 
-/// Inserts a user; a UNIQUE violation means the email already has an active account.
-pub async fn insert(tx: &mut Tx, new: NewUser<'_>, now: i64) -> sqlx::Result<i64> {
+/// Inserts a user. A UNIQUE violation means the email is already on this business's team, or
+/// (for a user with a password) already has an active account.
+pub async fn insert(w: &mut Write, new: NewUser<'_>, now: i64) -> sqlx::Result<i64> {
+    w.routing_changed(new.business_id);
     sqlx::query_scalar(
         "INSERT INTO users (business_id, name, email, phone, role, password_hash, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
@@ -69,77 +71,83 @@ pub async fn insert(tx: &mut Tx, new: NewUser<'_>, now: i64) -> sqlx::Result<i64
     .bind(new.role.as_str())
     .bind(new.password_hash)
     .bind(now)
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut **w)
     .await
 }
 
-/// The active user with this email (any business) and their password hash, for login.
-pub async fn find_for_login(pool: &SqlitePool, email: &str) -> sqlx::Result<Option<(User, Option<String>)>> {
+/// The active account with this email (any business) and its password hash, for login.
+pub async fn find_for_login(conn: &mut SqliteConnection, email: &str) -> sqlx::Result<Option<(User, String)>> {
     #[derive(sqlx::FromRow)]
     struct Row {
         #[sqlx(flatten)]
         user: UserRow,
-        password_hash: Option<String>,
+        password_hash: String,
     }
-    let sql = "SELECT id, business_id, name, email, phone, role, password_hash IS NOT NULL AS has_password, created_at, password_hash
-               FROM users WHERE lower(email) = lower($1) AND removed_at IS NULL";
-    let row: Option<Row> = sqlx::query_as(sql).bind(email).fetch_optional(pool).await?;
+    let sql = "SELECT id, business_id, name, email, phone, role, 1 AS has_password, created_at, password_hash
+               FROM users WHERE lower(email) = lower($1) AND removed_at IS NULL AND password_hash IS NOT NULL";
+    let row: Option<Row> = sqlx::query_as(sql).bind(email).fetch_optional(conn).await?;
     Ok(row.map(|r| (r.user.into(), r.password_hash)))
 }
 
-pub async fn get_active(pool: &SqlitePool, business_id: &str, user_id: i64) -> sqlx::Result<Option<User>> {
+pub async fn get_active(conn: &mut SqliteConnection, business_id: &str, user_id: i64) -> sqlx::Result<Option<User>> {
     let row: Option<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM users WHERE id = $1 AND business_id = $2 AND removed_at IS NULL"
     )))
     .bind(user_id)
     .bind(business_id)
-    .fetch_optional(pool)
+    .fetch_optional(conn)
     .await?;
     Ok(row.map(User::from))
 }
 
-pub async fn list_active(pool: &SqlitePool, business_id: &str) -> sqlx::Result<Vec<User>> {
+/// People on one team at most (a team is far smaller).
+const MAX_TEAM: i64 = 1000;
+
+pub async fn list_active(conn: &mut SqliteConnection, business_id: &str) -> sqlx::Result<Vec<User>> {
     let rows: Vec<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM users WHERE business_id = $1 AND removed_at IS NULL
-         ORDER BY CASE role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 ELSE 2 END, lower(name)"
+         ORDER BY CASE role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 ELSE 2 END, lower(name) LIMIT $2"
     )))
     .bind(business_id)
-    .fetch_all(pool)
+    .bind(MAX_TEAM)
+    .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().map(User::from).collect())
 }
 
 /// Removes a user from the team: the row stays for the history, their recipient row and
 /// sessions end.
-pub async fn remove(tx: &mut Tx, business_id: &str, user_id: i64, now: i64) -> sqlx::Result<bool> {
+pub async fn remove(w: &mut Write, business_id: &str, user_id: i64, now: i64) -> sqlx::Result<bool> {
+    w.routing_changed(business_id);
     let done =
         sqlx::query("UPDATE users SET removed_at = $1 WHERE id = $2 AND business_id = $3 AND removed_at IS NULL")
             .bind(now)
             .bind(user_id)
             .bind(business_id)
-            .execute(&mut **tx)
+            .execute(&mut **w)
             .await?;
     sqlx::query("DELETE FROM recipients WHERE user_id = $1 AND business_id = $2")
         .bind(user_id)
         .bind(business_id)
-        .execute(&mut **tx)
+        .execute(&mut **w)
         .await?;
-    sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut **tx).await?;
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut **w).await?;
     sqlx::query("UPDATE invitations SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL")
         .bind(now)
         .bind(user_id)
-        .execute(&mut **tx)
+        .execute(&mut **w)
         .await?;
     Ok(done.rows_affected() == 1)
 }
 
 pub async fn update_profile(
-    tx: &mut Tx,
+    w: &mut Write,
     business_id: &str,
     user_id: i64,
     name: &PersonName,
     phone: Option<&PhoneNumber>,
 ) -> sqlx::Result<()> {
+    w.routing_changed(business_id);
     sqlx::query(
         "UPDATE users SET name = $1, phone = $2,
              phone_blocked_reason = CASE WHEN phone IS $2 THEN phone_blocked_reason ELSE NULL END
@@ -149,33 +157,35 @@ pub async fn update_profile(
     .bind(phone.map(PhoneNumber::as_str))
     .bind(user_id)
     .bind(business_id)
-    .execute(&mut **tx)
+    .execute(&mut **w)
     .await?;
     Ok(())
 }
 
-/// Sets a new password and ends every session of the user (the caller renews its own).
-pub async fn set_password(tx: &mut Tx, user_id: i64, password_hash: &str) -> sqlx::Result<()> {
+/// Sets a new password and ends every session of the user (the caller renews its own). A
+/// UNIQUE violation means the email already has an active account with another business.
+pub async fn set_password(w: &mut Write, user_id: i64, password_hash: &str) -> sqlx::Result<()> {
     sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND removed_at IS NULL")
         .bind(password_hash)
         .bind(user_id)
-        .execute(&mut **tx)
+        .execute(&mut **w)
         .await?;
-    sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut **tx).await?;
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut **w).await?;
     Ok(())
 }
 
-pub async fn password_hash(pool: &SqlitePool, user_id: i64) -> sqlx::Result<Option<String>> {
+pub async fn password_hash(conn: &mut SqliteConnection, user_id: i64) -> sqlx::Result<Option<String>> {
     sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1 AND removed_at IS NULL")
         .bind(user_id)
-        .fetch_optional(pool)
+        .fetch_optional(conn)
         .await
         .map(Option::flatten)
 }
 
 /// The signed-in user and their business's name, in one query (run on every request).
-/// Also answers how many in-app notifications they have not read.
-pub async fn get_signed_in(pool: &SqlitePool, user_id: i64) -> sqlx::Result<Option<(User, String, i64)>> {
+/// Also answers how many in-app notifications they have not read, counted up to
+/// `notifications::UNREAD_SHOWN`.
+pub async fn get_signed_in(conn: &mut SqliteConnection, user_id: i64) -> sqlx::Result<Option<(User, String, i64)>> {
     #[derive(sqlx::FromRow)]
     struct Row {
         #[sqlx(flatten)]
@@ -186,30 +196,31 @@ pub async fn get_signed_in(pool: &SqlitePool, user_id: i64) -> sqlx::Result<Opti
     let row: Option<Row> = sqlx::query_as(
         "SELECT u.id, u.business_id, u.name, u.email, u.phone, u.role, u.password_hash IS NOT NULL AS has_password,
                 u.created_at, b.name AS business_name,
-                (SELECT count(*) FROM notifications n WHERE n.user_id = u.id AND n.read_at IS NULL) AS unread
+                (SELECT count(*) FROM (SELECT 1 FROM notifications n WHERE n.user_id = u.id AND n.read_at IS NULL
+                 LIMIT $2)) AS unread
          FROM users u JOIN businesses b ON b.id = u.business_id
          WHERE u.id = $1 AND u.removed_at IS NULL AND u.password_hash IS NOT NULL",
     )
     .bind(user_id)
-    .fetch_optional(pool)
+    .bind(super::notifications::UNREAD_SHOWN)
+    .fetch_optional(conn)
     .await?;
     Ok(row.map(|r| (r.user.into(), r.business_name, r.unread)))
 }
 
 /// Marks a phone number the SMS provider refused for good; cleared when the person changes it.
-pub async fn block_phone(pool: &SqlitePool, user_id: i64, reason: &str) -> sqlx::Result<()> {
-    sqlx::query("UPDATE users SET phone_blocked_reason = $1 WHERE id = $2")
+pub async fn block_phone(w: &mut Write, business_id: &str, user_id: i64, reason: &str) -> sqlx::Result<()> {
+    w.routing_changed(business_id);
+    sqlx::query("UPDATE users SET phone_blocked_reason = $1 WHERE id = $2 AND business_id = $3")
         .bind(reason)
         .bind(user_id)
-        .execute(pool)
+        .bind(business_id)
+        .execute(&mut **w)
         .await?;
     Ok(())
 }
 
-/// The owners and admins of a business (they hear about delivery problems).
-pub async fn managers(pool: &SqlitePool, business_id: &str) -> sqlx::Result<Vec<i64>> {
-    sqlx::query_scalar("SELECT id FROM users WHERE business_id = $1 AND role IN ('owner', 'admin') AND removed_at IS NULL AND password_hash IS NOT NULL")
-        .bind(business_id)
-        .fetch_all(pool)
-        .await
+/// The business a user belongs to.
+pub async fn business_of(conn: &mut SqliteConnection, user_id: i64) -> sqlx::Result<String> {
+    sqlx::query_scalar("SELECT business_id FROM users WHERE id = $1").bind(user_id).fetch_one(conn).await
 }

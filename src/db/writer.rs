@@ -1,20 +1,36 @@
-//! Durable ingest with group commit: one task writes every waiting webhook event in a single
-//! transaction, so many requests share one fsync. A request is answered only after its event
-//! is committed.
+//! The writer: one task owns the only read-write connection, takes everything that waits (webhook
+//! events, delivery outcomes, inbox rows, any other write) and commits it in one transaction, so
+//! many requests share one fsync. Every caller is answered only after that commit.
+//!
+//! Webhook events are planned here, before the transaction, from caches of each business's
+//! routing settings and usage thresholds; the deliveries to send are inserted already claimed,
+//! and handed to the dispatcher in memory right after the commit.
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use sqlx::SqlitePool;
-use tokio::sync::{Notify, mpsc, oneshot};
+use futures_util::future::BoxFuture;
+use sqlx::SqliteConnection;
+use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
 
-use super::events::{NewEvent, Stored, insert_batch};
+use super::checkpoint::Activity;
+use super::deliveries::{self, Claimed, Outcome};
+use super::events::{self, Stored};
+pub use super::ingest::NewEvent;
+use super::ingest::{self, Conflict, Item, ItemPlan, UsageAlerted};
+use super::notifications::{self, NewNotification};
+use super::{Write, WriterSettings, defaults, recipients};
+use crate::clock::unix_now_ms;
+use crate::domain::events::Event;
+use crate::domain::planning::Routing;
 
+/// Jobs waiting for the writer; past this, webhooks are answered "busy".
 const QUEUE: usize = 8192;
-const BATCH: usize = 512;
-
-struct Job {
-    event: NewEvent,
-    reply: oneshot::Sender<Result<Stored, IngestError>>,
-}
+/// Jobs per transaction at most.
+const BATCH: usize = 1024;
+/// Businesses whose settings are cached at once (cleared when full).
+const CACHED_BUSINESSES: usize = 10_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum IngestError {
@@ -22,46 +38,384 @@ pub enum IngestError {
     Busy,
 }
 
+/// An event as the dispatcher needs it: parsed, with the usage threshold that fired.
+#[derive(Debug)]
+pub struct AlertEvent {
+    pub id: i64,
+    pub business_id: String,
+    pub event: Event,
+    pub usage_threshold: Option<u8>,
+}
+
+/// Deliveries planned and claimed in one commit, for one event.
+#[derive(Debug)]
+pub struct Handover {
+    pub event: Arc<AlertEvent>,
+    pub deliveries: Vec<Claimed>,
+    /// When the webhook request arrived, and when its commit finished (for the slow-alert log).
+    pub received: Instant,
+    pub committed: Instant,
+}
+
+enum Job {
+    Ingest { new: NewEvent, received: Instant, reply: oneshot::Sender<Result<Stored, IngestError>> },
+    Outcome(Outcome, oneshot::Sender<bool>),
+    Inbox(NewNotification, oneshot::Sender<bool>),
+    Other(Box<dyn Pending>),
+}
+
+/// A write of any kind, run inside the batch's transaction in a savepoint of its own.
+trait Pending: Send {
+    /// Runs the write; false when it failed (and is to be rolled back).
+    fn run<'w>(&'w mut self, w: &'w mut Write) -> BoxFuture<'w, bool>;
+    /// Answers the caller once the batch committed, or did not.
+    fn finish(self: Box<Self>, committed: Result<(), String>);
+}
+
+struct Closure<T, F> {
+    job: Option<F>,
+    result: Option<sqlx::Result<T>>,
+    reply: oneshot::Sender<sqlx::Result<T>>,
+}
+
+impl<T, F> Pending for Closure<T, F>
+where
+    T: Send + 'static,
+    F: for<'w> FnOnce(&'w mut Write) -> BoxFuture<'w, sqlx::Result<T>> + Send + 'static,
+{
+    fn run<'w>(&'w mut self, w: &'w mut Write) -> BoxFuture<'w, bool> {
+        Box::pin(async move {
+            let Some(job) = self.job.take() else { return false };
+            let result = job(w).await;
+            let ok = result.is_ok();
+            self.result = Some(result);
+            ok
+        })
+    }
+
+    fn finish(self: Box<Self>, committed: Result<(), String>) {
+        let answer = match (self.result, committed) {
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(value)), Ok(())) => Ok(value),
+            (_, Err(why)) => Err(not_stored(&why)),
+            (None, Ok(())) => Err(not_stored("the write did not run")),
+        };
+        let _ = self.reply.send(answer);
+    }
+}
+
+fn not_stored(why: &str) -> sqlx::Error {
+    sqlx::Error::Io(std::io::Error::other(format!("the change was not saved: {why}")))
+}
+
+/// The handle every part of the process writes through.
 #[derive(Clone)]
-pub struct IngestQueue {
+pub struct Writer {
     jobs: mpsc::Sender<Job>,
 }
 
-impl IngestQueue {
-    /// Starts the writer; `stored` is notified after each commit that stored something new.
-    pub fn start(pool: SqlitePool, stored: Arc<Notify>) -> Self {
+impl Writer {
+    /// Starts the writer on `conn`. Answers the handle, the receiver of planned deliveries, and
+    /// the writer's activity (for the checkpointer).
+    pub(super) fn start(
+        conn: SqliteConnection,
+        settings: WriterSettings,
+    ) -> (Self, mpsc::Receiver<Handover>, Activity) {
         let (jobs, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(write_loop(pool, rx, stored));
-        Self { jobs }
+        let (handover, handed) = mpsc::channel(QUEUE);
+        let activity = Activity::default();
+        let task = Task {
+            write: Write::new(conn),
+            routing: HashMap::new(),
+            usage: HashMap::new(),
+            handover,
+            lease: settings.lease,
+            activity: activity.clone(),
+        };
+        tokio::spawn(task.run(rx));
+        (Self { jobs }, handed, activity)
     }
 
-    /// Stores one event durably. `Busy` when the queue is full or the database refused.
-    pub async fn store(&self, event: NewEvent) -> Result<Stored, IngestError> {
+    pub(super) async fn run<T, F>(&self, job: F) -> sqlx::Result<T>
+    where
+        T: Send + 'static,
+        F: for<'w> FnOnce(&'w mut Write) -> BoxFuture<'w, sqlx::Result<T>> + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
-        self.jobs.try_send(Job { event, reply }).map_err(|_| IngestError::Busy)?;
+        let pending = Box::new(Closure { job: Some(job), result: None, reply });
+        self.jobs.send(Job::Other(pending)).await.map_err(|_| not_stored("the writer has stopped"))?;
+        answer.await.unwrap_or_else(|_| Err(not_stored("the writer has stopped")))
+    }
+
+    pub(super) async fn ingest(&self, new: NewEvent) -> Result<Stored, IngestError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job::Ingest { new, received: Instant::now(), reply };
+        self.jobs.try_send(job).map_err(|_| IngestError::Busy)?;
         answer.await.unwrap_or(Err(IngestError::Busy))
+    }
+
+    pub(super) async fn record(&self, outcome: Outcome) -> bool {
+        let (done, stored) = oneshot::channel();
+        self.jobs.send(Job::Outcome(outcome, done)).await.is_ok() && stored.await.unwrap_or(false)
+    }
+
+    pub(super) async fn add_to_inbox(&self, notification: NewNotification) -> bool {
+        let (done, stored) = oneshot::channel();
+        self.jobs.send(Job::Inbox(notification, done)).await.is_ok() && stored.await.unwrap_or(false)
     }
 }
 
-async fn write_loop(pool: SqlitePool, mut rx: mpsc::Receiver<Job>, stored: Arc<Notify>) {
-    let mut batch = Vec::with_capacity(BATCH);
-    while rx.recv_many(&mut batch, BATCH).await > 0 {
-        let (events, replies): (Vec<NewEvent>, Vec<_>) = batch.drain(..).map(|j| (j.event, j.reply)).unzip();
-        match insert_batch(&pool, &events).await {
-            Ok(results) => {
-                if results.iter().any(|r| matches!(r, Stored::New(_))) {
-                    stored.notify_one();
+type IngestReply = (oneshot::Sender<Result<Stored, IngestError>>, Instant);
+
+/// One batch, sorted by kind.
+#[derive(Default)]
+struct Batch {
+    items: Vec<Item>,
+    /// Per item, the requests waiting for it (the same webhook id may come twice in a batch).
+    waiting: Vec<Vec<IngestReply>>,
+    outcomes: Vec<(Outcome, oneshot::Sender<bool>)>,
+    inbox: Vec<(NewNotification, oneshot::Sender<bool>)>,
+    other: Vec<Box<dyn Pending>>,
+}
+
+impl Batch {
+    fn new(jobs: Vec<Job>) -> Self {
+        let mut batch = Self::default();
+        let mut by_webhook: HashMap<(String, String), usize> = HashMap::new();
+        for job in jobs {
+            match job {
+                Job::Ingest { new, received, reply } => {
+                    let key = (new.business_id.clone(), new.webhook_id.clone());
+                    match by_webhook.get(&key) {
+                        Some(&i) => batch.waiting[i].push((reply, received)),
+                        None => {
+                            by_webhook.insert(key, batch.items.len());
+                            batch.items.push(Item { new, stored_as: None, alerted_before: false });
+                            batch.waiting.push(vec![(reply, received)]);
+                        }
+                    }
                 }
-                for (reply, result) in replies.into_iter().zip(results) {
-                    let _ = reply.send(Ok(result));
-                }
+                Job::Outcome(outcome, done) => batch.outcomes.push((outcome, done)),
+                Job::Inbox(notification, done) => batch.inbox.push((notification, done)),
+                Job::Other(pending) => batch.other.push(pending),
+            }
+        }
+        batch
+    }
+}
+
+struct Task {
+    write: Write,
+    routing: HashMap<String, Arc<Routing>>,
+    usage: UsageAlerted,
+    handover: mpsc::Sender<Handover>,
+    lease: Duration,
+    activity: Activity,
+}
+
+impl Task {
+    async fn run(mut self, mut rx: mpsc::Receiver<Job>) {
+        let mut jobs = Vec::with_capacity(BATCH);
+        while rx.recv_many(&mut jobs, BATCH).await > 0 {
+            let batch = Batch::new(std::mem::take(&mut jobs));
+            let span = tracing::debug_span!(
+                "write_batch",
+                events = batch.items.len(),
+                outcomes = batch.outcomes.len(),
+                inbox = batch.inbox.len(),
+                other = batch.other.len()
+            );
+            self.process(batch).instrument(span).await;
+        }
+    }
+
+    async fn process(&mut self, mut batch: Batch) {
+        let started = Instant::now();
+        let result = match self.load_caches(&batch.items).await {
+            Ok(()) => self.commit(&mut batch).await,
+            Err(e) => Err(e),
+        };
+        let committed = Instant::now();
+        // Whatever happened, a business whose settings a write touched is read again next time.
+        for business in self.write.routing_changed.drain() {
+            self.routing.remove(&business);
+        }
+        match result {
+            Ok((plans, written)) => {
+                self.activity.committed();
+                tracing::debug!(micros = started.elapsed().as_micros() as u64, "batch committed");
+                self.finish(batch, plans, written, committed).await;
             }
             Err(e) => {
-                tracing::warn!(error = %e, events = events.len(), "could not store webhook events");
-                for reply in replies {
-                    let _ = reply.send(Err(IngestError::Busy));
+                tracing::warn!(error = %e, "a write batch failed; nothing in it was stored");
+                self.fail(batch, &e.to_string());
+            }
+        }
+    }
+
+    /// Reads, before the transaction, the settings and usage history the batch's events need.
+    async fn load_caches(&mut self, items: &[Item]) -> sqlx::Result<()> {
+        if self.routing.len() > CACHED_BUSINESSES {
+            self.routing.clear();
+        }
+        if self.usage.len() > CACHED_BUSINESSES {
+            self.usage.clear();
+        }
+        for item in items {
+            let business = &item.new.business_id;
+            if !self.routing.contains_key(business) {
+                let defaults = defaults::get(&mut self.write, business).await?;
+                let people = recipients::for_routing(&mut self.write, business).await?;
+                if let Some(defaults) = defaults {
+                    self.routing.insert(business.clone(), Arc::new(Routing { defaults, people }));
+                }
+            }
+            if let Event::UsageUpdated(usage) = &item.new.event {
+                let key = (business.clone(), usage.period_start.clone());
+                if !self.usage.contains_key(&key) {
+                    let highest = events::highest_usage_alerted(&mut self.write, business, &usage.period_start).await?;
+                    self.usage.insert(key, highest);
                 }
             }
         }
+        Ok(())
+    }
+
+    async fn exec(&mut self, sql: &'static str) -> sqlx::Result<()> {
+        sqlx::query(sql).execute(&mut *self.write).await.map(|_| ())
+    }
+
+    async fn rollback(&mut self) {
+        if let Err(e) = self.exec("ROLLBACK").await {
+            tracing::warn!(error = %e, "rollback failed");
+        }
+    }
+
+    /// Plans, writes and commits the batch. Conflicts the plan did not expect (a webhook id or
+    /// an alert key stored before) are resolved by marking those events and planning again.
+    async fn commit(&mut self, batch: &mut Batch) -> sqlx::Result<(Vec<ItemPlan>, ingest::Written)> {
+        for _ in 0..4 {
+            let plans = ingest::plan(&batch.items, &self.routing, &self.usage);
+            let (now_ms, lease_ms) = (unix_now_ms(), self.lease.as_millis() as i64);
+            self.exec("BEGIN IMMEDIATE").await?;
+            let written = match ingest::write(&mut self.write, &batch.items, &plans, now_ms, lease_ms).await {
+                Ok(written) => written,
+                Err(conflict) => {
+                    self.rollback().await;
+                    match conflict {
+                        Conflict::Webhooks(items) => {
+                            for i in items {
+                                let new = &batch.items[i].new;
+                                let id =
+                                    events::id_of_webhook(&mut self.write, &new.business_id, &new.webhook_id).await?;
+                                batch.items[i].stored_as = Some(id);
+                            }
+                        }
+                        Conflict::AlertKeys(items) => {
+                            items.into_iter().for_each(|i| batch.items[i].alerted_before = true)
+                        }
+                        Conflict::Db(e) => return Err(e),
+                    }
+                    continue;
+                }
+            };
+            if let Err(e) = self.write_the_rest(batch, now_ms).await {
+                self.rollback().await;
+                return Err(e);
+            }
+            if let Err(e) = self.exec("COMMIT").await {
+                self.rollback().await;
+                return Err(e);
+            }
+            return Ok((plans, written));
+        }
+        Err(not_stored("the batch kept meeting conflicts"))
+    }
+
+    /// Outcomes, inbox rows and the other writes, inside the open transaction.
+    async fn write_the_rest(&mut self, batch: &mut Batch, now_ms: i64) -> sqlx::Result<()> {
+        let outcomes: Vec<Outcome> = batch.outcomes.iter().map(|(o, _)| o.clone()).collect();
+        deliveries::apply(&mut self.write, &outcomes, now_ms).await?;
+        let inbox: Vec<NewNotification> = batch.inbox.iter().map(|(n, _)| n.clone()).collect();
+        notifications::insert_batch(&mut self.write, &inbox, now_ms / 1000).await?;
+        for job in &mut batch.other {
+            self.exec("SAVEPOINT job").await?;
+            if job.run(&mut self.write).await {
+                self.exec("RELEASE job").await?;
+            } else {
+                self.exec("ROLLBACK TO job").await?;
+                self.exec("RELEASE job").await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Answers everyone after the commit and hands the claimed deliveries to the dispatcher.
+    async fn finish(&mut self, batch: Batch, plans: Vec<ItemPlan>, written: ingest::Written, committed: Instant) {
+        for plan in &plans {
+            if let Some((period, threshold)) = &plan.usage_alert {
+                let business = batch.items[plan.item].new.business_id.clone();
+                self.usage.insert((business, period.clone()), Some(*threshold));
+            }
+        }
+        let mut claimed: HashMap<usize, Vec<Claimed>> = HashMap::new();
+        for (item, delivery) in written.claimed {
+            claimed.entry(item).or_default().push(delivery);
+        }
+        let thresholds: HashMap<usize, Option<u8>> = plans.iter().map(|p| (p.item, p.plan.usage_threshold)).collect();
+        for (index, (item, waiting)) in batch.items.into_iter().zip(batch.waiting).enumerate() {
+            let (stored, first_new) = match (item.stored_as, written.event_ids.get(&index)) {
+                (Some(id), _) => (id, false),
+                (None, Some(&id)) => (id, true),
+                (None, None) => {
+                    waiting.into_iter().for_each(|(reply, _)| {
+                        let _ = reply.send(Err(IngestError::Busy));
+                    });
+                    continue;
+                }
+            };
+            let received = waiting.iter().map(|(_, at)| *at).min().unwrap_or(committed);
+            for (n, (reply, _)) in waiting.into_iter().enumerate() {
+                let answer = if first_new && n == 0 { Stored::New(stored) } else { Stored::Duplicate(stored) };
+                let _ = reply.send(Ok(answer));
+            }
+            if let Some(deliveries) = claimed.remove(&index) {
+                let event = Arc::new(AlertEvent {
+                    id: stored,
+                    business_id: item.new.business_id,
+                    event: item.new.event,
+                    usage_threshold: thresholds.get(&index).copied().flatten(),
+                });
+                let handover = Handover { event, deliveries, received, committed };
+                if self.handover.try_send(handover).is_err() {
+                    tracing::warn!(
+                        event = stored,
+                        "the dispatcher is behind; this event's deliveries wait for their lease to run out"
+                    );
+                }
+            }
+        }
+        batch.outcomes.into_iter().for_each(|(_, done)| {
+            let _ = done.send(true);
+        });
+        batch.inbox.into_iter().for_each(|(_, done)| {
+            let _ = done.send(true);
+        });
+        batch.other.into_iter().for_each(|job| job.finish(Ok(())));
+    }
+
+    fn fail(&mut self, batch: Batch, why: &str) {
+        for waiting in batch.waiting {
+            waiting.into_iter().for_each(|(reply, _)| {
+                let _ = reply.send(Err(IngestError::Busy));
+            });
+        }
+        batch.outcomes.into_iter().for_each(|(_, done)| {
+            let _ = done.send(false);
+        });
+        batch.inbox.into_iter().for_each(|(_, done)| {
+            let _ = done.send(false);
+        });
+        batch.other.into_iter().for_each(|job| job.finish(Err(why.to_owned())));
     }
 }

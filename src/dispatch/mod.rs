@@ -1,4 +1,43 @@
-//! The only code that talks to the outside world: email (and, with the alerts flow, SMS).
+//! The only code that talks to the outside world: the dispatcher and the channel senders.
+//!
+//! The writer hands each commit's claimed deliveries here in memory (`db::Handover`); the
+//! dispatcher sends them at once, each channel within its own limit, and records every outcome
+//! through the writer. The database is read only for retries that fall due, for deliveries whose
+//! lease ran out (a process that stopped mid-send), and at start-up.
+pub mod dispatcher;
 pub mod email;
+pub mod outcome;
+pub mod send;
 pub mod sms;
-pub mod worker;
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::db::Db;
+pub use dispatcher::Dispatcher;
+use email::{EmailSender, FileSender, SmtpSender};
+pub use send::Senders;
+use sms::{FileSmsSender, SmsSender, TwilioSender};
+
+/// The email sender the configuration asks for: SMTP, or `.eml` files.
+pub fn email_sender(config: &Config) -> anyhow::Result<Arc<dyn EmailSender>> {
+    Ok(match &config.smtp {
+        Some(smtp) => Arc::new(SmtpSender::new(smtp.clone(), config.mail_from.clone())?),
+        None => Arc::new(FileSender::new(config.email_outbox_dir(), config.mail_from.clone())?),
+    })
+}
+
+/// The senders of every channel, as the configuration asks.
+pub fn senders(
+    config: &Config,
+    db: Db,
+    email: Arc<dyn EmailSender>,
+    unsubscribe_key: Vec<u8>,
+) -> anyhow::Result<Senders> {
+    let sms: Arc<dyn SmsSender> = match &config.sms_api {
+        Some(api) => Arc::new(TwilioSender::new(api)?),
+        None => Arc::new(FileSmsSender::new(config.sms_outbox_file())?),
+    };
+    tracing::info!(email = %email.describe(), sms = %sms.describe(), "alert delivery");
+    Ok(Senders::new(email, sms, db, config.public_url.to_string(), unsubscribe_key))
+}

@@ -6,16 +6,20 @@ use std::pin::Pin;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::config::SmsApiConfig;
+use crate::config::TwilioSettings;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SmsError {
     /// Try again later (timeout, 429, 5xx), not before `retry_after` when the provider said so.
     #[error("{message}")]
     Transient { message: String, retry_after: Option<Duration> },
-    /// Retrying will not help; `code` is the provider's error code.
+    /// Retrying will not help.
     #[error("{message}")]
-    Permanent { message: String, code: Option<u32> },
+    Permanent { message: String },
+    /// The number itself is refused for good (invalid, cannot receive texts, opted out): no
+    /// more texts should go to it. `problem` says why in words.
+    #[error("{message}")]
+    NumberRefused { message: String, problem: String },
 }
 
 pub type SmsFuture<'a> = Pin<Box<dyn Future<Output = Result<String, SmsError>> + Send + 'a>>;
@@ -27,7 +31,7 @@ pub trait SmsSender: Send + Sync {
 }
 
 /// Twilio error codes after which a number must not be texted again.
-pub fn number_problem(code: u32, number: &str) -> Option<String> {
+fn number_problem(code: u32, number: &str) -> Option<String> {
     match code {
         21211 => Some(format!("the SMS provider says {number} is not a valid phone number")),
         21614 => Some(format!("the SMS provider says {number} cannot receive texts")),
@@ -45,7 +49,7 @@ pub struct TwilioSender {
 }
 
 impl TwilioSender {
-    pub fn new(config: &SmsApiConfig) -> anyhow::Result<Self> {
+    pub fn new(config: &TwilioSettings) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
             .connect_timeout(Duration::from_secs(5))
@@ -107,8 +111,10 @@ impl SmsSender for TwilioSender {
             };
             if status.as_u16() == 429 || status.is_server_error() {
                 Err(SmsError::Transient { message, retry_after })
+            } else if let Some(problem) = code.and_then(|c| number_problem(c, to)) {
+                Err(SmsError::NumberRefused { message, problem })
             } else {
-                Err(SmsError::Permanent { message, code })
+                Err(SmsError::Permanent { message })
             }
         })
     }

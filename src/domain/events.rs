@@ -33,36 +33,99 @@ pub struct PaymentFailed {
     pub next_attempt_at: Option<i64>,
 }
 
-/// A checked event, as stored and as the dispatcher reads it back.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", content = "data")]
+/// The event types this version understands, with their names on the wire and in storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    LeadCreated,
+    LeadUpdated,
+    UsageUpdated,
+    PaymentFailed,
+    /// "Send a test alert" from the settings page; never accepted from the webhook.
+    Test,
+}
+
+impl EventType {
+    const NAMES: [(EventType, &'static str); 5] = [
+        (Self::LeadCreated, "lead.created"),
+        (Self::LeadUpdated, "lead.updated"),
+        (Self::UsageUpdated, "usage.updated"),
+        (Self::PaymentFailed, "billing.payment_failed"),
+        (Self::Test, "test"),
+    ];
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES.iter().find(|(t, _)| *t == self).map(|(_, n)| *n).unwrap_or_default()
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::NAMES.iter().find(|(_, n)| *n == name).map(|(t, _)| *t)
+    }
+}
+
+/// A checked event. Stored as its type name plus the JSON of its data (see `to_stored`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    #[serde(rename = "lead.created")]
     LeadCreated(Lead),
-    #[serde(rename = "lead.updated")]
     LeadUpdated(Lead),
-    #[serde(rename = "usage.updated")]
     UsageUpdated(Usage),
-    #[serde(rename = "billing.payment_failed")]
     PaymentFailed(PaymentFailed),
     /// A type this version does not know: accepted and recorded as ignored.
-    #[serde(rename = "unknown")]
-    Unknown { type_name: String },
+    Unknown {
+        type_name: String,
+    },
     /// "Send a test alert" from the settings page, for one person.
-    #[serde(rename = "test")]
-    Test { user_id: i64 },
+    Test {
+        user_id: i64,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+struct TestData {
+    user_id: i64,
 }
 
 impl Event {
-    pub fn type_name(&self) -> &str {
+    pub fn event_type(&self) -> Option<EventType> {
         match self {
-            Self::LeadCreated(_) => "lead.created",
-            Self::LeadUpdated(_) => "lead.updated",
-            Self::UsageUpdated(_) => "usage.updated",
-            Self::PaymentFailed(_) => "billing.payment_failed",
-            Self::Unknown { type_name } => type_name,
-            Self::Test { .. } => "test",
+            Self::LeadCreated(_) => Some(EventType::LeadCreated),
+            Self::LeadUpdated(_) => Some(EventType::LeadUpdated),
+            Self::UsageUpdated(_) => Some(EventType::UsageUpdated),
+            Self::PaymentFailed(_) => Some(EventType::PaymentFailed),
+            Self::Test { .. } => Some(EventType::Test),
+            Self::Unknown { .. } => None,
         }
+    }
+
+    pub fn type_name(&self) -> &str {
+        match (self, self.event_type()) {
+            (Self::Unknown { type_name }, _) => type_name,
+            (_, Some(t)) => t.name(),
+            (_, None) => "",
+        }
+    }
+
+    /// The type name and data JSON this event is stored as.
+    pub fn to_stored(&self) -> (String, String) {
+        let data = match self {
+            Self::LeadCreated(lead) | Self::LeadUpdated(lead) => serde_json::to_string(lead),
+            Self::UsageUpdated(usage) => serde_json::to_string(usage),
+            Self::PaymentFailed(p) => serde_json::to_string(p),
+            Self::Test { user_id } => serde_json::to_string(&TestData { user_id: *user_id }),
+            Self::Unknown { .. } => Ok("{}".to_owned()),
+        };
+        (self.type_name().to_owned(), data.unwrap_or_else(|_| "{}".to_owned()))
+    }
+
+    /// Reads back what `to_stored` wrote.
+    pub fn from_stored(type_name: &str, data: &str) -> Result<Self, serde_json::Error> {
+        Ok(match EventType::from_name(type_name) {
+            None => Self::Unknown { type_name: type_name.to_owned() },
+            Some(EventType::LeadCreated) => Self::LeadCreated(serde_json::from_str(data)?),
+            Some(EventType::LeadUpdated) => Self::LeadUpdated(serde_json::from_str(data)?),
+            Some(EventType::UsageUpdated) => Self::UsageUpdated(serde_json::from_str(data)?),
+            Some(EventType::PaymentFailed) => Self::PaymentFailed(serde_json::from_str(data)?),
+            Some(EventType::Test) => Self::Test { user_id: serde_json::from_str::<TestData>(data)?.user_id },
+        })
     }
 
     /// The alert kind this event can cause (usage events cause `usage.threshold` alerts).
@@ -195,20 +258,20 @@ pub fn parse(body: &[u8], region: Region) -> Result<Event, InputError> {
         Some(_) => return Err(err("type", "type must be a string such as lead.created")),
         None => return Err(err("type", "type is required")),
     };
-    let known =
-        matches!(type_name.as_str(), "lead.created" | "lead.updated" | "usage.updated" | "billing.payment_failed");
-    if !known {
-        return Ok(Event::Unknown { type_name });
-    }
+    // Test events come from our own settings page, never from the webhook.
+    let event_type = match EventType::from_name(&type_name) {
+        Some(EventType::Test) | None => return Ok(Event::Unknown { type_name }),
+        Some(t) => t,
+    };
     let data = match object.get("data") {
         Some(d @ Value::Object(_)) => d,
         Some(_) => return Err(err("data", "data must be a JSON object")),
         None => return Err(err("data", "data is required")),
     };
-    Ok(match type_name.as_str() {
-        "lead.created" => Event::LeadCreated(lead(data, region)?),
-        "lead.updated" => Event::LeadUpdated(lead(data, region)?),
-        "usage.updated" => {
+    Ok(match event_type {
+        EventType::LeadCreated => Event::LeadCreated(lead(data, region)?),
+        EventType::LeadUpdated => Event::LeadUpdated(lead(data, region)?),
+        EventType::UsageUpdated => {
             let usage = Usage {
                 minutes_used: whole(data, "minutes_used", 10_000_000)?,
                 included_minutes: whole(data, "included_minutes", 10_000_000)?,
@@ -220,7 +283,7 @@ pub fn parse(body: &[u8], region: Region) -> Result<Event, InputError> {
             }
             Event::UsageUpdated(usage)
         }
-        _ => {
+        EventType::PaymentFailed | EventType::Test => {
             let currency = text(data, "currency", 3, true)?.unwrap_or_default().to_lowercase();
             if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_alphabetic()) {
                 return Err(err("data.currency", "data.currency must be a three-letter code such as usd"));
@@ -329,8 +392,18 @@ mod tests {
 
     #[test]
     fn stored_events_read_back_the_same() {
-        let event = Event::Test { user_id: 7 };
-        let json = serde_json::to_string(&event).unwrap();
-        assert_eq!(serde_json::from_str::<Event>(&json).unwrap(), event);
+        let lead = parse_json(serde_json::json!({"type": "lead.updated", "data": {"lead_id": "L-1", "score": 5,
+            "occurred_at": "2026-11-28T10:00:00Z"}}))
+        .unwrap();
+        for event in [lead, Event::Test { user_id: 7 }, Event::Unknown { type_name: "call.ended".into() }] {
+            let (type_name, data) = event.to_stored();
+            assert_eq!(Event::from_stored(&type_name, &data).unwrap(), event);
+        }
+    }
+
+    #[test]
+    fn the_webhook_cannot_send_a_test_event() {
+        let event = parse_json(serde_json::json!({"type": "test", "data": {"user_id": 1}})).unwrap();
+        assert_eq!(event, Event::Unknown { type_name: "test".into() });
     }
 }

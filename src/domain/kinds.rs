@@ -10,16 +10,6 @@ pub enum AlertKind {
 impl AlertKind {
     pub const ALL: [AlertKind; 4] = [Self::LeadCreated, Self::LeadUpdated, Self::Usage, Self::Billing];
 
-    /// The event type name used on the wire and in storage.
-    pub fn wire_name(self) -> &'static str {
-        match self {
-            Self::LeadCreated => "lead.created",
-            Self::LeadUpdated => "lead.updated",
-            Self::Usage => "usage.threshold",
-            Self::Billing => "billing.payment_failed",
-        }
-    }
-
     /// The form field and column name.
     pub fn field(self) -> &'static str {
         match self {
@@ -83,5 +73,18 @@ impl Channel {
 
     pub fn from_field(field: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|c| c.field() == field)
+    }
+
+    /// The name stored in the database.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Sms => "sms",
+            Self::InApp => "in_app",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.code() == code)
     }
 }

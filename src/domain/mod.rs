@@ -1,10 +1,12 @@
 //! Types and rules of the product. No I/O lives here.
 pub mod audit;
+pub mod delivery;
 pub mod email;
 pub mod events;
 pub mod kinds;
 pub mod password;
 pub mod phone;
+pub mod planning;
 pub mod role;
 pub mod routing;
 pub mod score;

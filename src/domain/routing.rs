@@ -35,9 +35,11 @@ pub enum Skip {
     },
     NoPhone,
     PhoneBlocked(String),
-    /// Index (in the plan) of the delivery that already goes to the same address.
+    /// The plan already sends to the same address: `of` is that delivery's index in the plan,
+    /// `same_as` says whose it is ("the business's notification email", "Sam's SMS").
     Duplicate {
         of: usize,
+        same_as: String,
     },
 }
 
@@ -55,21 +57,7 @@ impl Skip {
             }
             Self::NoPhone => "no phone number".into(),
             Self::PhoneBlocked(why) => why.clone(),
-            Self::Duplicate { .. } => "duplicate of another delivery to the same address".into(),
-        }
-    }
-
-    /// A stable code for storage.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::KindOffForBusiness(_) => "kind_off_for_business",
-            Self::ChannelOffForBusiness(_) => "channel_off_for_business",
-            Self::NoBusinessDestination(_) => "no_business_destination",
-            Self::KindOffForPerson(_) => "kind_off_for_person",
-            Self::BelowThreshold { .. } => "below_threshold",
-            Self::NoPhone => "no_phone",
-            Self::PhoneBlocked(_) => "phone_blocked",
-            Self::Duplicate { .. } => "duplicate",
+            Self::Duplicate { same_as, .. } => format!("same address as {same_as}, which gets it"),
         }
     }
 }
@@ -153,18 +141,36 @@ pub fn plan(kind: AlertKind, score: Option<LeadScore>, defaults: &BusinessDefaul
 
     // Rule 4: never the same (channel, address) twice.
     let mut seen: Vec<((Channel, String), usize)> = Vec::new();
-    for (i, delivery) in planned.iter_mut().enumerate() {
+    for i in 0..planned.len() {
+        let delivery = &planned[i];
         let (Some(channel), Some(address), true) = (delivery.channel, delivery.address.as_deref(), delivery.sends())
         else {
             continue;
         };
         let key = normalized(channel, address);
         match seen.iter().find(|(k, _)| *k == key) {
-            Some((_, first)) => delivery.skip = Some(Skip::Duplicate { of: *first }),
+            Some((_, first)) => {
+                let same_as = planned[*first].describe();
+                planned[i].skip = Some(Skip::Duplicate { of: *first, same_as });
+            }
             None => seen.push((key, i)),
         }
     }
     planned
+}
+
+impl Planned {
+    /// Whose delivery this is, in words: "the business's notification email", "Sam's SMS".
+    fn describe(&self) -> String {
+        let channel = self.channel.map(Channel::label).unwrap_or("alert");
+        match &self.target {
+            Target::Business => match self.channel {
+                Some(Channel::Sms) => "the business's notification phone".into(),
+                _ => "the business's notification email".into(),
+            },
+            Target::Person { name, .. } => format!("{name}\u{2019}s {channel}"),
+        }
+    }
 }
 
 /// The usage threshold to alert about now, if any: the highest of 75/90/100 % reached that is
@@ -317,8 +323,13 @@ mod tests {
         owner.phone = Some("+15555550100".into());
         let plan = plan(AlertKind::LeadCreated, score(50), &defaults(), &[owner]);
         let office = skips_of(&plan, 1);
-        assert_eq!(office[0], (Channel::Email, Some(Skip::Duplicate { of: 0 })));
-        assert_eq!(office[1], (Channel::Sms, Some(Skip::Duplicate { of: 1 })));
+        let same = |of: usize, same_as: &str| Some(Skip::Duplicate { of, same_as: same_as.into() });
+        assert_eq!(office[0], (Channel::Email, same(0, "the business's notification email")));
+        assert_eq!(office[1], (Channel::Sms, same(1, "the business's notification phone")));
+        assert_eq!(
+            office[0].1.as_ref().unwrap().reason("Office"),
+            "same address as the business's notification email, which gets it"
+        );
         assert_eq!(office[2], (Channel::InApp, None));
         assert_eq!(plan.iter().filter(|p| p.sends()).count(), 3);
     }

@@ -1,6 +1,7 @@
 //! Business defaults, a recipient's own preferences, and the ceiling rule between them
 //! (DESIGN.md §2): a person's choices are stored as they chose them; the business defaults cap
 //! them when alerts are sent and when the page shows what someone will actually receive.
+use super::audit::{Change, on_off};
 use super::{AlertKind, Channel, EmailAddress, LeadScore, PhoneNumber};
 
 /// On/off for each alert kind.
@@ -156,7 +157,17 @@ impl RecipientPrefs {
     }
 }
 
-/// What a person will actually get on one channel once the ceiling is applied.
+/// Whether a person's phone can take texts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phone<'a> {
+    Missing,
+    /// The SMS provider refused the number for good; the reason in words.
+    Refused(&'a str),
+    Usable,
+}
+
+/// What a person will actually get on one channel once the ceiling is applied. The page and
+/// the routing rules agree on it: SMS needs a phone the provider has not refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChannelStatus {
     /// They chose it and nothing stops it.
@@ -167,24 +178,156 @@ pub enum ChannelStatus {
     OffForBusiness { chosen: bool },
     /// SMS without a phone number on their profile.
     NoPhone { chosen: bool },
+    /// SMS to a number the provider refused (invalid, opted out); the reason in words.
+    PhoneRefused { chosen: bool, reason: String },
+}
+
+impl ChannelStatus {
+    /// True when the person cannot change the choice from the page (it is kept as it is).
+    pub fn locked(&self) -> bool {
+        !matches!(self, Self::Active | Self::NotChosen)
+    }
 }
 
 pub fn channel_status(
     defaults: &BusinessDefaults,
     prefs: &RecipientPrefs,
-    person_has_phone: bool,
+    phone: Phone<'_>,
     channel: Channel,
 ) -> ChannelStatus {
     let chosen = prefs.channels.get(channel);
-    if !defaults.channels.get(channel) {
-        ChannelStatus::OffForBusiness { chosen }
-    } else if channel == Channel::Sms && !person_has_phone {
-        ChannelStatus::NoPhone { chosen }
-    } else if chosen {
-        ChannelStatus::Active
-    } else {
-        ChannelStatus::NotChosen
+    match (channel, phone) {
+        _ if !defaults.channels.get(channel) => ChannelStatus::OffForBusiness { chosen },
+        (Channel::Sms, Phone::Missing) => ChannelStatus::NoPhone { chosen },
+        (Channel::Sms, Phone::Refused(reason)) => ChannelStatus::PhoneRefused { chosen, reason: reason.to_owned() },
+        _ if chosen => ChannelStatus::Active,
+        _ => ChannelStatus::NotChosen,
     }
+}
+
+/// One line on what a person will actually get, the ceiling applied.
+pub fn summary(name: &str, prefs: &RecipientPrefs, defaults: &BusinessDefaults, phone: Phone<'_>) -> String {
+    let channels: Vec<&str> = Channel::ALL
+        .into_iter()
+        .filter(|c| channel_status(defaults, prefs, phone, *c) == ChannelStatus::Active)
+        .map(Channel::label)
+        .collect();
+    let kinds: Vec<&str> = AlertKind::ALL
+        .into_iter()
+        .filter(|k| prefs.kinds.get(*k) && defaults.kinds.get(*k))
+        .map(AlertKind::phrase)
+        .collect();
+    if channels.is_empty() || kinds.is_empty() {
+        return format!("{name} gets no alerts right now.");
+    }
+    let threshold = prefs.min_lead_score.value();
+    let leads = if threshold == 0 { "every lead".to_owned() } else { format!("leads scoring {threshold} or more") };
+    format!("Gets {} by {}; {}.", kinds.join(", "), channels.join(", "), leads)
+}
+
+/// The preferences a form asks for. `checked` says whether a checkbox was sent. Choices the page
+/// showed locked (a channel the business has off, SMS without a usable phone, a kind the business
+/// has off) keep their stored value: a disabled checkbox is never sent, and the person's own
+/// choice must survive the ceiling.
+pub fn requested_prefs(
+    checked: impl Fn(&str) -> bool,
+    threshold: &str,
+    stored: &RecipientPrefs,
+    defaults: &BusinessDefaults,
+    phone: Phone<'_>,
+) -> Result<RecipientPrefs, String> {
+    let mut prefs = *stored;
+    for channel in Channel::ALL {
+        if !channel_status(defaults, stored, phone, channel).locked() {
+            prefs.channels.set(channel, checked(channel.field()));
+        }
+    }
+    for kind in AlertKind::ALL {
+        if defaults.kinds.get(kind) {
+            prefs.kinds.set(kind, checked(kind.field()));
+        }
+    }
+    prefs.min_lead_score = LeadScore::parse(threshold)?;
+    Ok(prefs)
+}
+
+/// The changes between two versions of the business defaults, for the audit log.
+pub fn defaults_changes(old: &BusinessDefaults, new: &BusinessDefaults) -> Vec<Change> {
+    let mut changes = Vec::new();
+    for kind in AlertKind::ALL {
+        if old.kinds.get(kind) != new.kinds.get(kind) {
+            changes.push(Change::switch(
+                format!("defaults.{}", kind.field()),
+                old.kinds.get(kind),
+                new.kinds.get(kind),
+            ));
+        }
+    }
+    for channel in Channel::ALL {
+        if old.channels.get(channel) != new.channels.get(channel) {
+            changes.push(Change::switch(
+                format!("defaults.{}", channel.field()),
+                old.channels.get(channel),
+                new.channels.get(channel),
+            ));
+        }
+    }
+    if old.notification_email != new.notification_email {
+        changes.push(Change::new(
+            "defaults.notification_email",
+            old.notification_email.as_ref().map(ToString::to_string),
+            new.notification_email.as_ref().map(ToString::to_string),
+        ));
+    }
+    if old.notification_phone != new.notification_phone {
+        changes.push(Change::new(
+            "defaults.notification_phone",
+            old.notification_phone.as_ref().map(ToString::to_string),
+            new.notification_phone.as_ref().map(ToString::to_string),
+        ));
+    }
+    changes
+}
+
+/// The changes between two versions of a person's preferences, for the audit log.
+pub fn prefs_changes(old: &RecipientPrefs, new: &RecipientPrefs) -> Vec<Change> {
+    let mut changes = Vec::new();
+    for channel in Channel::ALL {
+        let (o, n) = (old.channels.get(channel), new.channels.get(channel));
+        if o != n {
+            changes.push(Change::new(
+                format!("recipient.{}", channel.field()),
+                Some(on_off(o).into()),
+                Some(on_off(n).into()),
+            ));
+        }
+    }
+    for kind in AlertKind::ALL {
+        let (o, n) = (old.kinds.get(kind), new.kinds.get(kind));
+        if o != n {
+            changes.push(Change::switch(format!("recipient.{}", kind.field()), o, n));
+        }
+    }
+    if old.min_lead_score != new.min_lead_score {
+        changes.push(Change::new(
+            "recipient.min_lead_score",
+            Some(old.min_lead_score.value().to_string()),
+            Some(new.min_lead_score.value().to_string()),
+        ));
+    }
+    changes
+}
+
+/// What a threshold would have meant over the last 30 days of leads, in one sentence.
+/// `scores` counts the leads per score (no score counts as 0).
+pub fn reach_sentence(name: &str, threshold: LeadScore, scores: &[(i64, i64)]) -> String {
+    let total: i64 = scores.iter().map(|(_, n)| n).sum();
+    if total == 0 {
+        return "No leads in the last 30 days yet, so there is nothing to preview.".into();
+    }
+    let reached: i64 = scores.iter().filter(|(s, _)| *s >= i64::from(threshold.value())).map(|(_, n)| n).sum();
+    let leads = if total == 1 { "lead" } else { "leads" };
+    format!("At {}, {name} would have received {reached} of the last {total} {leads} (30 days).", threshold.value())
 }
 
 #[cfg(test)]
@@ -244,19 +387,51 @@ mod tests {
         let mut d = defaults();
         let mut p = prefs();
         d.channels.sms = false;
-        assert_eq!(channel_status(&d, &p, true, Channel::Sms), ChannelStatus::OffForBusiness { chosen: true });
+        assert_eq!(channel_status(&d, &p, Phone::Usable, Channel::Sms), ChannelStatus::OffForBusiness { chosen: true });
         d.channels.sms = true;
-        assert_eq!(channel_status(&d, &p, true, Channel::Sms), ChannelStatus::Active);
+        assert_eq!(channel_status(&d, &p, Phone::Usable, Channel::Sms), ChannelStatus::Active);
         p.channels.sms = false;
-        assert_eq!(channel_status(&d, &p, true, Channel::Sms), ChannelStatus::NotChosen);
+        assert_eq!(channel_status(&d, &p, Phone::Usable, Channel::Sms), ChannelStatus::NotChosen);
     }
 
     #[test]
-    fn sms_needs_a_phone_on_the_persons_profile() {
+    fn sms_needs_a_phone_the_provider_has_not_refused() {
         let mut d = defaults();
         d.channels.sms = true;
-        assert_eq!(channel_status(&d, &prefs(), false, Channel::Sms), ChannelStatus::NoPhone { chosen: true });
-        assert_eq!(channel_status(&d, &prefs(), false, Channel::Email), ChannelStatus::Active);
+        assert_eq!(channel_status(&d, &prefs(), Phone::Missing, Channel::Sms), ChannelStatus::NoPhone { chosen: true });
+        assert_eq!(channel_status(&d, &prefs(), Phone::Missing, Channel::Email), ChannelStatus::Active);
+        let refused = channel_status(&d, &prefs(), Phone::Refused("opted out"), Channel::Sms);
+        assert_eq!(refused, ChannelStatus::PhoneRefused { chosen: true, reason: "opted out".into() });
+        assert!(refused.locked());
+        assert_eq!(
+            summary("Sam", &prefs(), &d, Phone::Refused("opted out")),
+            "Gets new-lead alerts, lead-update alerts, usage alerts, billing alerts by Email, In-app; every lead.",
+            "the page promises only what routing will send"
+        );
+    }
+
+    #[test]
+    fn a_form_changes_only_the_choices_the_page_left_open() {
+        let mut d = defaults();
+        d.channels.sms = false;
+        let stored = prefs();
+        let form = |f: &str| f == "email_enabled" || AlertKind::from_field(f).is_some();
+        let asked = requested_prefs(form, "50", &stored, &d, Phone::Usable).unwrap();
+        assert!(asked.channels.sms, "SMS was locked, so its stored choice stays on");
+        assert!(asked.channels.email && !asked.channels.in_app);
+        assert_eq!(asked.min_lead_score.value(), 50);
+        assert!(requested_prefs(form, "101", &stored, &d, Phone::Usable).is_err());
+        assert_eq!(prefs_changes(&stored, &asked).len(), 2, "in-app off, threshold 0 → 50");
+    }
+
+    #[test]
+    fn the_preview_counts_leads_at_or_above_the_threshold() {
+        let scores = [(0, 2), (65, 3), (80, 1)];
+        assert_eq!(
+            reach_sentence("Sam", LeadScore::new(70).unwrap(), &scores),
+            "At 70, Sam would have received 1 of the last 6 leads (30 days)."
+        );
+        assert!(reach_sentence("you", LeadScore::default(), &[]).starts_with("No leads"));
     }
 
     #[test]

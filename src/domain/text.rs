@@ -35,12 +35,23 @@ pub fn to_gsm7(s: &str) -> String {
         .collect()
 }
 
+/// Shortens `s` to at most `max` characters, ending with "…" when it was cut.
 fn cut(s: &str, max: usize) -> String {
+    cut_with(s, max, "\u{2026}")
+}
+
+/// The same for SMS: "..." is in GSM-7, "…" is not (it would switch the text to UCS-2 and
+/// double the number of segments).
+fn cut_sms(s: &str, max: usize) -> String {
+    cut_with(s, max, "...")
+}
+
+fn cut_with(s: &str, max: usize, ellipsis: &str) -> String {
     if s.chars().count() <= max {
         return s.to_owned();
     }
-    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-    out.push('\u{2026}');
+    let mut out: String = s.chars().take(max.saturating_sub(ellipsis.chars().count())).collect();
+    out.push_str(ellipsis);
     out
 }
 
@@ -101,15 +112,15 @@ fn lead_text(lead: &Lead, updated: bool, base_url: &str) -> AlertText {
     let head = to_gsm7(&format!(
         "{what} {}: {} {}",
         lead.score.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
-        cut(&name, 40),
+        cut_sms(&name, 40),
         phone
     ));
     let tail = format!(" {link}");
     let room = 160usize.saturating_sub(head.chars().count() + tail.chars().count() + 1);
     let sms = if summary.is_empty() || room < 8 {
-        cut(&format!("{head}{tail}"), 160)
+        cut_sms(&format!("{head}{tail}"), 160)
     } else {
-        format!("{head} {}{tail}", cut(&to_gsm7(&summary), room))
+        format!("{head} {}{tail}", cut_sms(&to_gsm7(&summary), room))
     };
     AlertText {
         title: format!("{what}: {name}"),
@@ -123,7 +134,7 @@ fn lead_text(lead: &Lead, updated: bool, base_url: &str) -> AlertText {
         subject,
         text,
         html,
-        sms: cut(&sms, 160),
+        sms: cut_sms(&sms, 160),
         link: "/leads",
     }
 }
@@ -148,7 +159,7 @@ pub fn usage_text(usage: &Usage, threshold: u8, base_url: &str) -> AlertText {
             html_escape(advice),
             html_escape(&link)
         ),
-        sms: cut(
+        sms: cut_sms(
             &to_gsm7(&format!(
                 "KaiCalls: {threshold}% of included minutes used ({}/{}). {link}",
                 usage.minutes_used, usage.included_minutes
@@ -174,7 +185,7 @@ fn payment_text(p: &PaymentFailed, base_url: &str) -> AlertText {
             html_escape(&headline),
             html_escape(&link)
         ),
-        sms: cut(&to_gsm7(&format!("KaiCalls: {headline} Update your payment method: {link}")), 160),
+        sms: cut_sms(&to_gsm7(&format!("KaiCalls: {headline} Update your payment method: {link}")), 160),
         title: "Payment failed".into(),
         body: format!("{headline} Update your payment method in Billing."),
         link: "/billing",
@@ -240,7 +251,8 @@ mod tests {
         .unwrap();
         assert!(long.sms.chars().count() <= 160, "{}", long.sms.chars().count());
         assert!(long.sms.ends_with(" https://app.kaicalls.example/leads"));
-        assert!(long.sms.chars().filter(|c| *c != '\u{2026}').all(is_gsm7), "{}", long.sms);
+        assert!(long.sms.chars().all(is_gsm7), "every character is GSM-7, the cut included: {}", long.sms);
+        assert!(long.sms.contains("..."), "{}", long.sms);
     }
 
     #[test]

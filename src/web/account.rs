@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::error::AppError;
 use super::extract::{CsrfForm, CurrentUser, sign_in};
 use super::shell::Shell;
-use super::{AppState, blocking, render, see_other};
+use super::{AppState, render, see_other};
 use crate::db;
 use crate::domain::{PersonName, PhoneNumber, password};
 
@@ -77,7 +77,8 @@ async fn save_profile(
     state: web::Data<AppState>,
     CsrfForm(input): CsrfForm<ProfileInput>,
 ) -> Result<HttpResponse, AppError> {
-    let business = db::businesses::get(&state.pool, me.business_id()).await?.ok_or(AppError::NotFound)?;
+    let business =
+        db::businesses::get(&mut *state.db.read().await?, me.business_id()).await?.ok_or(AppError::NotFound)?;
     let mut form = ProfileForm { name: input.name.clone(), phone: input.phone.clone(), ..ProfileForm::default() };
     let name = PersonName::parse(&input.name).map_err(|e| form.name_error = Some(e)).ok();
     let phone = if input.phone.trim().is_empty() {
@@ -89,9 +90,13 @@ async fn save_profile(
         let status = Some("Not saved: fix the highlighted fields.".to_owned());
         return render(StatusCode::UNPROCESSABLE_ENTITY, &page(&me, Some(form), None, status));
     };
-    let mut tx = db::begin_write(&state.pool).await?;
-    db::users::update_profile(&mut tx, me.business_id(), me.user.id, &name, phone.as_ref()).await?;
-    tx.commit().await?;
+    let (business, user_id) = (me.business_id().to_owned(), me.user.id);
+    state
+        .db
+        .write(move |w| {
+            Box::pin(async move { db::users::update_profile(w, &business, user_id, &name, phone.as_ref()).await })
+        })
+        .await?;
     Ok(see_other("/account?saved=profile"))
 }
 
@@ -116,16 +121,18 @@ async fn change_password(
     if let Err(message) = password::check_new(&input.new_password, &input.confirm_password) {
         return refuse(message);
     }
-    let stored = db::users::password_hash(&state.pool, me.user.id).await?.unwrap_or_default();
+    let stored = db::users::password_hash(&mut *state.db.read().await?, me.user.id).await?.unwrap_or_default();
     let (current, new) = (input.current_password.clone(), input.new_password.clone());
-    let checked = blocking(move || password::verify(&current, &stored).then(|| password::hash(&new))).await?;
+    let checked = state
+        .hasher
+        .run(move || password::verify(&current, &stored).then(|| password::hash(&new)))
+        .await
+        .map_err(|_| AppError::Busy)?;
     let Some(hash) = checked else {
         return refuse("Your current password is not right.".into());
     };
-    let hash = hash?;
-    let mut tx = db::begin_write(&state.pool).await?;
-    db::users::set_password(&mut tx, me.user.id, &hash).await?;
-    tx.commit().await?;
+    let (hash, user_id) = (hash?, me.user.id);
+    state.db.write(move |w| Box::pin(async move { db::users::set_password(w, user_id, &hash).await })).await?;
     // Every session of this user was deleted; this one continues under a new id.
     sign_in(&session, me.user.id)?;
     Ok(see_other("/account?saved=password"))

@@ -1,12 +1,14 @@
+//! Sign in and sign out. The sign-in form needs no session: its security token lives in a
+//! cookie (see `extract::public_csrf`), and a session row is created only at a successful sign-in.
 use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::extract::{CsrfForm, NoFields, csrf_token, sign_in};
+use super::extract::{CsrfForm, NoFields, PublicForm, sign_in};
 use super::shell::PublicAssets;
-use super::{AppState, blocking, render, see_other};
+use super::{AppState, render_public, retry_after_secs, see_other};
 use crate::db;
 use crate::domain::password;
 use crate::web::error::AppError;
@@ -30,19 +32,30 @@ struct LoginQuery {
     signed_out: Option<String>,
 }
 
+/// The sign-in page with `error` (if any), its status, and the form's security token.
+fn login_answer(
+    req: &HttpRequest,
+    state: &AppState,
+    status: StatusCode,
+    email: String,
+    error: Option<String>,
+    notice: Option<&'static str>,
+) -> Result<HttpResponse, AppError> {
+    render_public(req, state, status, |csrf_token| LoginPage { assets: PublicAssets::new(), csrf_token, email, error, notice })
+}
+
 #[get("/login")]
-async fn login_page(session: Session, query: web::Query<LoginQuery>) -> Result<HttpResponse, AppError> {
+async fn login_page(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    query: web::Query<LoginQuery>,
+) -> Result<HttpResponse, AppError> {
     if matches!(session.get::<i64>(db::sessions::USER_ID_KEY), Ok(Some(_))) {
         return Ok(see_other("/settings/notifications"));
     }
-    let page = LoginPage {
-        assets: PublicAssets::new(),
-        csrf_token: csrf_token(&session)?,
-        email: String::new(),
-        error: None,
-        notice: query.signed_out.as_ref().map(|_| "You are signed out."),
-    };
-    render(StatusCode::OK, &page)
+    let notice = query.signed_out.as_ref().map(|_| "You are signed out.");
+    login_answer(&req, &state, StatusCode::OK, String::new(), None, notice)
 }
 
 #[derive(Deserialize)]
@@ -58,50 +71,45 @@ async fn login(
     req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
-    CsrfForm(form): CsrfForm<LoginForm>,
+    PublicForm(form): PublicForm<LoginForm>,
 ) -> Result<HttpResponse, AppError> {
     let email = form.email.trim().to_lowercase();
+    let typed = form.email.trim().to_owned();
     let address = req.peer_addr().map(|a| a.ip()).unwrap_or([0, 0, 0, 0].into());
-    let again = |error: String, status: StatusCode| -> Result<HttpResponse, AppError> {
-        let page = LoginPage {
-            assets: PublicAssets::new(),
-            csrf_token: csrf_token(&session)?,
-            email: form.email.trim().to_owned(),
-            error: Some(error),
-            notice: None,
-        };
-        render(status, &page)
-    };
+    let again =
+        |status: StatusCode, error: String| login_answer(&req, &state, status, typed.clone(), Some(error), None);
     if email.is_empty() || form.password.is_empty() {
-        return again("Enter your email and password.".into(), StatusCode::UNPROCESSABLE_ENTITY);
+        return again(StatusCode::UNPROCESSABLE_ENTITY, "Enter your email and password.".into());
     }
-    if let Some(wait) = state.throttle.check(&email, address) {
-        let secs = wait.as_secs().max(1);
-        let mut response = again(
-            format!("Too many sign-in attempts. Wait {secs} seconds, then try again."),
-            StatusCode::TOO_MANY_REQUESTS,
-        )?;
-        response
-            .headers_mut()
-            .insert(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from(secs));
-        return Ok(response);
-    }
-
-    let found = db::users::find_for_login(&state.pool, &email).await?;
-    let stored_hash =
-        found.as_ref().and_then(|(_, hash)| hash.clone()).unwrap_or_else(|| state.dummy_password_hash.clone());
-    let password = form.password.clone();
-    let matches = blocking(move || password::verify(&password, &stored_hash)).await?;
-    let user = match found {
-        Some((user, Some(_))) if matches => user,
-        _ => {
-            state.throttle.failed(&email, address);
-            tracing::info!("failed sign-in");
-            return again("That email and password do not match an account.".into(), StatusCode::UNAUTHORIZED);
+    let attempt = match state.throttle.reserve(&email, address) {
+        Ok(attempt) => attempt,
+        Err(wait) => {
+            let secs = retry_after_secs(wait);
+            let message = format!("Too many sign-in attempts. Wait {secs} seconds, then try again.");
+            let mut response = again(StatusCode::TOO_MANY_REQUESTS, message)?;
+            response
+                .headers_mut()
+                .insert(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from(secs));
+            return Ok(response);
         }
     };
 
-    state.throttle.succeeded(&email);
+    let found = db::users::find_for_login(&mut *state.db.read().await?, &email).await?;
+    let stored_hash = found.as_ref().map(|(_, hash)| hash.clone()).unwrap_or_else(|| state.dummy_password_hash.clone());
+    let password = form.password.clone();
+    let matches = match state.hasher.run(move || password::verify(&password, &stored_hash)).await {
+        Ok(matches) => matches,
+        Err(_) => {
+            attempt.cancel();
+            return Err(AppError::Busy);
+        }
+    };
+    let Some((user, _)) = found.filter(|_| matches) else {
+        tracing::info!("failed sign-in");
+        return again(StatusCode::UNAUTHORIZED, "That email and password do not match an account.".into());
+    };
+
+    attempt.succeeded();
     sign_in(&session, user.id)?;
     tracing::info!(user_id = user.id, "signed in");
     Ok(see_other("/settings/notifications"))

@@ -9,8 +9,11 @@ use super::shell::Shell;
 use super::{AppState, render};
 use crate::clock::format_utc;
 use crate::db;
-use crate::domain::events::Event;
+use crate::domain::events::{Event, EventType};
 use crate::domain::text::alert_text;
+
+/// Usage reports and payment failures shown, newest first.
+const SHOWN: i64 = 50;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(billing);
@@ -43,11 +46,15 @@ struct BillingPage {
 #[get("/billing")]
 async fn billing(me: CurrentUser, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let business = me.business_id();
-    let usage_events = db::events::recent_of_type(&state.pool, business, "usage.updated", 50).await?;
+    let (usage_events, failure_events) = {
+        let mut conn = state.db.read().await?;
+        let usage = db::events::recent_of_type(&mut conn, business, EventType::UsageUpdated, SHOWN).await?;
+        (usage, db::events::recent_of_type(&mut conn, business, EventType::PaymentFailed, SHOWN).await?)
+    };
     let mut usage = None;
     let mut usage_alerts = Vec::new();
     for e in &usage_events {
-        let Ok(Event::UsageUpdated(u)) = serde_json::from_str::<Event>(&e.payload) else { continue };
+        let Ok(Event::UsageUpdated(u)) = e.event() else { continue };
         if usage.is_none() {
             usage = Some(UsageView {
                 percent: (u.minutes_used * 100).checked_div(u.included_minutes).unwrap_or(0),
@@ -58,7 +65,7 @@ async fn billing(me: CurrentUser, state: web::Data<AppState>) -> Result<HttpResp
                 mark_90: u.included_minutes * 90 / 100,
             });
         }
-        if let Some(threshold) = e.usage_threshold {
+        if let Some(threshold) = e.usage_threshold() {
             usage_alerts.push(Line {
                 text: format!(
                     "{threshold}% alert: {} of {} minutes ({} to {})",
@@ -68,12 +75,10 @@ async fn billing(me: CurrentUser, state: web::Data<AppState>) -> Result<HttpResp
             });
         }
     }
-    let failures = db::events::recent_of_type(&state.pool, business, "billing.payment_failed", 50)
-        .await?
+    let failures = failure_events
         .iter()
         .filter_map(|e| {
-            let event = serde_json::from_str::<Event>(&e.payload).ok()?;
-            let text = alert_text(&event, None, "")?;
+            let text = alert_text(&e.event().ok()?, None, "")?;
             Some(Line { text: text.body, when: format_utc(e.received_at_ms / 1000) })
         })
         .collect();

@@ -14,15 +14,28 @@ pub enum AppError {
     NotFound,
     #[error("{0}")]
     BadRequest(String),
-    #[error("Too many sign-in attempts. Wait {0} seconds, then try again.")]
-    TooManyAttempts(u64),
+    /// Too many of something in a short time; `retry_after` is in whole seconds.
+    #[error("{message}")]
+    TooMany { message: String, retry_after: u64 },
+    /// The server is saturated (sign-ins queued, every page connection in use).
+    #[error("We are handling a lot of requests right now. Please try again in a few seconds.")]
+    Busy,
+    #[error("This page took too long to prepare, so we stopped it. Please try again in a moment.")]
+    TooSlow,
     #[error("Something went wrong on our side and nothing was changed. Please try again in a moment.")]
     Unexpected(#[from] anyhow::Error),
 }
 
 impl From<sqlx::Error> for AppError {
     fn from(e: sqlx::Error) -> Self {
-        Self::Unexpected(e.into())
+        if crate::db::is_interrupted(&e) {
+            tracing::warn!("a page's queries ran past their time limit and were stopped");
+            Self::TooSlow
+        } else if matches!(e, sqlx::Error::PoolTimedOut) {
+            Self::Busy
+        } else {
+            Self::Unexpected(e.into())
+        }
     }
 }
 
@@ -40,7 +53,8 @@ impl ResponseError for AppError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Busy | Self::TooSlow => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -61,7 +75,8 @@ impl ResponseError for AppError {
             Self::Forbidden(_) => "Not allowed",
             Self::NotFound => "Not found",
             Self::BadRequest(_) => "That did not work",
-            Self::TooManyAttempts(_) => "Slow down",
+            Self::TooMany { .. } => "Slow down",
+            Self::Busy | Self::TooSlow => "Busy",
             _ => "Something went wrong",
         };
         let body = ErrorPage { title, message: self.to_string() }.render().unwrap_or_else(|_| self.to_string());
@@ -71,8 +86,14 @@ impl ResponseError for AppError {
             .insert_header(("HX-Retarget", "#flash"))
             .insert_header(("HX-Reswap", "innerHTML"))
             .insert_header(("HX-Reselect", "#error-message"));
-        if let Self::TooManyAttempts(secs) = self {
-            response.insert_header(("Retry-After", secs.to_string()));
+        match self {
+            Self::TooMany { retry_after, .. } => {
+                response.insert_header(("Retry-After", retry_after.to_string()));
+            }
+            Self::Busy | Self::TooSlow => {
+                response.insert_header(("Retry-After", "2"));
+            }
+            _ => {}
         }
         response.body(body)
     }

@@ -3,6 +3,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_session::{Session, SessionExt};
+use actix_web::cookie::{Cookie, SameSite};
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
 use serde::de::DeserializeOwned;
@@ -84,7 +85,8 @@ impl FromRequest for CurrentUser {
             let Ok(Some(user_id)) = session.get::<i64>(db::sessions::USER_ID_KEY) else {
                 return Err(signed_out);
             };
-            let Some((user, business_name, unread)) = db::users::get_signed_in(&state.pool, user_id).await? else {
+            let found = db::users::get_signed_in(&mut *state.db.read().await?, user_id).await?;
+            let Some((user, business_name, unread)) = found else {
                 session.purge();
                 return Err(signed_out);
             };
@@ -122,6 +124,42 @@ fn check_origin(req: &HttpRequest) -> Result<(), AppError> {
     Ok(())
 }
 
+/// Reads a url-encoded form body from our own origin: its fields, and the body to parse again
+/// into the handler's type.
+async fn read_form(
+    req: &HttpRequest,
+    body: impl Future<Output = Result<web::Bytes, actix_web::Error>>,
+) -> Result<(Vec<(String, String)>, web::Bytes), AppError> {
+    check_origin(req)?;
+    let is_form = req
+        .headers()
+        .get("Content-Type")
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Err(AppError::BadRequest("Send this form as application/x-www-form-urlencoded.".into()));
+    }
+    let body = body.await.map_err(|_| AppError::BadRequest("The form could not be read.".into()))?;
+    if body.len() > FORM_LIMIT {
+        return Err(AppError::BadRequest("The form is too large.".into()));
+    }
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_bytes(&body).map_err(|_| AppError::BadRequest("The form could not be read.".into()))?;
+    Ok((pairs, body))
+}
+
+fn parse_form<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
+    serde_urlencoded::from_bytes(body).map_err(|e| AppError::BadRequest(format!("The form could not be read ({e}).")))
+}
+
+fn check_token(sent: Option<String>, expected: Option<String>) -> Result<(), AppError> {
+    match (sent, expected) {
+        (None, _) => Err(forbidden("The form's security token is missing.")),
+        (Some(sent), Some(expected)) if tokens::same(&sent, &expected) => Ok(()),
+        _ => Err(forbidden("The form's security token is out of date or wrong.")),
+    }
+}
+
 impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
     type Error = AppError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
@@ -130,38 +168,58 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
         let req = req.clone();
         let body = web::Bytes::from_request(&req, payload);
         Box::pin(async move {
-            check_origin(&req)?;
-            let is_form = req
-                .headers()
-                .get("Content-Type")
-                .and_then(|v| v.to_str().ok())
-                .is_none_or(|v| v.starts_with("application/x-www-form-urlencoded"));
-            if !is_form {
-                return Err(AppError::BadRequest("Send this form as application/x-www-form-urlencoded.".into()));
-            }
-            let body = body.await.map_err(|_| AppError::BadRequest("The form could not be read.".into()))?;
-            if body.len() > FORM_LIMIT {
-                return Err(AppError::BadRequest("The form is too large.".into()));
-            }
-            let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
-                .map_err(|_| AppError::BadRequest("The form could not be read.".into()))?;
+            let (pairs, body) = read_form(&req, body).await?;
             let sent = req
                 .headers()
                 .get("X-CSRF-Token")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
                 .or_else(|| pairs.iter().find(|(k, _)| k == "csrf_token").map(|(_, v)| v.clone()));
-            let expected = req.get_session().get::<String>(CSRF_KEY).ok().flatten();
-            match (sent, expected) {
-                (None, _) => return Err(forbidden("The form's security token is missing.")),
-                (Some(sent), Some(expected)) if tokens::same(&sent, &expected) => {}
-                _ => {
-                    return Err(forbidden("The form's security token is out of date or wrong."));
-                }
-            }
-            let form = serde_urlencoded::from_bytes(&body)
-                .map_err(|e| AppError::BadRequest(format!("The form could not be read ({e}).")))?;
-            Ok(Self(form))
+            check_token(sent, req.get_session().get::<String>(CSRF_KEY).ok().flatten())?;
+            Ok(Self(parse_form(&body)?))
+        })
+    }
+}
+
+/// The cookie behind the security token of the forms shown before sign-in.
+const FORM_COOKIE: &str = "kai_form";
+
+/// The security token for a form shown before sign-in (login, invitation), and the cookie to set
+/// when the visitor has none yet. The token is a MAC of a random value kept in that cookie, so
+/// nothing is stored for a visitor who never signs in.
+pub fn public_csrf(req: &HttpRequest, key: &[u8]) -> (String, Option<Cookie<'static>>) {
+    if let Some(cookie) = req.cookie(FORM_COOKIE).filter(|c| c.value().len() == 43) {
+        return (tokens::form_token(key, cookie.value()), None);
+    }
+    let nonce = tokens::random_token();
+    let token = tokens::form_token(key, &nonce);
+    let cookie = Cookie::build(FORM_COOKIE, nonce)
+        .path("/")
+        .http_only(true)
+        .secure(true)
+        .same_site(SameSite::Strict)
+        .max_age(actix_web::cookie::time::Duration::hours(12))
+        .finish();
+    (token, Some(cookie))
+}
+
+/// A url-encoded form shown before sign-in: from our origin, with the token of `public_csrf`.
+pub struct PublicForm<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for PublicForm<T> {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let body = web::Bytes::from_request(&req, payload);
+        Box::pin(async move {
+            let (pairs, body) = read_form(&req, body).await?;
+            let state = req.app_data::<web::Data<AppState>>().expect("AppState is registered");
+            let sent = pairs.iter().find(|(k, _)| k == "csrf_token").map(|(_, v)| v.clone());
+            let expected = req.cookie(FORM_COOKIE).map(|c| tokens::form_token(&state.csrf_key, c.value()));
+            check_token(sent, expected)?;
+            Ok(Self(parse_form(&body)?))
         })
     }
 }

@@ -34,13 +34,22 @@ struct InboxPage {
 #[derive(Template)]
 #[template(path = "bell.html")]
 struct Bell {
-    unread: i64,
+    unread: String,
     has_unread: bool,
+}
+
+/// The bell's count: "99+" past what is counted.
+pub fn unread_label(unread: i64) -> String {
+    if unread >= db::notifications::UNREAD_SHOWN {
+        format!("{}+", db::notifications::UNREAD_SHOWN - 1)
+    } else {
+        unread.to_string()
+    }
 }
 
 #[get("/notifications")]
 async fn inbox(me: CurrentUser, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    let items = db::notifications::list(&state.pool, me.user.id, 100)
+    let items = db::notifications::list(&mut *state.db.read().await?, me.user.id, 100)
         .await?
         .into_iter()
         .map(|n| Item {
@@ -58,7 +67,7 @@ async fn inbox(me: CurrentUser, state: web::Data<AppState>) -> Result<HttpRespon
 /// The bell alone, polled by htmx so the count rises without a reload.
 #[get("/notifications/bell")]
 async fn bell(me: CurrentUser) -> Result<HttpResponse, AppError> {
-    render(StatusCode::OK, &Bell { unread: me.unread, has_unread: me.unread > 0 })
+    render(StatusCode::OK, &Bell { unread: unread_label(me.unread), has_unread: me.unread > 0 })
 }
 
 #[post("/notifications/read-all")]
@@ -67,7 +76,8 @@ async fn mark_all_read(
     state: web::Data<AppState>,
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<HttpResponse, AppError> {
-    db::notifications::mark_all_read(&state.pool, me.user.id, unix_now()).await?;
+    let user_id = me.user.id;
+    state.db.write(move |w| Box::pin(db::notifications::mark_all_read(w, user_id, unix_now()))).await?;
     Ok(see_other("/notifications"))
 }
 
@@ -79,7 +89,8 @@ async fn mark_read(
     path: web::Path<i64>,
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<HttpResponse, AppError> {
-    if !db::notifications::mark_read(&state.pool, me.user.id, path.into_inner(), unix_now()).await? {
+    let (user_id, id) = (me.user.id, path.into_inner());
+    if !state.db.write(move |w| Box::pin(db::notifications::mark_read(w, user_id, id, unix_now()))).await? {
         return Err(AppError::NotFound);
     }
     if is_htmx(&req) {

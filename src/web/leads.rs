@@ -1,4 +1,5 @@
-//! Leads: what Kai captured, newest first, with how many alerts each caused.
+//! Leads: what Kai captured, newest first, with how many alerts each caused. Pages go by
+//! position (`?older=` / `?newer=` a lead), so the thousandth page costs what the first does.
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, web};
 use askama::Template;
@@ -10,6 +11,7 @@ use super::shell::Shell;
 use super::{AppState, render};
 use crate::clock::format_utc;
 use crate::db;
+use crate::db::leads::{Cursor, Page};
 
 const PER_PAGE: i64 = 25;
 
@@ -31,15 +33,32 @@ pub struct LeadView {
 struct LeadsPage {
     shell: Shell,
     leads: Vec<LeadView>,
-    page: i64,
-    pages: i64,
     total: i64,
+    /// Links to the neighbouring pages, when there are any.
+    newer: Option<String>,
+    older: Option<String>,
     status: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct Query {
-    page: Option<i64>,
+    older: Option<String>,
+    newer: Option<String>,
+}
+
+/// A cursor as it appears in a link: `{updated_at}.{lead id}`, url-encoded.
+fn encode(c: &Cursor) -> String {
+    serde_urlencoded::to_string([("c", format!("{}.{}", c.updated_at, c.lead_id))]).unwrap_or_default()[2..].to_owned()
+}
+
+fn decode(value: &str) -> Result<Cursor, AppError> {
+    let bad = || AppError::BadRequest("This page link is not valid. Open Leads again to start from the newest.".into());
+    let (at, lead_id) = value.split_once('.').ok_or_else(bad)?;
+    let updated_at = at.parse().map_err(|_| bad())?;
+    if lead_id.is_empty() || lead_id.len() > 200 {
+        return Err(bad());
+    }
+    Ok(Cursor { updated_at, lead_id: lead_id.to_owned() })
 }
 
 #[get("/leads")]
@@ -48,10 +67,32 @@ async fn leads(
     state: web::Data<AppState>,
     query: web::Query<Query>,
 ) -> Result<HttpResponse, AppError> {
-    let total = db::leads::count(&state.pool, me.business_id()).await?;
-    let pages = ((total + PER_PAGE - 1) / PER_PAGE).max(1);
-    let page = query.page.unwrap_or(1).clamp(1, pages);
-    let rows = db::leads::page(&state.pool, me.business_id(), PER_PAGE, (page - 1) * PER_PAGE).await?;
+    let page = match (&query.older, &query.newer) {
+        (Some(c), _) => Page::OlderThan(decode(c)?),
+        (None, Some(c)) => Page::NewerThan(decode(c)?),
+        (None, None) => Page::Newest,
+    };
+    let (mut rows, total) = {
+        let mut conn = state.db.read().await?;
+        // One more than a page tells whether there is another page that way.
+        let rows = db::leads::page(&mut conn, me.business_id(), &page, PER_PAGE + 1).await?;
+        (rows, db::businesses::leads_count(&mut conn, me.business_id()).await?)
+    };
+    let more = rows.len() as i64 > PER_PAGE;
+    if more {
+        match page {
+            Page::NewerThan(_) => drop(rows.remove(0)),
+            _ => drop(rows.pop()),
+        }
+    }
+    let (first, last) = (rows.first().map(|r| r.cursor()), rows.last().map(|r| r.cursor()));
+    let (has_newer, has_older) = match page {
+        Page::Newest => (false, more),
+        Page::OlderThan(_) => (true, more),
+        Page::NewerThan(_) => (more, true),
+    };
+    let newer = first.filter(|_| has_newer).map(|c| format!("/leads?newer={}", encode(&c)));
+    let older = last.filter(|_| has_older).map(|c| format!("/leads?older={}", encode(&c)));
     let leads = rows
         .into_iter()
         .map(|l| LeadView {
@@ -63,5 +104,21 @@ async fn leads(
             alerts: l.alerts_sent,
         })
         .collect();
-    render(StatusCode::OK, &LeadsPage { shell: Shell::new(&me, "leads"), leads, page, pages, total, status: None })
+    render(StatusCode::OK, &LeadsPage { shell: Shell::new(&me, "leads"), leads, total, newer, older, status: None })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_survive_a_link() {
+        let c = Cursor { updated_at: 1_795_860_000, lead_id: "L-1 & co.".into() };
+        let link = encode(&c);
+        assert!(!link.contains(' ') && !link.contains('&'), "{link}");
+        let back: String =
+            serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("c={link}")).unwrap()[0].1.clone();
+        assert_eq!(decode(&back).unwrap(), c);
+        assert!(decode("yesterday.L-1").is_err() && decode("123").is_err());
+    }
 }

@@ -2,10 +2,11 @@
 pub mod assets;
 pub mod error;
 pub mod extract;
+pub mod hashing;
+pub mod limits;
 pub mod throttle;
 
 mod account;
-mod alerts;
 mod auth;
 mod billing;
 mod inbox;
@@ -21,25 +22,28 @@ use std::sync::Arc;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, web};
 use askama::Template;
-use sqlx::SqlitePool;
 
 use crate::config::Config;
+use crate::db::Db;
+use crate::dispatch::Dispatcher;
 use crate::dispatch::email::EmailSender;
 use error::AppError;
 
 /// What every handler can reach.
 pub struct AppState {
-    pub pool: SqlitePool,
+    pub db: Db,
     pub config: Arc<Config>,
     pub mailer: Arc<dyn EmailSender>,
     pub throttle: throttle::LoginThrottle,
+    pub hasher: hashing::Hasher,
     /// Checked when an unknown email signs in, so that answer takes as long as a wrong password.
     pub dummy_password_hash: String,
-    pub ingest: crate::db::writer::IngestQueue,
     pub secrets: webhooks::SecretCache,
-    /// Wakes the dispatcher (a test alert, a retried delivery).
-    pub wake_dispatcher: Arc<tokio::sync::Notify>,
+    pub dispatcher: Arc<Dispatcher>,
     pub unsubscribe_key: Vec<u8>,
+    /// Signs the security token of the forms shown before sign-in (login, invitation).
+    pub csrf_key: Vec<u8>,
+    pub limits: limits::Limits,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -52,7 +56,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(team::routes)
         .configure(account::routes)
         .configure(webhooks::routes)
-        .configure(alerts::routes)
         .configure(inbox::routes)
         .configure(leads::routes)
         .configure(billing::routes)
@@ -61,9 +64,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 #[get("/healthz")]
 async fn healthz(state: web::Data<AppState>) -> HttpResponse {
-    match sqlx::query("SELECT 1").execute(&state.pool).await {
-        Ok(_) => HttpResponse::Ok().content_type("text/plain").body("ok"),
-        Err(_) => HttpResponse::ServiceUnavailable().content_type("text/plain").body("database unavailable"),
+    if state.db.healthy().await {
+        HttpResponse::Ok().content_type("text/plain").body("ok")
+    } else {
+        HttpResponse::ServiceUnavailable().content_type("text/plain").body("database unavailable")
     }
 }
 
@@ -88,7 +92,23 @@ pub fn render(status: StatusCode, template: &impl Template) -> Result<HttpRespon
     Ok(HttpResponse::build(status).content_type("text/html; charset=utf-8").body(body))
 }
 
-/// Runs CPU-heavy work (password hashing) off the async workers.
-pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, AppError> {
-    web::block(f).await.map_err(|e| AppError::Unexpected(anyhow::anyhow!("blocking task failed: {e}")))
+/// Renders a page shown before sign-in (login, invitation): `page` gets its forms' security
+/// token, and the cookie behind the token is set when the visitor has none yet.
+pub fn render_public<T: Template>(
+    req: &actix_web::HttpRequest,
+    state: &AppState,
+    status: StatusCode,
+    page: impl FnOnce(String) -> T,
+) -> Result<HttpResponse, AppError> {
+    let (token, cookie) = extract::public_csrf(req, &state.csrf_key);
+    let mut response = render(status, &page(token))?;
+    if let Some(cookie) = cookie {
+        response.add_cookie(&cookie).map_err(|e| AppError::Unexpected(e.into()))?;
+    }
+    Ok(response)
+}
+
+/// Seconds to put in `Retry-After` for a wait: whole seconds, rounded up, at least one.
+pub fn retry_after_secs(wait: std::time::Duration) -> u64 {
+    (wait.as_secs_f64().ceil() as u64).max(1)
 }

@@ -29,6 +29,11 @@ impl Shell {
         }
     }
 
+    /// The bell's count ("99+" past what is counted).
+    pub fn unread_label(&self) -> String {
+        super::inbox::unread_label(self.unread)
+    }
+
     /// `aria-current="page"` for the navigation link of this page.
     pub fn current(&self, page: &str) -> &'static str {
         if self.page == page { "page" } else { "false" }

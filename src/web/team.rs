@@ -1,14 +1,15 @@
 //! Team Members: list, invite and remove people; accept an invitation.
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 use serde::Deserialize;
 
 use super::error::AppError;
-use super::extract::{CsrfForm, CurrentUser, NoFields, csrf_token, sign_in};
+use super::extract::{CsrfForm, CurrentUser, NoFields, PublicForm, sign_in};
+use super::limits::wait_words;
 use super::shell::{PublicAssets, Shell};
-use super::{AppState, blocking, render, see_other};
+use super::{AppState, render, render_public, retry_after_secs, see_other};
 use crate::clock::{format_utc, unix_now};
 use crate::db;
 use crate::db::invitations::InvitationProblem;
@@ -76,8 +77,10 @@ async fn team_page_view(
     invite: Option<InviteShown>,
     status: Option<String>,
 ) -> Result<TeamPage, AppError> {
-    let users = db::users::list_active(&state.pool, me.business_id()).await?;
-    let recipients = db::recipients::list(&state.pool, me.business_id()).await?;
+    let mut conn = state.db.read().await?;
+    let users = db::users::list_active(&mut conn, me.business_id()).await?;
+    let recipients = db::recipients::list(&mut conn, me.business_id()).await?;
+    drop(conn);
     let members = users
         .into_iter()
         .map(|u| MemberView {
@@ -129,7 +132,8 @@ async fn add_member(
     CsrfForm(input): CsrfForm<AddMember>,
 ) -> Result<HttpResponse, AppError> {
     me.require_manager("add team members")?;
-    let business = db::businesses::get(&state.pool, me.business_id()).await?.ok_or(AppError::NotFound)?;
+    let business =
+        db::businesses::get(&mut *state.db.read().await?, me.business_id()).await?.ok_or(AppError::NotFound)?;
     let mut form = AddForm {
         name: input.name.clone(),
         email: input.email.clone(),
@@ -157,32 +161,57 @@ async fn add_member(
         return render(StatusCode::UNPROCESSABLE_ENTITY, &page);
     };
 
+    if let Err(wait) = state.limits.invitations.hit(me.business_id()) {
+        let status = format!(
+            "Not added: {} invitations an hour is the most we send for a business. Wait {}, then add {}.",
+            state.limits.invitations.max(),
+            wait_words(wait),
+            name.as_str()
+        );
+        let mut response =
+            render(StatusCode::TOO_MANY_REQUESTS, &team_page_view(&state, &me, form, None, Some(status)).await?)?;
+        response.headers_mut().insert(
+            actix_web::http::header::RETRY_AFTER,
+            actix_web::http::header::HeaderValue::from(retry_after_secs(wait)),
+        );
+        return Ok(response);
+    }
+
     let token = tokens::random_token();
     let now = unix_now();
-    let mut tx = db::begin_write(&state.pool).await?;
-    let new_user = db::users::NewUser {
-        business_id: me.business_id(),
-        name: &name,
-        email: &email,
-        phone: phone.as_ref(),
-        role,
-        password_hash: None,
-    };
-    let user_id = match db::users::insert(&mut tx, new_user, now).await {
-        Ok(id) => id,
+    let (business_id, actor, token_hash) = (me.business_id().to_owned(), me.user.id, tokens::fingerprint(&token));
+    let (new_name, new_email, new_phone) = (name.clone(), email.clone(), phone.clone());
+    let inserted = state
+        .db
+        .write(move |w| {
+            Box::pin(async move {
+                let new_user = db::users::NewUser {
+                    business_id: &business_id,
+                    name: &new_name,
+                    email: &new_email,
+                    phone: new_phone.as_ref(),
+                    role,
+                    password_hash: None,
+                };
+                let user_id = db::users::insert(w, new_user, now).await?;
+                db::invitations::create(w, user_id, &token_hash, now + INVITATION_LIFETIME_SECS).await?;
+                let change = Change::new("team.added", None, Some(role.label().into()));
+                db::audit::record(w, &business_id, Some(actor), Some(user_id), &[change], now).await
+            })
+        })
+        .await;
+    match inserted {
+        Ok(()) => {}
+        // Only someone already on this team can clash: an email with an account elsewhere gets
+        // an invitation like any other, so this page never tells which emails use KaiCalls.
         Err(e) if db::is_unique_violation(&e) => {
-            drop(tx);
-            form.email_error = Some(format!("{email} already has a KaiCalls account, so it cannot be added again."));
+            form.email_error = Some(format!("{email} is already on your team."));
             let page =
                 team_page_view(&state, &me, form, None, Some("Not added: fix the highlighted fields.".into())).await?;
             return render(StatusCode::CONFLICT, &page);
         }
         Err(e) => return Err(e.into()),
-    };
-    db::invitations::create(&mut tx, user_id, &tokens::fingerprint(&token), now + INVITATION_LIFETIME_SECS).await?;
-    let change = Change::new("team.added", None, Some(role.label().into()));
-    db::audit::record(&mut tx, me.business_id(), Some(me.user.id), Some(user_id), &[change], now).await?;
-    tx.commit().await?;
+    }
 
     let link = state.config.public_url.join(&format!("invite/{token}")).map(|u| u.to_string()).unwrap_or_default();
     let expires = format_utc(now + INVITATION_LIFETIME_SECS);
@@ -242,8 +271,9 @@ async fn remove_member(
     path: web::Path<i64>,
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<HttpResponse, AppError> {
-    let user =
-        db::users::get_active(&state.pool, me.business_id(), path.into_inner()).await?.ok_or(AppError::NotFound)?;
+    let user = db::users::get_active(&mut *state.db.read().await?, me.business_id(), path.into_inner())
+        .await?
+        .ok_or(AppError::NotFound)?;
     me.require_manager("remove team members")?;
     if user.role == Role::Owner {
         return Err(AppError::Forbidden("The business owner cannot be removed.".into()));
@@ -251,19 +281,18 @@ async fn remove_member(
     if user.id == me.user.id {
         return Err(AppError::Forbidden("You cannot remove yourself. Ask the owner to remove you.".into()));
     }
-    let now = unix_now();
-    let mut tx = db::begin_write(&state.pool).await?;
-    db::users::remove(&mut tx, me.business_id(), user.id, now).await?;
-    db::audit::record(
-        &mut tx,
-        me.business_id(),
-        Some(me.user.id),
-        Some(user.id),
-        &[Change::new("team.removed", None, None)],
-        now,
-    )
-    .await?;
-    tx.commit().await?;
+    let (business, actor, user_id) = (me.business_id().to_owned(), me.user.id, user.id);
+    state
+        .db
+        .write(move |w| {
+            Box::pin(async move {
+                let now = unix_now();
+                db::users::remove(w, &business, user_id, now).await?;
+                let change = Change::new("team.removed", None, None);
+                db::audit::record(w, &business, Some(actor), Some(user_id), &[change], now).await
+            })
+        })
+        .await?;
     tracing::info!(user_id = user.id, "team member removed");
     let query = serde_urlencoded::to_string([("removed", user.name.as_str())]).unwrap_or_default();
     Ok(see_other(&format!("/team?{query}")))
@@ -294,28 +323,48 @@ fn problem_text(problem: InvitationProblem) -> String {
     .to_owned()
 }
 
+/// The invitation page: who it is for, or what is wrong with the link, and a form error.
+struct Invitee {
+    token: String,
+    name: String,
+    email: String,
+    problem: Option<String>,
+    error: Option<String>,
+}
+
+impl Invitee {
+    fn problem(token: String, problem: InvitationProblem) -> Self {
+        Self { token, name: String::new(), email: String::new(), problem: Some(problem_text(problem)), error: None }
+    }
+
+    fn answer(self, req: &HttpRequest, state: &AppState, status: StatusCode) -> Result<HttpResponse, AppError> {
+        render_public(req, state, status, |csrf_token| InvitationPage {
+            assets: PublicAssets::new(),
+            csrf_token,
+            token: self.token,
+            name: self.name,
+            email: self.email,
+            problem: self.problem,
+            error: self.error,
+        })
+    }
+}
+
 #[get("/invite/{token}")]
 async fn invitation_page(
-    session: Session,
+    req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let token = path.into_inner();
-    let found = db::invitations::find(&state.pool, &tokens::fingerprint(&token), unix_now()).await?;
-    let (name, email, problem, status) = match found {
-        Ok(i) => (i.name, i.email, None, StatusCode::OK),
-        Err(p) => (String::new(), String::new(), Some(problem_text(p)), StatusCode::NOT_FOUND),
-    };
-    let page = InvitationPage {
-        assets: PublicAssets::new(),
-        csrf_token: csrf_token(&session)?,
-        token,
-        name,
-        email,
-        problem,
-        error: None,
-    };
-    render(status, &page)
+    let found = db::invitations::find(&mut *state.db.read().await?, &tokens::fingerprint(&token), unix_now()).await?;
+    match found {
+        Ok(i) => {
+            let invitee = Invitee { token, name: i.name, email: i.email, problem: None, error: None };
+            invitee.answer(&req, &state, StatusCode::OK)
+        }
+        Err(p) => Invitee::problem(token, p).answer(&req, &state, StatusCode::NOT_FOUND),
+    }
 }
 
 #[derive(Deserialize)]
@@ -328,49 +377,57 @@ struct AcceptForm {
 
 #[post("/invite/{token}")]
 async fn accept_invitation(
+    req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    CsrfForm(form): CsrfForm<AcceptForm>,
+    PublicForm(form): PublicForm<AcceptForm>,
 ) -> Result<HttpResponse, AppError> {
     let token = path.into_inner();
     let token_hash = tokens::fingerprint(&token);
-    let invitation = match db::invitations::find(&state.pool, &token_hash, unix_now()).await? {
+    let invitation = match db::invitations::find(&mut *state.db.read().await?, &token_hash, unix_now()).await? {
         Ok(i) => i,
-        Err(p) => {
-            let page = InvitationPage {
-                assets: PublicAssets::new(),
-                csrf_token: csrf_token(&session)?,
-                token,
-                name: String::new(),
-                email: String::new(),
-                problem: Some(problem_text(p)),
-                error: None,
-            };
-            return render(StatusCode::NOT_FOUND, &page);
-        }
+        Err(p) => return Invitee::problem(token, p).answer(&req, &state, StatusCode::NOT_FOUND),
+    };
+    let again = |error: String| Invitee {
+        token: token.clone(),
+        name: invitation.name.clone(),
+        email: invitation.email.clone(),
+        problem: None,
+        error: Some(error),
     };
     if let Err(message) = password::check_new(&form.password, &form.confirm_password) {
-        let page = InvitationPage {
-            assets: PublicAssets::new(),
-            csrf_token: csrf_token(&session)?,
-            token,
-            name: invitation.name,
-            email: invitation.email,
-            problem: None,
-            error: Some(message),
-        };
-        return render(StatusCode::UNPROCESSABLE_ENTITY, &page);
+        return again(message).answer(&req, &state, StatusCode::UNPROCESSABLE_ENTITY);
     }
     let new_password = form.password.clone();
-    let hash = blocking(move || password::hash(&new_password)).await??;
-    let mut tx = db::begin_write(&state.pool).await?;
-    if !db::invitations::mark_used(&mut tx, &token_hash, unix_now()).await? {
-        return Err(AppError::BadRequest(problem_text(InvitationProblem::Used)));
+    let hash = state.hasher.run(move || password::hash(&new_password)).await.map_err(|_| AppError::Busy)??;
+    let user_id = invitation.user_id;
+    let accepted = state
+        .db
+        .write(move |w| {
+            Box::pin(async move {
+                if !db::invitations::mark_used(w, &token_hash, unix_now()).await? {
+                    return Ok(false);
+                }
+                db::users::set_password(w, user_id, &hash).await?;
+                Ok(true)
+            })
+        })
+        .await;
+    match accepted {
+        Ok(true) => {}
+        Ok(false) => return Err(AppError::BadRequest(problem_text(InvitationProblem::Used))),
+        Err(e) if db::is_unique_violation(&e) => {
+            let message = format!(
+                "{} already has a KaiCalls account with another business, and an email can belong to one business \
+                 at a time. Sign in with that account, or ask whoever invited you to use another email.",
+                invitation.email
+            );
+            return again(message).answer(&req, &state, StatusCode::CONFLICT);
+        }
+        Err(e) => return Err(e.into()),
     }
-    db::users::set_password(&mut tx, invitation.user_id, &hash).await?;
-    tx.commit().await?;
-    sign_in(&session, invitation.user_id)?;
-    tracing::info!(user_id = invitation.user_id, business_id = %invitation.business_id, "invitation accepted");
+    sign_in(&session, user_id)?;
+    tracing::info!(user_id, business_id = %invitation.business_id, "invitation accepted");
     Ok(see_other("/settings/notifications"))
 }

@@ -1,6 +1,10 @@
 //! Slows down password guessing: after a few failures for one account or one address, each
 //! further attempt must wait, longer each time (capped), until the failures age out. Never a
 //! permanent lock-out, so an attacker cannot lock a real owner out of their account for good.
+//!
+//! An attempt is counted when it starts (a reservation), before its password is hashed, and
+//! forgiven when it turns out right: a burst of concurrent guesses is checked at most as many
+//! times as the budget allows, however many arrive at once.
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -45,23 +49,52 @@ fn bump<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Failures>, key: K, now: In
     }
 }
 
+/// An attempt that was let through and counted as a failure until it is known to be right.
+pub struct Reservation<'a> {
+    throttle: &'a LoginThrottle,
+    account: String,
+    address: IpAddr,
+}
+
+impl Reservation<'_> {
+    /// The password was right: the account's failures are forgiven, and this attempt does not
+    /// count against the address.
+    pub fn succeeded(self) {
+        self.throttle.accounts.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.account);
+        self.forgive_address();
+    }
+
+    /// The attempt was never checked (the server was too busy): it does not count.
+    pub fn cancel(self) {
+        if let Some(f) = self.throttle.accounts.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&self.account) {
+            f.count = f.count.saturating_sub(1);
+        }
+        self.forgive_address();
+    }
+
+    fn forgive_address(&self) {
+        if let Some(f) = self.throttle.addresses.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&self.address) {
+            f.count = f.count.saturating_sub(1);
+        }
+    }
+}
+
 impl LoginThrottle {
-    /// How long this attempt must wait, if it must.
-    pub fn check(&self, account: &str, address: IpAddr) -> Option<Duration> {
+    /// Lets an attempt through, counted as a failure until it succeeds, or answers how long it
+    /// must wait first.
+    pub fn reserve(&self, account: &str, address: IpAddr) -> Result<Reservation<'_>, Duration> {
         let now = Instant::now();
-        let account_wait = wait_for(self.accounts.lock().unwrap().get(account), ACCOUNT_FREE_FAILURES, now);
-        let address_wait = wait_for(self.addresses.lock().unwrap().get(&address), ADDRESS_FREE_FAILURES, now);
-        account_wait.max(address_wait)
-    }
-
-    pub fn failed(&self, account: &str, address: IpAddr) {
-        let now = Instant::now();
-        bump(&mut self.accounts.lock().unwrap(), account.to_owned(), now);
-        bump(&mut self.addresses.lock().unwrap(), address, now);
-    }
-
-    pub fn succeeded(&self, account: &str) {
-        self.accounts.lock().unwrap().remove(account);
+        // Both maps stay locked together, so concurrent attempts see each other's reservations.
+        let mut accounts = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
+        let mut addresses = self.addresses.lock().unwrap_or_else(|e| e.into_inner());
+        let account_wait = wait_for(accounts.get(account), ACCOUNT_FREE_FAILURES, now);
+        let address_wait = wait_for(addresses.get(&address), ADDRESS_FREE_FAILURES, now);
+        if let Some(wait) = account_wait.max(address_wait) {
+            return Err(wait);
+        }
+        bump(&mut accounts, account.to_owned(), now);
+        bump(&mut addresses, address, now);
+        Ok(Reservation { throttle: self, account: account.to_owned(), address })
     }
 }
 
@@ -70,20 +103,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_few_failures_are_free_then_each_attempt_waits_longer() {
+    fn a_few_failures_are_free_then_attempts_must_wait() {
         let throttle = LoginThrottle::default();
         let ip: IpAddr = [127, 0, 0, 1].into();
         for _ in 0..ACCOUNT_FREE_FAILURES {
-            assert!(throttle.check("a@x.test", ip).is_none());
-            throttle.failed("a@x.test", ip);
+            drop(throttle.reserve("a@x.test", ip).expect("a free attempt"));
         }
-        let first = throttle.check("a@x.test", ip).expect("throttled after the free failures");
-        throttle.failed("a@x.test", ip);
-        let second = throttle.check("a@x.test", ip).unwrap();
-        assert!(second > first);
-        assert!(throttle.check("b@x.test", ip).is_none(), "other accounts on the same address are not slowed yet");
-        throttle.succeeded("a@x.test");
-        assert!(throttle.check("a@x.test", ip).is_none());
+        let wait = throttle.reserve("a@x.test", ip).err().expect("throttled after the free failures");
+        assert!(wait > Duration::ZERO && wait <= Duration::from_secs(1));
+        assert!(throttle.reserve("b@x.test", ip).is_ok(), "other accounts on the same address are not slowed yet");
+    }
+
+    #[test]
+    fn attempts_count_before_they_are_checked_so_a_burst_gets_only_the_budget() {
+        let throttle = LoginThrottle::default();
+        // Held, as concurrent requests hold them while their passwords are hashed.
+        let held: Vec<_> = (0..60).filter_map(|_| throttle.reserve("a@x.test", [10, 0, 0, 9].into()).ok()).collect();
+        assert_eq!(held.len() as u32, ACCOUNT_FREE_FAILURES);
+    }
+
+    #[test]
+    fn a_right_password_forgives_the_account_and_a_cancelled_attempt_does_not_count() {
+        let throttle = LoginThrottle::default();
+        let ip: IpAddr = [127, 0, 0, 1].into();
+        for _ in 0..ACCOUNT_FREE_FAILURES - 1 {
+            drop(throttle.reserve("a@x.test", ip).unwrap());
+        }
+        throttle.reserve("a@x.test", ip).unwrap().cancel();
+        throttle.reserve("a@x.test", ip).unwrap().succeeded();
+        for _ in 0..ACCOUNT_FREE_FAILURES {
+            drop(throttle.reserve("a@x.test", ip).expect("failures were forgiven"));
+        }
     }
 
     #[test]
@@ -91,9 +141,9 @@ mod tests {
         let throttle = LoginThrottle::default();
         let ip: IpAddr = [10, 0, 0, 1].into();
         for i in 0..ADDRESS_FREE_FAILURES {
-            throttle.failed(&format!("user{i}@x.test"), ip);
+            drop(throttle.reserve(&format!("user{i}@x.test"), ip).unwrap());
         }
-        assert!(throttle.check("fresh@x.test", ip).is_some());
-        assert!(throttle.check("fresh@x.test", [10, 0, 0, 2].into()).is_none());
+        assert!(throttle.reserve("fresh@x.test", ip).is_err());
+        assert!(throttle.reserve("fresh@x.test", [10, 0, 0, 2].into()).is_ok());
     }
 }

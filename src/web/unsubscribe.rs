@@ -46,18 +46,26 @@ async fn confirm(state: web::Data<AppState>, path: web::Path<String>) -> Result<
 async fn unsubscribe_now(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, AppError> {
     let token = path.into_inner();
     let (user_id, kind) = check(&state, &token)?;
-    let mut tx = db::begin_write(&state.pool).await?;
-    if let Some((business_id, recipient_id)) = db::recipients::of_user(&mut tx, user_id).await?
-        && let Some(mut recipient) = db::recipients::get_for_update(&mut tx, &business_id, recipient_id).await?
-        && recipient.prefs.kinds.get(kind)
-    {
-        recipient.prefs.kinds.set(kind, false);
-        db::recipients::update(&mut tx, &business_id, recipient_id, &recipient.prefs).await?;
-        let change =
-            Change::new(format!("recipient.{}", kind.field()), Some("on".into()), Some("off (email link)".into()));
-        db::audit::record(&mut tx, &business_id, Some(user_id), Some(user_id), &[change], unix_now()).await?;
-    }
-    tx.commit().await?;
+    state
+        .db
+        .write(move |w| {
+            Box::pin(async move {
+                let Some(mut recipient) = db::recipients::of_user(w, user_id).await? else { return Ok(()) };
+                let business_id = db::users::business_of(w, user_id).await?;
+                if recipient.prefs.kinds.get(kind) {
+                    recipient.prefs.kinds.set(kind, false);
+                    db::recipients::update(w, &business_id, recipient.id, &recipient.prefs).await?;
+                    let change = Change::new(
+                        format!("recipient.{}", kind.field()),
+                        Some("on".into()),
+                        Some("off (email link)".into()),
+                    );
+                    db::audit::record(w, &business_id, Some(user_id), Some(user_id), &[change], unix_now()).await?;
+                }
+                Ok(())
+            })
+        })
+        .await?;
     render(
         StatusCode::OK,
         &UnsubscribePage { assets: PublicAssets::new(), token, what: kind.phrase().into(), done: true },

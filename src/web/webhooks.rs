@@ -11,8 +11,9 @@ use serde_json::json;
 
 use super::AppState;
 use crate::clock::{unix_now, unix_now_ms};
-use crate::db;
-use crate::db::events::{NewEvent, Stored};
+use crate::db::events::Stored;
+use crate::db::writer::NewEvent;
+use crate::db::{self, Db};
 use crate::domain::{Region, events, webhook};
 
 pub const MAX_BODY: usize = 64 * 1024;
@@ -22,28 +23,25 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(receive);
 }
 
-/// Each business's signing keys, kept for a few seconds so a burst of webhooks does not read
-/// them from the database every time. Rotation clears the entry at once.
 /// When a business's keys were read, its region, and its current signing keys.
 type CachedKeys = (Instant, Region, Vec<Vec<u8>>);
 
+/// Each business's signing keys, kept for a few seconds so a burst of webhooks does not read
+/// them from the database every time. Rotation clears the entry at once.
 #[derive(Default)]
 pub struct SecretCache {
     entries: Mutex<HashMap<String, CachedKeys>>,
 }
 
 impl SecretCache {
-    async fn get(
-        &self,
-        pool: &sqlx::SqlitePool,
-        business_id: &str,
-    ) -> Result<Option<(Region, Vec<Vec<u8>>)>, sqlx::Error> {
+    async fn get(&self, db: &Db, business_id: &str) -> Result<Option<(Region, Vec<Vec<u8>>)>, sqlx::Error> {
         if let Some((at, region, keys)) = self.entries.lock().unwrap().get(business_id)
             && at.elapsed() < SECRET_TTL
         {
             return Ok(Some((*region, keys.clone())));
         }
-        let Some((region, secrets)) = db::businesses::webhook_secrets(pool, business_id, unix_now()).await? else {
+        let mut conn = db.system().acquire().await?;
+        let Some((region, secrets)) = db::businesses::webhook_secrets(&mut conn, business_id, unix_now()).await? else {
             return Ok(None);
         };
         let keys: Vec<Vec<u8>> = secrets.iter().filter_map(|s| webhook::secret_key(s)).collect();
@@ -76,7 +74,7 @@ async fn receive(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let business_id = path.into_inner();
-    let (region, keys) = match state.secrets.get(&state.pool, &business_id).await {
+    let (region, keys) = match state.secrets.get(&state.db, &business_id).await {
         Ok(Some(found)) => found,
         Ok(None) => return problem(StatusCode::NOT_FOUND, "no business has this id", Some("business_id")),
         Err(e) => {
@@ -125,14 +123,9 @@ async fn receive(
         Ok(event) => event,
         Err(e) => return problem(StatusCode::BAD_REQUEST, &e.message, Some(&e.field)),
     };
-    let new = NewEvent {
-        business_id,
-        webhook_id: id.unwrap_or_default().to_owned(),
-        type_name: event.type_name().to_owned(),
-        payload: serde_json::to_string(&event).unwrap_or_default(),
-        received_at_ms: unix_now_ms(),
-    };
-    match state.ingest.store(new).await {
+    let new =
+        NewEvent { business_id, webhook_id: id.unwrap_or_default().to_owned(), event, received_at_ms: unix_now_ms() };
+    match state.db.ingest(new).await {
         Ok(Stored::New(id)) => HttpResponse::Accepted().json(json!({ "id": id })),
         Ok(Stored::Duplicate(id)) => HttpResponse::Ok().json(json!({ "id": id })),
         Err(e) => HttpResponse::ServiceUnavailable()

@@ -66,12 +66,19 @@ async fn repeated_failures_are_slowed_down_with_retry_after() {
 }
 
 #[tokio::test]
-async fn the_session_id_changes_at_sign_in() {
+async fn the_sign_in_form_starts_no_session_and_a_planted_session_id_is_not_adopted() {
     let app = spawn_app().await;
     app.create_business("Acme", "owner@acme.test").await;
-    let client = client();
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let planted = "kai_session=planted-by-someone-else; Path=/";
+    jar.add_cookie_str(planted, &app.address.parse().unwrap());
+    let client = reqwest::Client::builder()
+        .cookie_provider(jar)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     let login_page = client.get(app.url("/login")).send().await.unwrap();
-    let before = session_cookie(&login_page).expect("the login page starts a session for its CSRF token");
+    assert!(session_cookie(&login_page).is_none(), "the sign-in page sets no session cookie");
     let csrf = csrf_in(&login_page.text().await.unwrap());
 
     let response = client
@@ -81,11 +88,14 @@ async fn the_session_id_changes_at_sign_in() {
         .await
         .unwrap();
 
-    let after = session_cookie(&response).expect("sign-in sets a new cookie");
-    assert_ne!(before, after);
+    assert_eq!(response.status(), 303);
+    let after = session_cookie(&response).expect("sign-in sets a new session cookie");
+    assert!(!after.contains("planted-by-someone-else"));
+    let sessions: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(sessions, 1, "one session, made at sign-in");
     let old = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let with_old = old.get(app.url("/settings/notifications")).header("cookie", before).send().await.unwrap();
-    assert_eq!(with_old.status(), 303, "the pre-login id does not carry the sign-in");
+    let with_old = old.get(app.url("/settings/notifications")).header("cookie", planted).send().await.unwrap();
+    assert_eq!(with_old.status(), 303, "the planted id does not carry the sign-in");
 }
 
 #[tokio::test]
@@ -106,7 +116,7 @@ async fn after_sign_out_the_old_cookie_no_longer_works() {
     let page = raw.get(app.url("/settings/notifications")).header("cookie", &cookie).send().await.unwrap();
     assert_eq!(page.status(), 303);
     assert_eq!(location(&page), "/login");
-    assert_eq!(db::sessions::count_for_user(&app.pool, business.owner.id).await.unwrap(), 0);
+    assert_eq!(db::sessions::count_for_user(&mut *app.pool.acquire().await.unwrap(), business.owner.id).await.unwrap(), 0);
 }
 
 #[tokio::test]

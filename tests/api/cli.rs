@@ -26,12 +26,13 @@ async fn create_business_reads_the_password_from_stdin_and_prints_json() {
     let secret = json["webhook_secret"].as_str().unwrap();
     assert!(id.starts_with("biz_"));
     assert!(secret.starts_with("whsec_"));
-    let pool = db::connect(&format!("sqlite://{}", dir.path().join("kaicalls.db").display())).await.unwrap();
-    let business = db::businesses::get(&pool, id).await.unwrap().unwrap();
+    let pool = crate::helpers::read_only_pool(&format!("sqlite://{}", dir.path().join("kaicalls.db").display())).await;
+    let mut conn = pool.acquire().await.unwrap();
+    let business = db::businesses::get(&mut conn, id).await.unwrap().unwrap();
     assert_eq!(business.name, "Bright Dental");
     assert_eq!(business.webhook_secret, secret);
-    let (owner, hash) = db::users::find_for_login(&pool, "dr@bright.test").await.unwrap().unwrap();
-    assert!(kaicalls_notify::domain::password::verify("a very long password", &hash.unwrap()));
+    let (owner, hash) = db::users::find_for_login(&mut conn, "dr@bright.test").await.unwrap().unwrap();
+    assert!(kaicalls_notify::domain::password::verify("a very long password", &hash));
     assert_eq!(owner.business_id, id);
 }
 
@@ -78,19 +79,22 @@ fn a_bad_environment_variable_stops_start_up_naming_it() {
 #[tokio::test]
 async fn the_demo_seed_can_run_again_on_the_same_database() {
     let dir = tempfile::tempdir().unwrap();
-    let pool = db::connect(&format!("sqlite://{}", dir.path().join("demo.db").display())).await.unwrap();
+    let url = format!("sqlite://{}", dir.path().join("demo.db").display());
+    let (demo_db, _handover) = db::open(&url, db::WriterSettings { lease: std::time::Duration::from_secs(60) }).await.unwrap();
 
-    let first = kaicalls_notify::demo::seed(&pool).await.unwrap();
-    let second = kaicalls_notify::demo::seed(&pool).await.unwrap();
+    let first = kaicalls_notify::demo::seed(&demo_db).await.unwrap();
+    let second = kaicalls_notify::demo::seed(&demo_db).await.unwrap();
+    let pool = crate::helpers::read_only_pool(&url).await;
+    let mut conn = pool.acquire().await.unwrap();
 
     assert_eq!(first.business_id, second.business_id);
     assert_eq!(first.webhook_secret, second.webhook_secret);
-    let team = db::users::list_active(&pool, &first.business_id).await.unwrap();
+    let team = db::users::list_active(&mut conn, &first.business_id).await.unwrap();
     assert_eq!(team.len(), 5, "an owner, an admin and three members");
     assert_eq!(team.iter().filter(|u| u.phone.is_some() && u.role == kaicalls_notify::domain::Role::Member).count(), 3);
-    let recipients = db::recipients::list(&pool, &first.business_id).await.unwrap();
+    let recipients = db::recipients::list(&mut conn, &first.business_id).await.unwrap();
     assert_eq!(recipients.len(), 2);
     assert_ne!(recipients[0].prefs.min_lead_score, recipients[1].prefs.min_lead_score);
-    let (_, hash) = db::users::find_for_login(&pool, &second.owner_email).await.unwrap().unwrap();
-    assert!(kaicalls_notify::domain::password::verify(&second.password, &hash.unwrap()), "the printed password works");
+    let (_, hash) = db::users::find_for_login(&mut conn, &second.owner_email).await.unwrap().unwrap();
+    assert!(kaicalls_notify::domain::password::verify(&second.password, &hash), "the printed password works");
 }

@@ -63,12 +63,17 @@ async fn an_event_accepted_before_a_crash_is_delivered_after_restart_once() {
     let created: serde_json::Value = serde_json::from_slice(&create.wait_with_output().unwrap().stdout).unwrap();
     let (business, secret) = (created["business_id"].as_str().unwrap(), created["webhook_secret"].as_str().unwrap());
     // Turn SMS on with a business phone, straight in the database the server will open.
-    let pool =
-        kaicalls_notify::db::connect(&format!("sqlite://{}", dir.path().join("kaicalls.db").display())).await.unwrap();
-    sqlx::query("UPDATE notification_defaults SET sms_enabled = 1, notification_phone = '+15555550100'")
-        .execute(&pool)
-        .await
-        .unwrap();
+    let url = format!("sqlite://{}", dir.path().join("kaicalls.db").display());
+    {
+        // The server is not running yet: change the file directly.
+        let writable = sqlx::SqlitePool::connect(&url).await.unwrap();
+        sqlx::query("UPDATE notification_defaults SET sms_enabled = 1, notification_phone = '+15555550100'")
+            .execute(&writable)
+            .await
+            .unwrap();
+        writable.close().await;
+    }
+    let pool = crate::helpers::read_only_pool(&url).await;
 
     // First run: the SMS provider is unreachable, so nothing can be delivered yet.
     let port = free_port();

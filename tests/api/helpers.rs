@@ -2,24 +2,31 @@
 //! and one helper per endpoint.
 use std::sync::Arc;
 
+use std::str::FromStr;
+use std::time::Duration;
+
 use kaicalls_notify::clock::unix_now;
-use kaicalls_notify::config::Config;
-use kaicalls_notify::db::{self, businesses::NewBusiness, users::NewUser};
+use kaicalls_notify::config::{Config, DispatchSettings};
+use kaicalls_notify::db::{self, Db, businesses::NewBusiness, users::NewUser};
+use kaicalls_notify::dispatch::Dispatcher;
 use kaicalls_notify::domain::{EmailAddress, PersonName, PhoneNumber, Region, Role, password};
 use kaicalls_notify::startup::Application;
 use reqwest::header::HeaderMap;
 use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
 use crate::smtp::SmtpServer;
 use crate::twilio::{self, TwilioServer};
-use kaicalls_notify::dispatch::worker::DispatchSettings;
-use std::time::Duration;
 
 pub const PASSWORD: &str = "correct horse battery";
 
 pub struct TestApp {
     pub address: String,
+    /// The application's database handle (its writer, its readers).
+    pub db: Db,
+    /// A read-only pool of the test's own on the same database, for checking what was stored.
     pub pool: SqlitePool,
+    pub dispatcher: Arc<Dispatcher>,
     pub smtp: SmtpServer,
     pub twilio: TwilioServer,
     pub dir: Arc<tempfile::TempDir>,
@@ -53,6 +60,7 @@ fn config(dir: &std::path::Path, smtp_url: &str, twilio: &TwilioServer) -> Confi
         lease: Duration::from_secs(5),
         first_retry: Duration::from_millis(200),
         give_up_after: Duration::from_secs(3600),
+        autorun: true,
     };
     config
 }
@@ -80,12 +88,20 @@ pub async fn spawn_with(
 ) -> TestApp {
     let mut config = config(dir.path(), smtp_url, &twilio);
     adjust(&mut config);
+    let database_url = config.database_url.clone();
     let app = Application::build(config).await.expect("the app starts");
     let address = format!("http://127.0.0.1:{}", app.port());
-    let pool = app.pool().clone();
+    let (db, dispatcher) = (app.db().clone(), app.dispatcher());
     tokio::spawn(app.run_until_stopped());
+    let pool = read_only_pool(&database_url).await;
     let password_hash = password::hash(PASSWORD).unwrap();
-    TestApp { address, pool, smtp, twilio, dir, password_hash }
+    TestApp { address, db, pool, dispatcher, smtp, twilio, dir, password_hash }
+}
+
+/// A read-only pool on a database, for looking at what the application stored.
+pub async fn read_only_pool(database_url: &str) -> SqlitePool {
+    let options = SqliteConnectOptions::from_str(database_url).unwrap().read_only(true);
+    SqlitePoolOptions::new().max_connections(2).connect_with(options).await.unwrap()
 }
 
 pub fn client() -> reqwest::Client {
@@ -113,23 +129,25 @@ impl TestApp {
         let secret = kaicalls_notify::tokens::webhook_secret();
         let owner_name = PersonName::parse(&format!("{name} Owner")).unwrap();
         let email = EmailAddress::parse(owner_email).unwrap();
-        let mut tx = db::begin_write(&self.pool).await.unwrap();
-        let owner_id = db::businesses::create(
-            &mut tx,
-            NewBusiness {
-                id: &id,
-                name,
-                region: Region::default(),
-                webhook_secret: &secret,
-                owner_name: &owner_name,
-                owner_email: &email,
-                owner_password_hash: &self.password_hash,
-            },
-            unix_now(),
-        )
-        .await
-        .unwrap();
-        tx.commit().await.unwrap();
+        let (new_id, new_secret, hash, name) = (id.clone(), secret.clone(), self.password_hash.clone(), name.to_owned());
+        let owner_id = self
+            .db
+            .write(move |w| {
+                Box::pin(async move {
+                    let new = NewBusiness {
+                        id: &new_id,
+                        name: &name,
+                        region: Region::default(),
+                        webhook_secret: &new_secret,
+                        owner_name: &owner_name,
+                        owner_email: &email,
+                        owner_password_hash: &hash,
+                    };
+                    db::businesses::create(w, new, unix_now()).await
+                })
+            })
+            .await
+            .unwrap();
         TestBusiness { id, owner: Person { id: owner_id }, secret }
     }
 
@@ -144,17 +162,24 @@ impl TestApp {
         let name = PersonName::parse(name).unwrap();
         let address = EmailAddress::parse(email).unwrap();
         let phone = phone.map(|p| PhoneNumber::parse(p, Region::default()).unwrap());
-        let mut tx = db::begin_write(&self.pool).await.unwrap();
-        let new = NewUser {
-            business_id: &business.id,
-            name: &name,
-            email: &address,
-            phone: phone.as_ref(),
-            role,
-            password_hash: Some(&self.password_hash),
-        };
-        let id = db::users::insert(&mut tx, new, unix_now()).await.unwrap();
-        tx.commit().await.unwrap();
+        let (business_id, hash) = (business.id.clone(), self.password_hash.clone());
+        let id = self
+            .db
+            .write(move |w| {
+                Box::pin(async move {
+                    let new = NewUser {
+                        business_id: &business_id,
+                        name: &name,
+                        email: &address,
+                        phone: phone.as_ref(),
+                        role,
+                        password_hash: Some(&hash),
+                    };
+                    db::users::insert(w, new, unix_now()).await
+                })
+            })
+            .await
+            .unwrap();
         Person { id }
     }
 
@@ -219,11 +244,11 @@ impl TestApp {
     }
 
     pub async fn defaults(&self, business_id: &str) -> kaicalls_notify::domain::BusinessDefaults {
-        db::defaults::get(&self.pool, business_id).await.unwrap()
+        db::defaults::of(&mut *self.pool.acquire().await.unwrap(), business_id).await.unwrap()
     }
 
     pub async fn recipient(&self, business_id: &str, id: i64) -> Option<db::recipients::Recipient> {
-        db::recipients::get(&self.pool, business_id, id).await.unwrap()
+        db::recipients::get(&mut *self.pool.acquire().await.unwrap(), business_id, id).await.unwrap()
     }
 }
 

@@ -95,7 +95,17 @@ async fn pages_send_a_strict_content_security_policy_and_safe_headers() {
     }
     let login = crate::helpers::client().get(app.url("/login")).send().await.unwrap();
     let cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("Secure") && cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(cookie.starts_with("kai_form="), "the sign-in form's token cookie, not a session: {cookie}");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("Secure") && cookie.contains("SameSite=Strict"), "{cookie}");
+    let signed_in = app.login_with(&crate::helpers::client(), "owner@acme.test", crate::helpers::PASSWORD).await;
+    let session = signed_in
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("kai_session="))
+        .expect("a session cookie at sign-in");
+    assert!(session.contains("HttpOnly") && session.contains("Secure") && session.contains("SameSite=Lax"), "{session}");
 }
 
 #[tokio::test]

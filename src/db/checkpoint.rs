@@ -1,0 +1,65 @@
+//! Keeps the write-ahead log small, on a connection of its own so no commit waits for it.
+//!
+//! Under load a `PASSIVE` checkpoint copies committed pages into the database file without
+//! blocking the writer. Once the writer has been idle for a moment, a `TRUNCATE` checkpoint
+//! empties the log file, so after a burst the WAL returns to zero bytes instead of keeping its
+//! peak size (together with `journal_size_limit`, which cuts it back whenever it is reset).
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use sqlx::SqliteConnection;
+
+use crate::clock::unix_now_ms;
+
+/// Pages in the log (4 KiB each) before a passive checkpoint is worth running.
+const PASSIVE_AFTER_PAGES: i64 = 1000;
+/// How long the writer must have been idle before the log is truncated.
+const IDLE_FOR_TRUNCATE_MS: i64 = 1000;
+
+/// When the writer last committed (unix ms), shared with the checkpointer.
+#[derive(Clone, Default)]
+pub struct Activity(Arc<AtomicI64>);
+
+impl Activity {
+    pub fn committed(&self) {
+        self.0.store(unix_now_ms(), Ordering::Relaxed);
+    }
+
+    fn idle_ms(&self) -> i64 {
+        unix_now_ms() - self.0.load(Ordering::Relaxed)
+    }
+}
+
+pub async fn run(mut conn: SqliteConnection, activity: Activity) {
+    let wal = match wal_file(&mut conn).await {
+        Ok(Some(path)) => path,
+        _ => return,
+    };
+    let mut every = tokio::time::interval(Duration::from_millis(250));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let pages = std::fs::metadata(&wal).map(|m| m.len() / 4096).unwrap_or(0) as i64;
+        let sql = if pages == 0 {
+            continue;
+        } else if activity.idle_ms() >= IDLE_FOR_TRUNCATE_MS {
+            "PRAGMA wal_checkpoint(TRUNCATE)"
+        } else if pages >= PASSIVE_AFTER_PAGES {
+            "PRAGMA wal_checkpoint(PASSIVE)"
+        } else {
+            continue;
+        };
+        // A checkpoint that finds readers in the way simply runs again on a later tick.
+        if let Err(e) = sqlx::query(sql).execute(&mut conn).await {
+            tracing::debug!(error = %e, sql, "checkpoint skipped");
+        }
+    }
+}
+
+/// The path of the database's `-wal` file.
+async fn wal_file(conn: &mut SqliteConnection) -> sqlx::Result<Option<std::path::PathBuf>> {
+    let file: Option<String> =
+        sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'").fetch_optional(conn).await?;
+    Ok(file.filter(|f| !f.is_empty()).map(|f| format!("{f}-wal").into()))
+}

@@ -1,0 +1,126 @@
+//! Sending one delivery on its channel: email, SMS, or the in-app inbox.
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::email::{EmailError, EmailSender, OutgoingEmail};
+use super::sms::{SmsError, SmsSender};
+use crate::db::notifications::NewNotification;
+use crate::db::{Db, deliveries::Claimed, writer::AlertEvent};
+use crate::domain::text::{AlertText, alert_text};
+use crate::domain::{Channel, EmailAddress, unsubscribe};
+
+/// An event and its alert in words, shared by all its deliveries.
+pub struct Alert {
+    pub event: Arc<AlertEvent>,
+    pub text: Option<AlertText>,
+}
+
+/// Why a send did not go through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// Worth trying again (a timeout, a busy provider), not before `retry_after` if given.
+    Transient { message: String, retry_after: Option<Duration> },
+    /// Trying again will not help.
+    Permanent { message: String },
+    /// The SMS provider refused the number itself for good; `problem` says why in words.
+    NumberRefused { message: String, problem: String },
+}
+
+impl From<EmailError> for Failure {
+    fn from(e: EmailError) -> Self {
+        match e {
+            EmailError::Transient(message) => Self::Transient { message, retry_after: None },
+            EmailError::Permanent(message) => Self::Permanent { message },
+        }
+    }
+}
+
+impl From<SmsError> for Failure {
+    fn from(e: SmsError) -> Self {
+        match e {
+            SmsError::Transient { message, retry_after } => Self::Transient { message, retry_after },
+            SmsError::Permanent { message } => Self::Permanent { message },
+            SmsError::NumberRefused { message, problem } => Self::NumberRefused { message, problem },
+        }
+    }
+}
+
+/// The senders of every channel.
+pub struct Senders {
+    email: Arc<dyn EmailSender>,
+    sms: Arc<dyn SmsSender>,
+    db: Db,
+    base_url: String,
+    unsubscribe_key: Vec<u8>,
+}
+
+impl Senders {
+    pub fn new(
+        email: Arc<dyn EmailSender>,
+        sms: Arc<dyn SmsSender>,
+        db: Db,
+        base_url: String,
+        unsubscribe_key: Vec<u8>,
+    ) -> Self {
+        Self { email, sms, db, base_url, unsubscribe_key }
+    }
+
+    /// Puts an event into words once, for all its deliveries.
+    pub fn prepare(&self, event: Arc<AlertEvent>) -> Alert {
+        let text = alert_text(&event.event, event.usage_threshold, &self.base_url);
+        Alert { event, text }
+    }
+
+    /// Sends one delivery; answers the provider's message id, if it gives one.
+    pub async fn send(&self, d: &Claimed, alert: &Alert) -> Result<Option<String>, Failure> {
+        let Some(text) = &alert.text else {
+            return Err(Failure::Permanent { message: "this event has no alert text".into() });
+        };
+        match d.channel {
+            Channel::Email => self.send_email(d, alert, text).await,
+            Channel::Sms => Ok(Some(self.sms.send(&d.address, &text.sms).await?)),
+            Channel::InApp => self.add_to_inbox(d, text).await,
+        }
+    }
+
+    async fn send_email(&self, d: &Claimed, alert: &Alert, text: &AlertText) -> Result<Option<String>, Failure> {
+        let to = EmailAddress::parse(&d.address).map_err(|message| Failure::Permanent { message })?;
+        let unsubscribe_url = match (d.user_id, alert.event.event.alert_kind()) {
+            (Some(user_id), Some(kind)) => Some(format!(
+                "{}unsubscribe/{}",
+                self.base_url,
+                unsubscribe::token(&self.unsubscribe_key, user_id, kind)
+            )),
+            _ => None,
+        };
+        let message_id = format!("<delivery-{}@kaicalls-notify>", d.id);
+        let email = OutgoingEmail {
+            to,
+            to_name: d.person_name.clone(),
+            subject: text.subject.clone(),
+            text: text.text.clone(),
+            html: text.html.clone(),
+            message_id: Some(message_id.clone()),
+            unsubscribe_url,
+        };
+        self.email.send(email).await?;
+        Ok(Some(message_id))
+    }
+
+    async fn add_to_inbox(&self, d: &Claimed, text: &AlertText) -> Result<Option<String>, Failure> {
+        let user_id = d.user_id.ok_or(Failure::Permanent { message: "an in-app alert needs a person".into() })?;
+        let notification = NewNotification {
+            business_id: d.business_id.clone(),
+            user_id,
+            delivery_id: Some(d.id),
+            title: text.title.clone(),
+            body: text.body.clone(),
+            link: text.link.to_owned(),
+        };
+        if self.db.add_to_inbox(notification).await {
+            Ok(None)
+        } else {
+            Err(Failure::Transient { message: "the inbox could not be written".into(), retry_after: None })
+        }
+    }
+}

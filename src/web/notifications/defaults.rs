@@ -1,0 +1,175 @@
+//! Business defaults: which alert types and channels are on, and where business alerts go.
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, post, web};
+use askama::Template;
+
+use super::{Oob, answer};
+use crate::clock::unix_now;
+use crate::db;
+use crate::domain::settings::defaults_changes;
+use crate::domain::{AlertKind, BusinessDefaults, Channel, ChannelSet, EmailAddress, KindSet, PhoneNumber, Region};
+use crate::web::error::AppError;
+use crate::web::extract::{CsrfForm, CurrentUser, Fields, is_htmx};
+use crate::web::{AppState, render, see_other};
+
+#[derive(Clone)]
+pub struct Switch {
+    pub field: &'static str,
+    pub label: &'static str,
+    pub hint: &'static str,
+    pub on: bool,
+}
+
+#[derive(Clone)]
+pub struct DefaultsView {
+    pub editable: bool,
+    pub kinds: Vec<Switch>,
+    pub channels: Vec<Switch>,
+    pub email: String,
+    pub phone: String,
+    pub email_error: Option<String>,
+    pub phone_error: Option<String>,
+    pub warnings: Vec<&'static str>,
+    /// Destinations typed but not saved yet (a switch was flipped meanwhile).
+    pub unsaved_destinations: bool,
+}
+
+impl DefaultsView {
+    pub fn new(d: &BusinessDefaults, editable: bool) -> Self {
+        let kind_hint = |k: AlertKind| match k {
+            AlertKind::LeadCreated => "When Kai captures a new lead.",
+            AlertKind::LeadUpdated => "When Kai learns more about an existing lead.",
+            AlertKind::Usage => "At 75%, 90% and 100% of your plan\u{2019}s included minutes.",
+            AlertKind::Billing => "When a payment fails.",
+        };
+        let channel_hint = |c: Channel| match c {
+            Channel::Email => "To the notification email and each recipient\u{2019}s email.",
+            Channel::Sms => "To the notification phone and each recipient\u{2019}s phone.",
+            Channel::InApp => "In each recipient\u{2019}s KaiCalls inbox.",
+        };
+        Self {
+            editable,
+            kinds: AlertKind::ALL
+                .into_iter()
+                .map(|k| Switch { field: k.field(), label: k.label(), hint: kind_hint(k), on: d.kinds.get(k) })
+                .collect(),
+            channels: Channel::ALL
+                .into_iter()
+                .map(|c| Switch { field: c.field(), label: c.label(), hint: channel_hint(c), on: d.channels.get(c) })
+                .collect(),
+            email: d.notification_email.as_ref().map(|e| e.to_string()).unwrap_or_default(),
+            phone: d.notification_phone.as_ref().map(|p| p.to_string()).unwrap_or_default(),
+            email_error: None,
+            phone_error: None,
+            warnings: d.warnings(),
+            unsaved_destinations: false,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "notifications/defaults_response.html")]
+struct DefaultsResponse {
+    d: DefaultsView,
+    oob: Oob,
+}
+
+/// The answer to a switch: the switches stay as the person left them; only the warnings, the
+/// status and the recent changes update (out of band), so rapid toggling cannot be undone by
+/// an older response.
+#[derive(Template)]
+#[template(path = "notifications/switches_response.html")]
+struct SwitchesResponse {
+    d: DefaultsView,
+    oob: Oob,
+}
+
+/// Parses the destination fields; each error belongs next to its field.
+fn parse_destinations(
+    fields: &Fields,
+    region: Region,
+) -> (Result<Option<EmailAddress>, String>, Result<Option<PhoneNumber>, String>) {
+    let email = fields.get("notification_email").unwrap_or("").trim();
+    let phone = fields.get("notification_phone").unwrap_or("").trim();
+    let email = if email.is_empty() { Ok(None) } else { EmailAddress::parse(email).map(Some) };
+    let phone = if phone.is_empty() { Ok(None) } else { PhoneNumber::parse(phone, region).map(Some) };
+    (email, phone)
+}
+
+/// Saves the business defaults. `action=switches` (sent by htmx when a switch flips) saves the
+/// seven switches exactly as shown and leaves the destinations as typed; otherwise (the Save
+/// button) everything is validated and saved together, or nothing is.
+#[post("/settings/notifications/defaults")]
+pub async fn save_defaults(
+    req: HttpRequest,
+    me: CurrentUser,
+    state: web::Data<AppState>,
+    CsrfForm(fields): CsrfForm<Fields>,
+) -> Result<HttpResponse, AppError> {
+    me.require_manager("change the business defaults")?;
+    let region =
+        db::businesses::get(&mut *state.db.read().await?, me.business_id()).await?.ok_or(AppError::NotFound)?.region();
+    let switches_only = fields.get("action") == Some("switches");
+    let kinds = KindSet::from_checked(|f| fields.checked(f));
+    let channels = ChannelSet::from_checked(|f| fields.checked(f));
+
+    let (email, phone) = parse_destinations(&fields, region);
+    if !switches_only && (email.is_err() || phone.is_err()) {
+        let stored = db::defaults::of(&mut *state.db.read().await?, me.business_id()).await?;
+        let shown = BusinessDefaults { kinds, channels, ..stored };
+        let mut d = DefaultsView::new(&shown, true);
+        d.email = fields.get("notification_email").unwrap_or("").to_owned();
+        d.phone = fields.get("notification_phone").unwrap_or("").to_owned();
+        d.email_error = email.err();
+        d.phone_error = phone.err();
+        let status = "Not saved: fix the highlighted fields.";
+        let fragment = DefaultsResponse { d: d.clone(), oob: Oob::status(status) };
+        let code = StatusCode::UNPROCESSABLE_ENTITY;
+        return answer(&req, &state, &me, code, async { Ok(fragment) }, Some(status.into()), |page| page.d = d).await;
+    }
+
+    let business = me.business_id().to_owned();
+    let actor = me.user.id;
+    let (new, changes) = state
+        .db
+        .write(move |w| {
+            Box::pin(async move {
+                let old = db::defaults::of(w, &business).await?;
+                let new = if switches_only {
+                    BusinessDefaults { kinds, channels, ..old.clone() }
+                } else {
+                    BusinessDefaults {
+                        kinds,
+                        channels,
+                        notification_email: email.unwrap_or_default(),
+                        notification_phone: phone.unwrap_or_default(),
+                    }
+                };
+                let changes = defaults_changes(&old, &new);
+                if !changes.is_empty() {
+                    let now = unix_now();
+                    db::defaults::update(w, &business, &new, now).await?;
+                    db::audit::record(w, &business, Some(actor), None, &changes, now).await?;
+                }
+                Ok((new, changes.len()))
+            })
+        })
+        .await?;
+    tracing::info!(changes, "business defaults saved");
+
+    if !is_htmx(&req) {
+        return Ok(see_other("/settings/notifications?saved=defaults#defaults"));
+    }
+    let mut d = DefaultsView::new(&new, true);
+    let status = if changes == 0 { "No changes to save." } else { "Saved." };
+    let oob = Oob::saved(&mut *state.db.read().await?, me.business_id(), status).await?;
+    if switches_only {
+        let typed_email = fields.get("notification_email").unwrap_or("").to_owned();
+        let typed_phone = fields.get("notification_phone").unwrap_or("").to_owned();
+        d.unsaved_destinations = typed_email.trim() != d.email || typed_phone.trim() != d.phone;
+        d.email = typed_email;
+        d.phone = typed_phone;
+        return render(StatusCode::OK, &SwitchesResponse { d, oob });
+    }
+    render(StatusCode::OK, &DefaultsResponse { d, oob })
+}

@@ -1,0 +1,165 @@
+//! Dashboard > Settings > Notifications: business defaults, recipients, recent alerts, recent
+//! changes and the Kai webhook. One module per part of the page; this one holds the page itself
+//! and what every part answers with.
+mod alerts;
+mod defaults;
+mod recipients;
+mod webhook;
+
+use std::future::Future;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use askama::Template;
+use serde::Deserialize;
+use sqlx::SqliteConnection;
+
+use super::error::AppError;
+use super::extract::{CurrentUser, is_htmx};
+use super::shell::Shell;
+use super::{AppState, render};
+use crate::clock::format_utc;
+use crate::db;
+use crate::domain::BusinessDefaults;
+use crate::domain::audit;
+
+pub use alerts::AlertsView;
+use defaults::DefaultsView;
+use recipients::RecipientsView;
+use webhook::WebhookView;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(notifications_page)
+        .service(defaults::save_defaults)
+        .service(recipients::add_recipient)
+        .service(recipients::update_recipient)
+        .service(recipients::remove_recipient)
+        .service(recipients::threshold_preview)
+        .service(alerts::alerts_fragment)
+        .service(alerts::send_test)
+        .service(alerts::retry_delivery)
+        .service(webhook::rotate_secret);
+}
+
+pub struct AuditLine {
+    pub text: String,
+    pub when: String,
+}
+
+/// What an htmx answer updates besides its own fragment: the status line, and the recent
+/// changes when something was saved.
+#[derive(Default)]
+pub struct Oob {
+    pub status: Option<String>,
+    pub audit: Option<Vec<AuditLine>>,
+}
+
+impl Oob {
+    fn status(status: impl Into<String>) -> Self {
+        Self { status: Some(status.into()), audit: None }
+    }
+
+    /// The status, and the recent changes read again (something was saved).
+    async fn saved(
+        conn: &mut SqliteConnection,
+        business_id: &str,
+        status: impl Into<String>,
+    ) -> Result<Self, AppError> {
+        Ok(Self { status: Some(status.into()), audit: Some(audit_lines(conn, business_id).await?) })
+    }
+}
+
+#[derive(Template)]
+#[template(path = "notifications.html")]
+pub struct NotificationsPage {
+    shell: Shell,
+    alerts: AlertsView,
+    webhook: Option<WebhookView>,
+    d: DefaultsView,
+    recipients: RecipientsView,
+    audit: Vec<AuditLine>,
+    status: Option<String>,
+}
+
+impl NotificationsPage {
+    /// The whole page as stored, for `me`.
+    async fn load(state: &AppState, me: &CurrentUser, status: Option<String>) -> Result<Self, AppError> {
+        let mut conn = state.db.read().await?;
+        let defaults = db::defaults::of(&mut conn, me.business_id()).await?;
+        Self::load_with(&mut conn, state, me, &defaults, status).await
+    }
+
+    async fn load_with(
+        conn: &mut SqliteConnection,
+        state: &AppState,
+        me: &CurrentUser,
+        defaults: &BusinessDefaults,
+        status: Option<String>,
+    ) -> Result<Self, AppError> {
+        Ok(Self {
+            shell: Shell::new(me, "notifications"),
+            alerts: alerts::alerts_view(conn, me).await?,
+            webhook: webhook::webhook_view(conn, state, me).await?,
+            d: DefaultsView::new(defaults, me.manages_business()),
+            recipients: recipients::recipients_view(conn, me, defaults).await?,
+            audit: audit_lines(conn, me.business_id()).await?,
+            status,
+        })
+    }
+}
+
+async fn audit_lines(conn: &mut SqliteConnection, business_id: &str) -> Result<Vec<AuditLine>, AppError> {
+    let entries = db::audit::recent(conn, business_id, 20).await?;
+    Ok(entries
+        .iter()
+        .map(|e| AuditLine {
+            text: audit::describe(&e.change(), e.actor_name.as_deref().unwrap_or("Someone"), e.subject_name.as_deref()),
+            when: format_utc(e.at),
+        })
+        .collect())
+}
+
+/// The answer to a form on this page: for htmx, the fragment it swaps in (only built then);
+/// otherwise the whole page, with `adjust` applied (a message by a field, typed values kept).
+async fn answer<F: Template>(
+    req: &HttpRequest,
+    state: &AppState,
+    me: &CurrentUser,
+    code: StatusCode,
+    fragment: impl Future<Output = Result<F, AppError>>,
+    status: Option<String>,
+    adjust: impl FnOnce(&mut NotificationsPage),
+) -> Result<HttpResponse, AppError> {
+    if is_htmx(req) {
+        return render(code, &fragment.await?);
+    }
+    let mut page = NotificationsPage::load(state, me, status).await?;
+    adjust(&mut page);
+    render(code, &page)
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    saved: Option<String>,
+}
+
+#[get("/settings/notifications")]
+async fn notifications_page(
+    me: CurrentUser,
+    state: web::Data<AppState>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, AppError> {
+    let status = match query.saved.as_deref() {
+        Some("defaults") => Some("Business defaults saved."),
+        Some("recipient") => Some("Recipient preferences saved."),
+        Some("added") => Some("Recipient added. Set their channels and threshold below."),
+        Some("removed") => Some("Recipient removed."),
+        Some("rotated") => {
+            Some("New webhook secret created. Update it in Kai; the old one keeps working for 24 hours.")
+        }
+        Some("test") => Some("Test alert on its way. See Recent alerts."),
+        _ => None,
+    };
+    let page = NotificationsPage::load(&state, &me, status.map(str::to_owned)).await?;
+    render(StatusCode::OK, &page)
+}

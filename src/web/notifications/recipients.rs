@@ -1,0 +1,377 @@
+//! Notification users: the teammates who receive alerts, each with their channels, alert types
+//! and lead-score threshold (with a preview of what the threshold would have let through).
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use askama::Template;
+use serde::Deserialize;
+use sqlx::SqliteConnection;
+
+use super::{Oob, answer};
+use crate::clock::unix_now;
+use crate::db;
+use crate::db::recipients::Recipient;
+use crate::domain::audit::Change;
+use crate::domain::settings::{ChannelStatus, channel_status, prefs_changes, reach_sentence, requested_prefs, summary};
+use crate::domain::{AlertKind, BusinessDefaults, Channel, LeadScore, RecipientPrefs};
+use crate::web::error::AppError;
+use crate::web::extract::{CsrfForm, CurrentUser, Fields, is_htmx};
+use crate::web::shell::Shell;
+use crate::web::{AppState, render, see_other};
+
+#[derive(Clone)]
+pub struct CheckBox {
+    pub field: &'static str,
+    pub label: &'static str,
+    pub checked: bool,
+    pub disabled: bool,
+    pub note: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct RecipientView {
+    pub csrf: String,
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+    pub phone: String,
+    pub is_me: bool,
+    pub editable: bool,
+    pub can_remove: bool,
+    pub channels: Vec<CheckBox>,
+    pub kinds: Vec<CheckBox>,
+    pub score: String,
+    pub score_error: Option<String>,
+    pub summary: String,
+    /// "At 70, Sam would have received 12 of the last 40 leads (30 days)."
+    pub preview: String,
+}
+
+fn capitalize(s: &str) -> String {
+    let mut chars = s.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
+impl RecipientView {
+    fn new(r: &Recipient, d: &BusinessDefaults, me: &CurrentUser, scores: &[(i64, i64)]) -> Self {
+        let is_me = r.user_id == me.user.id;
+        let channels = Channel::ALL
+            .into_iter()
+            .map(|c| {
+                let status = channel_status(d, &r.prefs, r.phone_state(), c);
+                let note = match &status {
+                    ChannelStatus::OffForBusiness { .. } => d.channel_off_reason(c).map(|reason| capitalize(&reason)),
+                    ChannelStatus::NoPhone { .. } if is_me => {
+                        Some("Add your phone number in Account to get SMS.".into())
+                    }
+                    ChannelStatus::NoPhone { .. } => {
+                        Some(format!("No phone number: {} can add one in Account.", r.name))
+                    }
+                    ChannelStatus::PhoneRefused { reason, .. } => {
+                        Some(format!("{}: a new number in Account turns SMS back on.", capitalize(reason)))
+                    }
+                    _ => None,
+                };
+                CheckBox {
+                    field: c.field(),
+                    label: c.label(),
+                    checked: r.prefs.channels.get(c),
+                    disabled: status.locked(),
+                    note,
+                }
+            })
+            .collect();
+        let kinds = AlertKind::ALL
+            .into_iter()
+            .map(|k| CheckBox {
+                field: k.field(),
+                label: k.label(),
+                checked: r.prefs.kinds.get(k),
+                disabled: !d.kinds.get(k),
+                note: d.kind_off_reason(k).map(|reason| capitalize(&reason)),
+            })
+            .collect();
+        let name = if is_me { "you" } else { r.name.as_str() };
+        Self {
+            csrf: me.csrf_token.clone(),
+            id: r.id,
+            name: r.name.clone(),
+            email: r.email.clone(),
+            phone: r.phone.as_ref().map(|p| p.to_string()).unwrap_or_default(),
+            is_me,
+            editable: is_me || me.manages_business(),
+            can_remove: me.manages_business(),
+            channels,
+            kinds,
+            score: r.prefs.min_lead_score.value().to_string(),
+            score_error: None,
+            summary: summary(&r.name, &r.prefs, d, r.phone_state()),
+            preview: reach_sentence(name, r.prefs.min_lead_score, scores),
+        }
+    }
+}
+
+pub struct RecipientsView {
+    pub csrf: String,
+    pub can_manage: bool,
+    pub rows: Vec<RecipientView>,
+    /// Team members who are not recipients yet: (user id, "Name (email)").
+    pub candidates: Vec<(i64, String)>,
+    pub me_is_recipient: bool,
+    pub managers: String,
+    pub add_error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "notifications/recipients_response.html")]
+struct RecipientsResponse {
+    recipients: RecipientsView,
+    oob: Oob,
+}
+
+#[derive(Template)]
+#[template(path = "notifications/recipient_response.html")]
+struct RecipientResponse {
+    r: RecipientView,
+    oob: Oob,
+}
+
+/// Asked before removing a recipient when the page had no JavaScript to ask for us.
+#[derive(Template)]
+#[template(path = "notifications/confirm_remove.html")]
+struct ConfirmRemove {
+    shell: Shell,
+    id: i64,
+    name: String,
+    status: Option<String>,
+}
+
+/// How many of the last 30 days' leads had each score (the threshold preview).
+async fn recent_scores(conn: &mut SqliteConnection, business_id: &str) -> Result<Vec<(i64, i64)>, AppError> {
+    Ok(db::leads::scores_since(conn, business_id, unix_now() - 30 * 24 * 3600).await?)
+}
+
+pub async fn recipients_view(
+    conn: &mut SqliteConnection,
+    me: &CurrentUser,
+    d: &BusinessDefaults,
+) -> Result<RecipientsView, AppError> {
+    let business = me.business_id();
+    let recipients = db::recipients::list(conn, business).await?;
+    let team = db::users::list_active(conn, business).await?;
+    let scores = recent_scores(conn, business).await?;
+    let candidates = team
+        .iter()
+        .filter(|u| !recipients.iter().any(|r| r.user_id == u.id))
+        .map(|u| (u.id, format!("{} ({})", u.name, u.email)))
+        .collect();
+    let managers: Vec<&str> = team.iter().filter(|u| u.role.manages_business()).map(|u| u.name.as_str()).collect();
+    Ok(RecipientsView {
+        csrf: me.csrf_token.clone(),
+        can_manage: me.manages_business(),
+        me_is_recipient: recipients.iter().any(|r| r.user_id == me.user.id),
+        rows: recipients.iter().map(|r| RecipientView::new(r, d, me, &scores)).collect(),
+        candidates,
+        managers: managers.join(", "),
+        add_error: None,
+    })
+}
+
+/// The recipients section as stored: the fragment for htmx, the whole page otherwise.
+async fn recipients_answer(
+    req: &HttpRequest,
+    state: &AppState,
+    me: &CurrentUser,
+    code: StatusCode,
+    status: String,
+    add_error: Option<String>,
+) -> Result<HttpResponse, AppError> {
+    let saved = add_error.is_none();
+    let fragment = async {
+        let mut conn = state.db.read().await?;
+        let defaults = db::defaults::of(&mut conn, me.business_id()).await?;
+        let mut recipients = recipients_view(&mut conn, me, &defaults).await?;
+        recipients.add_error = add_error.clone();
+        let oob = match saved {
+            true => Oob::saved(&mut conn, me.business_id(), &status).await?,
+            false => Oob::status(&status),
+        };
+        Ok(RecipientsResponse { recipients, oob })
+    };
+    answer(req, state, me, code, fragment, Some(status.clone()), |page| page.recipients.add_error = add_error.clone())
+        .await
+}
+
+#[post("/settings/notifications/recipients")]
+pub async fn add_recipient(
+    req: HttpRequest,
+    me: CurrentUser,
+    state: web::Data<AppState>,
+    CsrfForm(fields): CsrfForm<Fields>,
+) -> Result<HttpResponse, AppError> {
+    me.require_manager("add notification recipients")?;
+    let Ok(user_id) = fields.get("user_id").unwrap_or("").trim().parse::<i64>() else {
+        let problem = "Choose a team member to add.".to_owned();
+        let code = StatusCode::UNPROCESSABLE_ENTITY;
+        return recipients_answer(&req, &state, &me, code, format!("Not added: {problem}"), Some(problem)).await;
+    };
+    let user = db::users::get_active(&mut *state.db.read().await?, me.business_id(), user_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let (business, actor) = (me.business_id().to_owned(), me.user.id);
+    let added = state
+        .db
+        .write(move |w| {
+            Box::pin(async move {
+                let now = unix_now();
+                let added =
+                    db::recipients::insert(w, &business, user_id, &RecipientPrefs::new_recipient(), now).await?;
+                if added.is_some() {
+                    let change = Change::new("recipient.added", None, None);
+                    db::audit::record(w, &business, Some(actor), Some(user_id), &[change], now).await?;
+                }
+                Ok(added)
+            })
+        })
+        .await?;
+    let Some(id) = added else {
+        let problem = format!("{} is already a recipient.", user.name);
+        return recipients_answer(&req, &state, &me, StatusCode::CONFLICT, problem.clone(), Some(problem)).await;
+    };
+    if !is_htmx(&req) {
+        return Ok(see_other(&format!("/settings/notifications?saved=added#recipient-{id}")));
+    }
+    let status = format!("Added {}. Set their channels and threshold below.", user.name);
+    recipients_answer(&req, &state, &me, StatusCode::OK, status, None).await
+}
+
+#[post("/settings/notifications/recipients/{id}")]
+pub async fn update_recipient(
+    req: HttpRequest,
+    me: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+    CsrfForm(fields): CsrfForm<Fields>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let (stored, defaults) = {
+        let mut conn = state.db.read().await?;
+        let stored = db::recipients::get(&mut conn, me.business_id(), id).await?.ok_or(AppError::NotFound)?;
+        (stored, db::defaults::of(&mut conn, me.business_id()).await?)
+    };
+    if stored.user_id != me.user.id && !me.manages_business() {
+        return Err(AppError::Forbidden(
+            "You can only change your own notification preferences. Ask an owner or admin to change someone else\u{2019}s."
+                .into(),
+        ));
+    }
+    let threshold = fields.get("min_lead_score").unwrap_or("").to_owned();
+    let prefs = match requested_prefs(|f| fields.checked(f), &threshold, &stored.prefs, &defaults, stored.phone_state())
+    {
+        Ok(prefs) => prefs,
+        Err(message) => {
+            let mut r = RecipientView::new(&stored, &defaults, &me, &[]);
+            for check in r.channels.iter_mut().chain(r.kinds.iter_mut()).filter(|c| !c.disabled) {
+                check.checked = fields.checked(check.field);
+            }
+            r.score = threshold;
+            r.score_error = Some(message);
+            r.preview = String::new();
+            let status = format!("Not saved: fix {}\u{2019}s lead-score threshold.", stored.name);
+            let fragment = RecipientResponse { r: r.clone(), oob: Oob::status(&status) };
+            let adjust = |page: &mut super::NotificationsPage| {
+                if let Some(slot) = page.recipients.rows.iter_mut().find(|row| row.id == id) {
+                    *slot = r;
+                }
+            };
+            let code = StatusCode::UNPROCESSABLE_ENTITY;
+            return answer(&req, &state, &me, code, async { Ok(fragment) }, Some(status.clone()), adjust).await;
+        }
+    };
+    let changes = prefs_changes(&stored.prefs, &prefs);
+    let changed = !changes.is_empty();
+    if changed {
+        let (business, actor, subject) = (me.business_id().to_owned(), me.user.id, stored.user_id);
+        state
+            .db
+            .write(move |w| {
+                Box::pin(async move {
+                    db::recipients::update(w, &business, id, &prefs).await?;
+                    db::audit::record(w, &business, Some(actor), Some(subject), &changes, unix_now()).await
+                })
+            })
+            .await?;
+    }
+    if !is_htmx(&req) {
+        return Ok(see_other(&format!("/settings/notifications?saved=recipient#recipient-{id}")));
+    }
+    let mut conn = state.db.read().await?;
+    let updated = Recipient { prefs, ..stored };
+    let whose = if updated.user_id == me.user.id { "your".to_owned() } else { format!("{}\u{2019}s", updated.name) };
+    let status = if changed { format!("Saved {whose} preferences.") } else { "No changes to save.".to_owned() };
+    let scores = recent_scores(&mut conn, me.business_id()).await?;
+    let oob = Oob::saved(&mut conn, me.business_id(), status).await?;
+    render(StatusCode::OK, &RecipientResponse { r: RecipientView::new(&updated, &defaults, &me, &scores), oob })
+}
+
+#[post("/settings/notifications/recipients/{id}/remove")]
+pub async fn remove_recipient(
+    req: HttpRequest,
+    me: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+    CsrfForm(fields): CsrfForm<Fields>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let stored =
+        db::recipients::get(&mut *state.db.read().await?, me.business_id(), id).await?.ok_or(AppError::NotFound)?;
+    me.require_manager("remove notification recipients")?;
+    if fields.get("confirmed") != Some("yes") {
+        let page = ConfirmRemove { shell: Shell::new(&me, "notifications"), id, name: stored.name, status: None };
+        return render(StatusCode::OK, &page);
+    }
+    let (business, actor, subject) = (me.business_id().to_owned(), me.user.id, stored.user_id);
+    state
+        .db
+        .write(move |w| {
+            Box::pin(async move {
+                if db::recipients::delete(w, &business, id).await? {
+                    let change = Change::new("recipient.removed", None, None);
+                    db::audit::record(w, &business, Some(actor), Some(subject), &[change], unix_now()).await?;
+                }
+                Ok(())
+            })
+        })
+        .await?;
+    if !is_htmx(&req) {
+        return Ok(see_other("/settings/notifications?saved=removed#recipients"));
+    }
+    let status = format!("Removed {} from the recipients.", stored.name);
+    recipients_answer(&req, &state, &me, StatusCode::OK, status, None).await
+}
+
+#[derive(Deserialize)]
+struct PreviewQuery {
+    #[serde(default)]
+    min_lead_score: String,
+}
+
+/// The threshold impact preview next to each slider, asked for as the slider moves.
+#[get("/settings/notifications/recipients/{id}/preview")]
+pub async fn threshold_preview(
+    me: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+    query: web::Query<PreviewQuery>,
+) -> Result<HttpResponse, AppError> {
+    let mut conn = state.db.read().await?;
+    let r = db::recipients::get(&mut conn, me.business_id(), path.into_inner()).await?.ok_or(AppError::NotFound)?;
+    let text = match LeadScore::parse(&query.min_lead_score) {
+        Err(message) => message,
+        Ok(score) => {
+            let scores = recent_scores(&mut conn, me.business_id()).await?;
+            let name = if r.user_id == me.user.id { "you" } else { r.name.as_str() };
+            reach_sentence(name, score, &scores)
+        }
+    };
+    Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(crate::domain::text::html_escape(&text)))
+}

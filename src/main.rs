@@ -5,7 +5,20 @@ use clap::Parser;
 use kaicalls_notify::cli::{Cli, CliError, run};
 use kaicalls_notify::{config::Config, telemetry};
 
+/// Large blocks (each password hash takes 19 MiB) go back to the system when freed. By default
+/// glibc raises its mmap threshold to the size of the first large block freed, and from then on
+/// keeps such blocks in per-thread arenas: a burst of sign-ins left the process hundreds of MiB
+/// larger for good. A fixed threshold also turns that adjustment off.
+fn return_large_blocks_to_the_system() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator settings; called first thing, before other threads.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1024 * 1024);
+    }
+}
+
 fn main() -> ExitCode {
+    return_large_blocks_to_the_system();
     let cli = Cli::parse();
     let config = match telemetry::init().and_then(|_| Config::from_env()) {
         Ok(config) => config,

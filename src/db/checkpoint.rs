@@ -4,8 +4,8 @@
 //! blocking the writer. Once the writer has been idle for a moment, a `TRUNCATE` checkpoint
 //! empties the log file, so after a burst the WAL returns to zero bytes instead of keeping its
 //! peak size (together with `journal_size_limit`, which cuts it back whenever it is reset).
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use sqlx::SqliteConnection;
@@ -17,8 +17,9 @@ const PASSIVE_AFTER_PAGES: i64 = 1000;
 /// How long the writer must have been idle before the log is truncated.
 const IDLE_FOR_TRUNCATE_MS: i64 = 1000;
 
-/// When the writer last committed (unix ms), shared with the checkpointer.
-#[derive(Clone, Default)]
+/// When the writer last committed (unix ms). The writer owns it; the checkpointer watches it and
+/// stops when the writer has stopped.
+#[derive(Default)]
 pub struct Activity(Arc<AtomicI64>);
 
 impl Activity {
@@ -26,12 +27,21 @@ impl Activity {
         self.0.store(unix_now_ms(), Ordering::Relaxed);
     }
 
-    fn idle_ms(&self) -> i64 {
-        unix_now_ms() - self.0.load(Ordering::Relaxed)
+    pub fn watch(&self) -> Watch {
+        Watch(Arc::downgrade(&self.0))
     }
 }
 
-pub async fn run(mut conn: SqliteConnection, activity: Activity) {
+pub struct Watch(Weak<AtomicI64>);
+
+impl Watch {
+    /// How long the writer has been idle; `None` once it has stopped.
+    fn idle_ms(&self) -> Option<i64> {
+        self.0.upgrade().map(|last| unix_now_ms() - last.load(Ordering::Relaxed))
+    }
+}
+
+pub async fn run(mut conn: SqliteConnection, activity: Watch) {
     let wal = match wal_file(&mut conn).await {
         Ok(Some(path)) => path,
         _ => return,
@@ -40,10 +50,11 @@ pub async fn run(mut conn: SqliteConnection, activity: Activity) {
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
+        let Some(idle_ms) = activity.idle_ms() else { return };
         let pages = std::fs::metadata(&wal).map(|m| m.len() / 4096).unwrap_or(0) as i64;
         let sql = if pages == 0 {
             continue;
-        } else if activity.idle_ms() >= IDLE_FOR_TRUNCATE_MS {
+        } else if idle_ms >= IDLE_FOR_TRUNCATE_MS {
             "PRAGMA wal_checkpoint(TRUNCATE)"
         } else if pages >= PASSIVE_AFTER_PAGES {
             "PRAGMA wal_checkpoint(PASSIVE)"

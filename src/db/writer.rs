@@ -14,7 +14,7 @@ use sqlx::SqliteConnection;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
-use super::checkpoint::Activity;
+use super::checkpoint::{Activity, Watch};
 use super::deliveries::{self, Claimed, Outcome};
 use super::events::{self, Stored};
 pub use super::ingest::NewEvent;
@@ -117,23 +117,21 @@ pub struct Writer {
 impl Writer {
     /// Starts the writer on `conn`. Answers the handle, the receiver of planned deliveries, and
     /// the writer's activity (for the checkpointer).
-    pub(super) fn start(
-        conn: SqliteConnection,
-        settings: WriterSettings,
-    ) -> (Self, mpsc::Receiver<Handover>, Activity) {
+    pub(super) fn start(conn: SqliteConnection, settings: WriterSettings) -> (Self, mpsc::Receiver<Handover>, Watch) {
         let (jobs, rx) = mpsc::channel(QUEUE);
         let (handover, handed) = mpsc::channel(QUEUE);
         let activity = Activity::default();
+        let watch = activity.watch();
         let task = Task {
             write: Write::new(conn),
             routing: HashMap::new(),
             usage: HashMap::new(),
             handover,
             lease: settings.lease,
-            activity: activity.clone(),
+            activity,
         };
         tokio::spawn(task.run(rx));
-        (Self { jobs }, handed, activity)
+        (Self { jobs }, handed, watch)
     }
 
     pub(super) async fn run<T, F>(&self, job: F) -> sqlx::Result<T>

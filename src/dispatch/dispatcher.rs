@@ -1,13 +1,14 @@
 //! The dispatcher: sends what the writer hands over the moment its commit is done, and what
 //! falls due later (retries, and deliveries whose lease ran out because the process holding them
-//! stopped). Each channel has its own limit, so a slow mail server never holds up texts.
+//! stopped). Each channel has its own queue and its own workers, so a slow mail server never
+//! holds up texts, and a burst waits in a queue of small entries rather than as thousands of
+//! tasks.
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Notify, Semaphore, mpsc};
-use tokio::task::JoinSet;
+use tokio::sync::{Notify, mpsc};
 
 use super::outcome::{self, Decision};
 use super::send::{Alert, Senders};
@@ -19,9 +20,9 @@ use crate::db::{Db, Handover, events, notifications, users};
 use crate::domain::Channel;
 
 /// Sends in flight at once, per channel (the SMTP sender keeps as many connections).
-const EMAIL_CONCURRENCY: usize = 32;
-const SMS_CONCURRENCY: usize = 32;
-const IN_APP_CONCURRENCY: usize = 64;
+const EMAIL_WORKERS: usize = 32;
+const SMS_WORKERS: usize = 32;
+const IN_APP_WORKERS: usize = 16;
 /// Deliveries claimed from the database per query.
 const CLAIM_BATCH: i64 = 256;
 
@@ -41,16 +42,42 @@ pub struct Report {
     pub claimed: usize,
 }
 
+/// One delivery waiting for a worker of its channel.
+struct Job {
+    delivery: Claimed,
+    alert: Arc<Alert>,
+    timing: Option<Timing>,
+    queued: Instant,
+}
+
+/// A channel's queue, shared by its workers.
+struct Lane {
+    jobs: mpsc::UnboundedSender<Job>,
+    waiting: tokio::sync::Mutex<mpsc::UnboundedReceiver<Job>>,
+    workers: usize,
+}
+
+impl Lane {
+    fn new(workers: usize) -> Self {
+        let (jobs, waiting) = mpsc::unbounded_channel();
+        Self { jobs, waiting: tokio::sync::Mutex::new(waiting), workers }
+    }
+}
+
 pub struct Dispatcher {
     db: Db,
     senders: Senders,
     settings: DispatchSettings,
     handover: tokio::sync::Mutex<mpsc::Receiver<Handover>>,
-    /// Deliveries being sent by this process: a lease that runs out mid-send is never sent twice.
+    /// Deliveries queued or being sent by this process: a lease that runs out meanwhile never
+    /// sends one twice.
     in_flight: Mutex<HashSet<i64>>,
-    email_slots: Arc<Semaphore>,
-    sms_slots: Arc<Semaphore>,
-    in_app_slots: Arc<Semaphore>,
+    /// Told when the last delivery in flight is done (`run_once` waits for it).
+    idle: Notify,
+    email: Lane,
+    sms: Lane,
+    in_app: Lane,
+    workers_started: Once,
     /// When the database should next be asked for due deliveries (unix ms).
     next_poll_ms: AtomicI64,
     poll_changed: Notify,
@@ -64,9 +91,11 @@ impl Dispatcher {
             settings,
             handover: tokio::sync::Mutex::new(handover),
             in_flight: Mutex::new(HashSet::new()),
-            email_slots: Arc::new(Semaphore::new(EMAIL_CONCURRENCY)),
-            sms_slots: Arc::new(Semaphore::new(SMS_CONCURRENCY)),
-            in_app_slots: Arc::new(Semaphore::new(IN_APP_CONCURRENCY)),
+            idle: Notify::new(),
+            email: Lane::new(EMAIL_WORKERS),
+            sms: Lane::new(SMS_WORKERS),
+            in_app: Lane::new(IN_APP_WORKERS),
+            workers_started: Once::new(),
             // At start-up: whatever a previous run left pending.
             next_poll_ms: AtomicI64::new(0),
             poll_changed: Notify::new(),
@@ -91,11 +120,11 @@ impl Dispatcher {
             let wait = Duration::from_millis((self.next_poll_ms.load(Ordering::Relaxed) - unix_now_ms()).max(0) as u64);
             tokio::select! {
                 received = handover.recv() => match received {
-                    Some(h) => self.start_handover(h, None),
+                    Some(h) => self.start_handover(h),
                     None => return,
                 },
                 _ = tokio::time::sleep(wait) => {
-                    if let Err(e) = self.poll(None).await {
+                    if let Err(e) = self.poll().await {
                         tracing::warn!(error = format!("{e:#}"), "could not claim due deliveries; trying again in a second");
                         self.next_poll_ms.store(unix_now_ms() + 1000, Ordering::Relaxed);
                     }
@@ -109,29 +138,33 @@ impl Dispatcher {
     /// is recorded. For tests and tools that drive the dispatcher themselves (`autorun = false`).
     pub async fn run_once(self: &Arc<Self>) -> anyhow::Result<Report> {
         let mut report = Report::default();
-        let mut sends = JoinSet::new();
         {
             let mut handover = self.handover.lock().await;
             while let Ok(h) = handover.try_recv() {
                 report.handed_over += h.deliveries.len();
-                self.start_handover(h, Some(&mut sends));
+                self.start_handover(h);
             }
         }
-        report.claimed = self.poll(Some(&mut sends)).await?;
-        while sends.join_next().await.is_some() {}
-        Ok(report)
+        report.claimed = self.poll().await?;
+        loop {
+            let idle = self.idle.notified();
+            if self.in_flight.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
+                return Ok(report);
+            }
+            idle.await;
+        }
     }
 
-    fn start_handover(self: &Arc<Self>, h: Handover, mut sends: Option<&mut JoinSet<()>>) {
+    fn start_handover(self: &Arc<Self>, h: Handover) {
         let alert = Arc::new(self.senders.prepare(h.event));
         let timing = Timing { received: h.received, committed: h.committed };
         for d in h.deliveries {
-            self.start(d, alert.clone(), Some(timing), sends.as_deref_mut());
+            self.start(d, alert.clone(), Some(timing));
         }
     }
 
     /// Claims due deliveries from the database and starts them; answers how many.
-    async fn poll(self: &Arc<Self>, mut sends: Option<&mut JoinSet<()>>) -> anyhow::Result<usize> {
+    async fn poll(self: &Arc<Self>) -> anyhow::Result<usize> {
         let mut started = 0;
         loop {
             let (now, lease_ms) = (unix_now_ms(), self.settings.lease.as_millis() as i64);
@@ -164,7 +197,7 @@ impl Dispatcher {
                     event,
                     usage_threshold: row.usage_threshold(),
                 });
-                self.start(d, Arc::new(self.senders.prepare(event)), None, sends.as_deref_mut());
+                self.start(d, Arc::new(self.senders.prepare(event)), None);
                 started += 1;
             }
             if !full {
@@ -178,32 +211,52 @@ impl Dispatcher {
         Ok(started)
     }
 
-    fn start(self: &Arc<Self>, d: Claimed, alert: Arc<Alert>, timing: Option<Timing>, sends: Option<&mut JoinSet<()>>) {
-        if !self.in_flight.lock().unwrap_or_else(|e| e.into_inner()).insert(d.id) {
+    fn lane(&self, channel: Channel) -> &Lane {
+        match channel {
+            Channel::Email => &self.email,
+            Channel::Sms => &self.sms,
+            Channel::InApp => &self.in_app,
+        }
+    }
+
+    /// Queues a delivery for its channel's workers, unless it is already in flight here.
+    fn start(self: &Arc<Self>, delivery: Claimed, alert: Arc<Alert>, timing: Option<Timing>) {
+        self.workers_started.call_once(|| {
+            for channel in Channel::ALL {
+                for _ in 0..self.lane(channel).workers {
+                    tokio::spawn(self.clone().work(channel));
+                }
+            }
+        });
+        if !self.in_flight.lock().unwrap_or_else(|e| e.into_inner()).insert(delivery.id) {
             return;
         }
-        let me = self.clone();
-        let task = async move { me.deliver(d, &alert, timing).await };
-        match sends {
-            Some(set) => {
-                set.spawn(task);
-            }
-            None => {
-                tokio::spawn(task);
+        let channel = delivery.channel;
+        let job = Job { delivery, alert, timing, queued: Instant::now() };
+        if self.lane(channel).jobs.send(job).is_err() {
+            tracing::warn!("the dispatcher's workers stopped");
+        }
+    }
+
+    /// One worker of a channel: takes the next delivery, sends it, records the outcome.
+    async fn work(self: Arc<Self>, channel: Channel) {
+        loop {
+            let next = self.lane(channel).waiting.lock().await.recv().await;
+            let Some(job) = next else { return };
+            let id = job.delivery.id;
+            self.deliver(job).await;
+            let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            in_flight.remove(&id);
+            if in_flight.is_empty() {
+                self.idle.notify_waiters();
             }
         }
     }
 
-    async fn deliver(&self, d: Claimed, alert: &Alert, timing: Option<Timing>) {
-        let task_start = Instant::now();
-        let slots = match d.channel {
-            Channel::Email => &self.email_slots,
-            Channel::Sms => &self.sms_slots,
-            Channel::InApp => &self.in_app_slots,
-        };
-        let Ok(_slot) = slots.acquire().await else { return };
+    async fn deliver(&self, job: Job) {
+        let Job { delivery: d, alert, timing, queued } = job;
         let send_start = Instant::now();
-        let result = self.senders.send(&d, alert).await;
+        let result = self.senders.send(&d, &alert).await;
         let send_done = Instant::now();
         let Decision { outcome, refused_number } = outcome::decide(&d, result, unix_now_ms(), &self.settings);
         if let (Some(problem), Some(user_id)) = (refused_number, d.user_id)
@@ -214,9 +267,7 @@ impl Dispatcher {
         if let Outcome::Retry { at_ms, .. } = &outcome {
             self.poll_at(*at_ms);
         }
-        let stored = self.db.record(outcome).await;
-        self.in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(&d.id);
-        if !stored {
+        if !self.db.record(outcome).await {
             tracing::warn!(
                 delivery = d.id,
                 "recording a delivery failed; its lease will run out and it will be tried again"
@@ -224,17 +275,16 @@ impl Dispatcher {
         }
         if let Some(t) = timing {
             let us = |a: Instant, b: Instant| b.saturating_duration_since(a).as_micros() as u64;
-            let recorded = Instant::now();
             tracing::debug!(
                 target: "kaicalls_notify::timing",
                 delivery = d.id,
                 channel = d.channel.code(),
                 total_us = us(t.received, send_done),
                 write_us = us(t.received, t.committed),
-                handover_us = us(t.committed, task_start),
-                slot_us = us(task_start, send_start),
+                handover_us = us(t.committed, queued),
+                queue_us = us(queued, send_start),
                 send_us = us(send_start, send_done),
-                record_us = us(send_done, recorded),
+                record_us = us(send_done, Instant::now()),
                 "delivered"
             );
         }

@@ -41,7 +41,13 @@ fn login_answer(
     error: Option<String>,
     notice: Option<&'static str>,
 ) -> Result<HttpResponse, AppError> {
-    render_public(req, state, status, |csrf_token| LoginPage { assets: PublicAssets::new(), csrf_token, email, error, notice })
+    render_public(req, state, status, |csrf_token| LoginPage {
+        assets: PublicAssets::new(),
+        csrf_token,
+        email,
+        error,
+        notice,
+    })
 }
 
 #[get("/login")]

@@ -8,7 +8,7 @@ use crate::smtp::SmtpServer;
 use crate::twilio::{self, Reply, TwilioServer};
 
 /// Turns SMS on for the business and sets its phone.
-async fn sms_on(app: &TestApp, owner: &reqwest::Client, phone: &str) {
+pub async fn sms_on(app: &TestApp, owner: &reqwest::Client, phone: &str) {
     let mut fields = all_defaults_on();
     fields.push(("notification_email", "owner@acme.test"));
     fields.push(("notification_phone", phone));
@@ -17,7 +17,7 @@ async fn sms_on(app: &TestApp, owner: &reqwest::Client, phone: &str) {
 }
 
 /// Adds a teammate with a phone as a recipient with SMS and email at `threshold`.
-async fn teammate(app: &TestApp, business: &TestBusiness, owner: &reqwest::Client, threshold: &str) -> i64 {
+pub async fn teammate(app: &TestApp, business: &TestBusiness, owner: &reqwest::Client, threshold: &str) -> i64 {
     let sam = app.add_user(business, "Sam", "sam@acme.test", Some("(555) 555-0101"), Role::Member).await;
     let id = app.add_recipient(owner, sam.id).await;
     let prefs = [
@@ -31,7 +31,7 @@ async fn teammate(app: &TestApp, business: &TestBusiness, owner: &reqwest::Clien
     sam.id
 }
 
-async fn event_id(response: reqwest::Response) -> i64 {
+pub async fn event_id(response: reqwest::Response) -> i64 {
     assert!(response.status().is_success(), "{}", response.status());
     response.json::<serde_json::Value>().await.unwrap()["id"].as_i64().unwrap()
 }

@@ -72,11 +72,8 @@ async fn the_sign_in_form_starts_no_session_and_a_planted_session_id_is_not_adop
     let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
     let planted = "kai_session=planted-by-someone-else; Path=/";
     jar.add_cookie_str(planted, &app.address.parse().unwrap());
-    let client = reqwest::Client::builder()
-        .cookie_provider(jar)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let client =
+        reqwest::Client::builder().cookie_provider(jar).redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let login_page = client.get(app.url("/login")).send().await.unwrap();
     assert!(session_cookie(&login_page).is_none(), "the sign-in page sets no session cookie");
     let csrf = csrf_in(&login_page.text().await.unwrap());
@@ -116,7 +113,10 @@ async fn after_sign_out_the_old_cookie_no_longer_works() {
     let page = raw.get(app.url("/settings/notifications")).header("cookie", &cookie).send().await.unwrap();
     assert_eq!(page.status(), 303);
     assert_eq!(location(&page), "/login");
-    assert_eq!(db::sessions::count_for_user(&mut *app.pool.acquire().await.unwrap(), business.owner.id).await.unwrap(), 0);
+    assert_eq!(
+        db::sessions::count_for_user(&mut app.pool.acquire().await.unwrap(), business.owner.id).await.unwrap(),
+        0
+    );
 }
 
 #[tokio::test]

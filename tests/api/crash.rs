@@ -1,12 +1,16 @@
-//! The process is killed (SIGKILL) after accepting an event and before delivering it; the alert
-//! is delivered after a restart, once.
+//! The real binary as a separate process: killed (SIGKILL) at the worst moments, stopped
+//! (SIGTERM) while busy, and measured for memory under a burst of sign-ins.
 use std::io::Write;
+use std::net::IpAddr;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::twilio::{self, TwilioServer};
+use crate::helpers::{csrf_in, lead, read_only_pool};
+use crate::twilio::{self, Reply, TwilioServer};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kaicalls-notify");
+const OWNER_PASSWORD: &str = "a very long password";
 
 struct Server(Child);
 
@@ -17,11 +21,27 @@ impl Drop for Server {
     }
 }
 
+impl Server {
+    fn peak_rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.0.id())).unwrap();
+        let kib: f64 = status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .unwrap()
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        kib / 1024.0
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn serve(dir: &std::path::Path, port: u16, sms_api: &str) -> Server {
+fn serve(dir: &Path, port: u16, sms_api: &str) -> Server {
     let child = Command::new(BIN)
         .arg("serve")
         .env("KAI_BIND", format!("127.0.0.1:{port}"))
@@ -49,61 +69,64 @@ async fn wait_until_up(port: u16) {
     panic!("the server did not start");
 }
 
-#[tokio::test]
-async fn an_event_accepted_before_a_crash_is_delivered_after_restart_once() {
-    let dir = tempfile::tempdir().unwrap();
+/// Creates a business with the CLI, turns SMS on with a business phone; answers (id, secret).
+async fn business_with_sms(dir: &Path) -> (String, String) {
     let mut create = Command::new(BIN)
         .args(["create-business", "--name", "Acme", "--owner-email", "owner@acme.test"])
-        .env("KAI_DATA_DIR", dir.path())
+        .env("KAI_DATA_DIR", dir)
+        .env("RUST_LOG", "warn")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    create.stdin.take().unwrap().write_all(b"a very long password\n").unwrap();
+    create.stdin.take().unwrap().write_all(format!("{OWNER_PASSWORD}\n").as_bytes()).unwrap();
     let created: serde_json::Value = serde_json::from_slice(&create.wait_with_output().unwrap().stdout).unwrap();
-    let (business, secret) = (created["business_id"].as_str().unwrap(), created["webhook_secret"].as_str().unwrap());
-    // Turn SMS on with a business phone, straight in the database the server will open.
-    let url = format!("sqlite://{}", dir.path().join("kaicalls.db").display());
-    {
-        // The server is not running yet: change the file directly.
-        let writable = sqlx::SqlitePool::connect(&url).await.unwrap();
-        sqlx::query("UPDATE notification_defaults SET sms_enabled = 1, notification_phone = '+15555550100'")
-            .execute(&writable)
-            .await
-            .unwrap();
-        writable.close().await;
-    }
-    let pool = crate::helpers::read_only_pool(&url).await;
-
-    // First run: the SMS provider is unreachable, so nothing can be delivered yet.
-    let port = free_port();
-    let dead_api = format!("http://127.0.0.1:{}", free_port());
-    let mut first = serve(dir.path(), port, &dead_api);
-    wait_until_up(port).await;
-    let url = format!("http://127.0.0.1:{port}/webhooks/kai/{business}");
-    let body = crate::helpers::lead("L-crash", Some(90)).to_string();
-    let key = kaicalls_notify::domain::webhook::secret_key(secret).unwrap();
-    let ts = kaicalls_notify::clock::unix_now();
-    let response = reqwest::Client::new()
-        .post(&url)
-        .header("content-type", "application/json")
-        .header("webhook-id", "msg_crash")
-        .header("webhook-timestamp", ts.to_string())
-        .header("webhook-signature", kaicalls_notify::domain::webhook::sign(&key, "msg_crash", ts, body.as_bytes()))
-        .body(body)
-        .send()
+    // The server is not running yet: change the file directly.
+    let writable = sqlx::SqlitePool::connect(&database_url(dir)).await.unwrap();
+    sqlx::query("UPDATE notification_defaults SET sms_enabled = 1, notification_phone = '+15555550100'")
+        .execute(&writable)
         .await
         .unwrap();
-    assert_eq!(response.status(), 202);
+    writable.close().await;
+    (created["business_id"].as_str().unwrap().to_owned(), created["webhook_secret"].as_str().unwrap().to_owned())
+}
+
+fn database_url(dir: &Path) -> String {
+    format!("sqlite://{}", dir.join("kaicalls.db").display())
+}
+
+async fn post_lead(port: u16, business: &str, secret: &str, webhook_id: &str, lead_id: &str) -> u16 {
+    crate::helpers::post_signed_to(
+        &format!("http://127.0.0.1:{port}"),
+        business,
+        secret,
+        webhook_id,
+        &lead(lead_id, Some(90)),
+    )
+    .await
+    .as_u16()
+}
+
+async fn sms_status(dir: &Path) -> Vec<String> {
+    let pool = read_only_pool(&database_url(dir)).await;
+    sqlx::query_scalar("SELECT status FROM deliveries WHERE channel = 'sms'").fetch_all(&pool).await.unwrap()
+}
+
+#[tokio::test]
+async fn killed_after_the_ingest_commit_and_before_any_send_each_alert_goes_out_once_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (business, secret) = business_with_sms(dir.path()).await;
+
+    // First run: the SMS provider is unreachable, so nothing can be delivered.
+    let port = free_port();
+    let mut first = serve(dir.path(), port, &format!("http://127.0.0.1:{}", free_port()));
+    wait_until_up(port).await;
+    assert_eq!(post_lead(port, &business, &secret, "msg_crash", "L-crash").await, 202);
     first.0.kill().unwrap(); // SIGKILL
     first.0.wait().unwrap();
-    let sent: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE channel = 'sms' AND status = 'sent'")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(sent, 0, "nothing was delivered before the crash");
+    assert_eq!(sms_status(dir.path()).await, vec!["pending"], "planned and stored, not delivered");
 
-    // Second run: the provider works; the stored event's SMS goes out once.
+    // Second run: the provider works; the stored alert goes out once.
     let twilio = TwilioServer::start().await;
     let port = free_port();
     let _second = serve(dir.path(), port, &twilio.url());
@@ -112,6 +135,143 @@ async fn an_event_accepted_before_a_crash_is_delivered_after_restart_once() {
     assert_eq!(received.len(), 1, "delivered after the restart");
     assert_eq!(received[0].to, "+15555550100");
     assert!(received[0].body.contains("New lead 90"));
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(twilio.received().len(), 1, "and only once");
+}
+
+#[tokio::test]
+async fn killed_after_a_send_and_before_its_outcome_the_alert_goes_out_at_most_twice_and_is_never_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let (business, secret) = business_with_sms(dir.path()).await;
+    // The provider receives the first text, then does not answer for a long while.
+    let twilio = TwilioServer::start_scripted(&[Reply::Slow(Duration::from_secs(30))]).await;
+
+    let port = free_port();
+    let mut first = serve(dir.path(), port, &twilio.url());
+    wait_until_up(port).await;
+    assert_eq!(post_lead(port, &business, &secret, "msg_midsend", "L-midsend").await, 202);
+    assert_eq!(twilio.wait_for(1).await.len(), 1, "the text reached the provider");
+    first.0.kill().unwrap(); // SIGKILL while the send waits for its answer
+    first.0.wait().unwrap();
+    assert_eq!(sms_status(dir.path()).await, vec!["pending"], "its outcome was never written");
+
+    let port = free_port();
+    let _second = serve(dir.path(), port, &twilio.url());
+    wait_until_up(port).await;
+    assert_eq!(twilio.wait_for(2).await.len(), 2, "sent again once its lease ran out");
+    for _ in 0..50 {
+        if sms_status(dir.path()).await == ["sent"] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(sms_status(dir.path()).await, vec!["sent"]);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(twilio.received().len(), 2, "at most twice");
+}
+
+/// A client of the running binary whose requests come from `address`, signed in as the owner
+/// when `sign_in` is set.
+async fn client_at(port: u16, address: IpAddr, sign_in: bool) -> reqwest::Client {
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(address)
+        .build()
+        .unwrap();
+    if sign_in {
+        let form = client.get(format!("http://127.0.0.1:{port}/login")).send().await.unwrap().text().await.unwrap();
+        let body = [("email", "owner@acme.test"), ("password", OWNER_PASSWORD), ("csrf_token", &csrf_in(&form))];
+        let signed = client.post(format!("http://127.0.0.1:{port}/login")).form(&body).send().await.unwrap();
+        assert_eq!(signed.status(), 303);
+    }
+    client
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_server_within_ten_seconds_while_pages_are_busy() {
+    let dir = tempfile::tempdir().unwrap();
+    let (business, _) = business_with_sms(dir.path()).await;
+    {
+        let (db, _handover) = kaicalls_notify::db::open(
+            &database_url(dir.path()),
+            kaicalls_notify::db::WriterSettings { lease: Duration::from_secs(60) },
+        )
+        .await
+        .unwrap();
+        let pool = read_only_pool(&database_url(dir.path())).await;
+        let owner: i64 = sqlx::query_scalar("SELECT id FROM users").fetch_one(&pool).await.unwrap();
+        crate::history::add(&db, &business, owner, crate::history::History::YEAR).await.unwrap();
+    }
+    let port = free_port();
+    let mut server = serve(dir.path(), port, "http://127.0.0.1:9");
+    wait_until_up(port).await;
+    let mut readers = Vec::new();
+    for i in 0..8 {
+        let client = client_at(port, IpAddr::from([127, 0, 3, i + 1]), true).await;
+        readers.push(tokio::spawn(async move {
+            for n in 0.. {
+                let path = ["/leads", "/settings/notifications", "/billing", "/notifications"][n % 4];
+                if client.get(format!("http://127.0.0.1:{port}{path}")).send().await.is_err() {
+                    return n;
+                }
+            }
+            unreachable!()
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let stopping = Instant::now();
+    assert!(Command::new("kill").args(["-TERM", &server.0.id().to_string()]).status().unwrap().success());
+    let mut exit = None;
+    while stopping.elapsed() < Duration::from_secs(15) {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            exit = Some((status, stopping.elapsed()));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let (status, took) = exit.expect("the server exited");
+    assert!(took < Duration::from_secs(10), "it took {took:?}");
+    assert!(status.success(), "{status:?}");
+    let mut pages = 0;
+    for r in readers {
+        pages += r.await.unwrap();
+    }
+    assert!(pages > 8, "the pages were being read ({pages})");
+}
+
+#[tokio::test]
+async fn three_hundred_concurrent_sign_ins_keep_memory_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    business_with_sms(dir.path()).await;
+    let port = free_port();
+    let server = serve(dir.path(), port, "http://127.0.0.1:9");
+    wait_until_up(port).await;
+
+    // Three hundred people at three hundred addresses, each with a wrong password for an
+    // account of their own: no throttle stops them, only the bounded hashing.
+    let tasks: Vec<_> = (0..300u16)
+        .map(|i| {
+            tokio::spawn(async move {
+                let client = client_at(port, IpAddr::from([127, 1, (i / 200) as u8, (i % 200) as u8 + 1]), false).await;
+                let form =
+                    client.get(format!("http://127.0.0.1:{port}/login")).send().await.unwrap().text().await.unwrap();
+                let email = format!("guess{i}@acme.test");
+                let body = [("email", email.as_str()), ("password", "wrong password"), ("csrf_token", &csrf_in(&form))];
+                let answer = client.post(format!("http://127.0.0.1:{port}/login")).form(&body).send().await.unwrap();
+                (answer.status().as_u16(), answer.headers().contains_key("retry-after"))
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+
+    assert!(answers.iter().all(|(status, retry)| *status == 401 || (*status == 503 && *retry)), "{answers:?}");
+    let peak = server.peak_rss_mib();
+    eprintln!("peak memory of the server under 300 concurrent sign-ins: {peak:.0} MiB");
+    assert!(peak < 200.0, "peak memory {peak:.0} MiB");
 }

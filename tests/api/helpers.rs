@@ -129,7 +129,8 @@ impl TestApp {
         let secret = kaicalls_notify::tokens::webhook_secret();
         let owner_name = PersonName::parse(&format!("{name} Owner")).unwrap();
         let email = EmailAddress::parse(owner_email).unwrap();
-        let (new_id, new_secret, hash, name) = (id.clone(), secret.clone(), self.password_hash.clone(), name.to_owned());
+        let (new_id, new_secret, hash, name) =
+            (id.clone(), secret.clone(), self.password_hash.clone(), name.to_owned());
         let owner_id = self
             .db
             .write(move |w| {
@@ -244,11 +245,11 @@ impl TestApp {
     }
 
     pub async fn defaults(&self, business_id: &str) -> kaicalls_notify::domain::BusinessDefaults {
-        db::defaults::of(&mut *self.pool.acquire().await.unwrap(), business_id).await.unwrap()
+        db::defaults::of(&mut self.pool.acquire().await.unwrap(), business_id).await.unwrap()
     }
 
     pub async fn recipient(&self, business_id: &str, id: i64) -> Option<db::recipients::Recipient> {
-        db::recipients::get(&mut *self.pool.acquire().await.unwrap(), business_id, id).await.unwrap()
+        db::recipients::get(&mut self.pool.acquire().await.unwrap(), business_id, id).await.unwrap()
     }
 }
 
@@ -283,19 +284,7 @@ impl TestApp {
         webhook_id: &str,
         body: &[u8],
     ) -> reqwest::Response {
-        let ts = unix_now();
-        let key = kaicalls_notify::domain::webhook::secret_key(secret).unwrap();
-        let signature = kaicalls_notify::domain::webhook::sign(&key, webhook_id, ts, body);
-        client()
-            .post(self.url(&format!("/webhooks/kai/{business_id}")))
-            .header("content-type", "application/json")
-            .header("webhook-id", webhook_id)
-            .header("webhook-timestamp", ts.to_string())
-            .header("webhook-signature", signature)
-            .body(body.to_vec())
-            .send()
-            .await
-            .unwrap()
+        signed_request(&self.address, business_id, secret, webhook_id, body).await
     }
 
     /// Waits (up to 10 s) until `sql` (a count) reaches `n`; answers the last count.
@@ -322,6 +311,39 @@ impl TestApp {
         .await
         .unwrap()
     }
+}
+
+async fn signed_request(
+    address: &str,
+    business_id: &str,
+    secret: &str,
+    webhook_id: &str,
+    body: &[u8],
+) -> reqwest::Response {
+    let ts = unix_now();
+    let key = kaicalls_notify::domain::webhook::secret_key(secret).unwrap();
+    let signature = kaicalls_notify::domain::webhook::sign(&key, webhook_id, ts, body);
+    client()
+        .post(format!("{address}/webhooks/kai/{business_id}"))
+        .header("content-type", "application/json")
+        .header("webhook-id", webhook_id)
+        .header("webhook-timestamp", ts.to_string())
+        .header("webhook-signature", signature)
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Posts a signed event from a spawned task (no `TestApp` borrow); answers the status.
+pub async fn post_signed_to(
+    address: &str,
+    business_id: &str,
+    secret: &str,
+    webhook_id: &str,
+    body: &serde_json::Value,
+) -> reqwest::StatusCode {
+    signed_request(address, business_id, secret, webhook_id, body.to_string().as_bytes()).await.status()
 }
 
 pub fn lead(lead_id: &str, score: Option<u8>) -> serde_json::Value {

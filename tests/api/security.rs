@@ -105,7 +105,10 @@ async fn pages_send_a_strict_content_security_policy_and_safe_headers() {
         .map(|v| v.to_str().unwrap().to_owned())
         .find(|c| c.starts_with("kai_session="))
         .expect("a session cookie at sign-in");
-    assert!(session.contains("HttpOnly") && session.contains("Secure") && session.contains("SameSite=Lax"), "{session}");
+    assert!(
+        session.contains("HttpOnly") && session.contains("Secure") && session.contains("SameSite=Lax"),
+        "{session}"
+    );
 }
 
 #[tokio::test]

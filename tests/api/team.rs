@@ -167,7 +167,10 @@ async fn everyone_edits_their_own_name_and_phone() {
 
     let good = app.post_form(&member, "/account/profile", &[("name", "Ann Lee"), ("phone", "555.555.0109")]).await;
     assert_eq!(good.status(), 303);
-    let user = kaicalls_notify::db::users::get_active(&mut *app.pool.acquire().await.unwrap(), &business.id, ann.id).await.unwrap().unwrap();
+    let user = kaicalls_notify::db::users::get_active(&mut app.pool.acquire().await.unwrap(), &business.id, ann.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(user.name, "Ann Lee");
     assert_eq!(user.phone.unwrap().as_str(), "+15555550109");
 }

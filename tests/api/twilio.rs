@@ -26,7 +26,7 @@ pub enum Reply {
     Created,
     /// HTTP status and Twilio error code.
     Error(u16, u32),
-    /// Answer `Created` after a pause.
+    /// Answer `Created` after a pause (the request counts as received on arrival).
     Slow(Duration),
 }
 
@@ -58,14 +58,14 @@ async fn messages(
         at: std::time::Instant::now(),
     };
     let reply = shared.script.lock().unwrap().pop_front().unwrap_or(Reply::Created);
-    if let Reply::Slow(pause) = reply {
-        tokio::time::sleep(pause).await;
-    }
     let n = {
         let mut received = shared.received.lock().unwrap();
         received.push(sms.clone());
         received.len()
     };
+    if let Reply::Slow(pause) = reply {
+        tokio::time::sleep(pause).await;
+    }
     match reply {
         Reply::Created | Reply::Slow(_) => HttpResponse::Created().json(serde_json::json!({
             "sid": format!("SM{n:032}"), "status": "queued", "to": sms.to, "from": sms.from, "body": sms.body
@@ -77,7 +77,13 @@ async fn messages(
 
 impl TwilioServer {
     pub async fn start() -> Self {
+        Self::start_scripted(&[]).await
+    }
+
+    /// Starts with the first replies scripted already.
+    pub async fn start_scripted(replies: &[Reply]) -> Self {
         let shared = Shared::default();
+        shared.script.lock().unwrap().extend(replies.iter().cloned());
         let data = web::Data::new(shared.clone());
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -87,6 +93,7 @@ impl TwilioServer {
                 .route("/2010-04-01/Accounts/{sid}/Messages.json", web::post().to(messages))
         })
         .workers(1)
+        .shutdown_timeout(0)
         .listen(listener)
         .unwrap()
         .run();

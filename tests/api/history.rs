@@ -1,0 +1,133 @@
+//! A year of a busy business's history written straight into the database in bulk: teammates
+//! who are recipients, leads with updates, their events and delivery decisions, an inbox, and a
+//! year of usage reports. Used by the tests that check pages stay cheap at size, and by
+//! `examples/bigbusiness.rs`.
+use kaicalls_notify::clock::unix_now;
+use kaicalls_notify::db::Db;
+
+/// What to add.
+#[derive(Debug, Clone, Copy)]
+pub struct History {
+    pub teammates: i64,
+    pub leads: i64,
+    /// Deliveries (decisions) recorded per lead event.
+    pub deliveries_per_event: i64,
+    /// In-app notifications in the owner's inbox.
+    pub inbox: i64,
+}
+
+impl History {
+    /// The size of a real business after a year: 15 teammates, 10,000 leads (half of them
+    /// updated once), about 100,000 deliveries, 5,000 inbox rows.
+    pub const YEAR: History = History { teammates: 15, leads: 10_000, deliveries_per_event: 7, inbox: 5_000 };
+}
+
+const YEAR_SECS: i64 = 365 * 24 * 3600;
+
+/// The statements below all start from these values (`WITH p(...)`), bound once.
+const PARAMS: &str = "p(business, leads, start, now, teammates, per_event, inbox, owner) AS
+    (SELECT $1, $2, $3, $4, $5, $6, $7, $8)";
+
+const STATEMENTS: [&str; 9] = [
+    // Teammates, each a recipient with their own threshold; a third of them take texts.
+    "n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n, p WHERE i < p.teammates)
+     INSERT INTO users (business_id, name, email, phone, role, password_hash, created_at)
+     SELECT p.business, 'Teammate ' || i, 'teammate' || i || '-' || p.business || '@history.test',
+            '+1555555' || printf('%04d', i), 'member', NULL, p.start FROM n, p",
+    "n(i) AS (SELECT 0)
+     INSERT INTO recipients (business_id, user_id, email_enabled, sms_enabled, in_app_enabled, lead_created,
+         lead_updated, usage_alerts, billing_alerts, min_lead_score, created_at)
+     SELECT p.business, u.id, 1, u.id % 3 = 0, 1, 1, u.id % 2, 1, 1, (u.id * 7) % 90, p.start FROM users u, p
+     WHERE u.business_id = p.business AND u.email LIKE '%@history.test'",
+    // Leads over the year...
+    "n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n, p WHERE i < p.leads)
+     INSERT INTO events (business_id, webhook_id, type, payload, received_at_ms, state, planned_at_ms, lead_id)
+     SELECT p.business, 'history-created-' || i, 'lead.created',
+            json_object('lead_id', 'H-' || i, 'name', 'Caller ' || i, 'phone', '+1555010' || printf('%04d', i % 10000),
+                'email', NULL, 'score', (i * 37) % 101, 'summary', 'Leaking water heater, wants a visit',
+                'occurred_at', p.start + i * ((p.now - p.start) / p.leads)),
+            (p.start + i * ((p.now - p.start) / p.leads)) * 1000, 'planned',
+            (p.start + i * ((p.now - p.start) / p.leads)) * 1000, 'H-' || i
+     FROM n, p",
+    // ...and every other one updated a day later.
+    "n(i) AS (SELECT 2 UNION ALL SELECT i + 2 FROM n, p WHERE i + 2 <= p.leads)
+     INSERT INTO events (business_id, webhook_id, type, payload, received_at_ms, state, planned_at_ms, lead_id)
+     SELECT p.business, 'history-updated-' || i, 'lead.updated',
+            json_object('lead_id', 'H-' || i, 'name', 'Caller ' || i, 'phone', NULL, 'email', NULL,
+                'score', min(100, (i * 37) % 101 + 5), 'summary', 'Booked for Tuesday',
+                'occurred_at', p.start + i * ((p.now - p.start) / p.leads) + 86400),
+            (p.start + i * ((p.now - p.start) / p.leads) + 86400) * 1000, 'planned',
+            (p.start + i * ((p.now - p.start) / p.leads) + 86400) * 1000, 'H-' || i
+     FROM n, p WHERE p.start + i * ((p.now - p.start) / p.leads) + 86400 < p.now",
+    "n(i) AS (SELECT 0)
+     INSERT INTO leads (business_id, lead_id, name, phone, email, score, summary, first_seen_at, updated_at, last_event_id)
+     SELECT p.business, e.lead_id, 'Caller ' || substr(e.lead_id, 3), min(json_extract(e.payload, '$.phone')), NULL,
+            max(json_extract(e.payload, '$.score')), 'Leaking water heater, wants a visit',
+            min(e.received_at_ms) / 1000, max(e.received_at_ms) / 1000, max(e.id)
+     FROM events e, p WHERE e.business_id = p.business AND e.webhook_id LIKE 'history-%' AND e.lead_id IS NOT NULL
+     GROUP BY e.lead_id",
+    // Decisions per event: emails, in-app and texts to teammates, some below a threshold.
+    "slot(s) AS (SELECT 0 UNION ALL SELECT s + 1 FROM slot, p WHERE s + 1 < p.per_event)
+     INSERT INTO deliveries (event_id, business_id, seq, user_id, person_name, channel, address, status, reason,
+         attempts, created_at_ms, sent_at_ms)
+     SELECT e.id, p.business, s, NULL, CASE WHEN s = 0 THEN NULL ELSE 'Teammate ' || s END,
+            CASE s % 3 WHEN 0 THEN 'email' WHEN 1 THEN 'in_app' ELSE 'sms' END,
+            CASE s % 3 WHEN 0 THEN 'teammate' || s || '@history.test' WHEN 1 THEN 'user:' || s
+                 ELSE '+1555555' || printf('%04d', s) END,
+            CASE WHEN (e.id + s) % 4 = 0 THEN 'skipped' ELSE 'sent' END,
+            CASE WHEN (e.id + s) % 4 = 0 THEN 'score 40 is below Teammate ' || s || '’s threshold 60' END,
+            1, e.received_at_ms, e.received_at_ms + 900
+     FROM events e, slot, p WHERE e.business_id = p.business AND e.webhook_id LIKE 'history-%'",
+    "n(i) AS (SELECT 0)
+     UPDATE leads SET alerts_sent = (
+         SELECT count(*) FROM deliveries d JOIN events e ON e.id = d.event_id
+         WHERE e.business_id = leads.business_id AND e.lead_id = leads.lead_id AND d.status = 'sent')
+     WHERE business_id = (SELECT business FROM p) AND lead_id LIKE 'H-%'",
+    // The owner's inbox, all but the last thirty read.
+    "n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n, p WHERE i < p.inbox)
+     INSERT INTO notifications (business_id, user_id, title, body, link, created_at, read_at)
+     SELECT p.business, p.owner, 'New lead: Caller ' || i, '+15550100, score 80. Leaking water heater', '/leads',
+            p.start + i * ((p.now - p.start) / p.inbox),
+            CASE WHEN i <= p.inbox - 30 THEN p.start + i * ((p.now - p.start) / p.inbox) + 60 END
+     FROM n, p",
+    // A usage report every day over twelve monthly periods, with the thresholds they crossed.
+    "d(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM d WHERE i < 364)
+     INSERT INTO events (business_id, webhook_id, type, payload, received_at_ms, state, usage_threshold, planned_at_ms)
+     SELECT p.business, 'history-usage-' || i, 'usage.updated',
+            json_object('minutes_used', (i % 30) * 20, 'included_minutes', 500,
+                'period_start', date(p.start + (i / 30) * 30 * 86400, 'unixepoch'),
+                'period_end', date(p.start + ((i / 30) * 30 + 29) * 86400, 'unixepoch')),
+            (p.start + i * 86400) * 1000, 'planned',
+            CASE (i % 30) * 20 WHEN 380 THEN 75 WHEN 460 THEN 90 WHEN 500 THEN 100 END,
+            (p.start + i * 86400) * 1000
+     FROM d, p",
+];
+
+/// Adds `history` to a business whose owner is `owner_id`, in one transaction. Answers the
+/// number of rows written.
+pub async fn add(db: &Db, business_id: &str, owner_id: i64, history: History) -> sqlx::Result<u64> {
+    let business = business_id.to_owned();
+    db.write(move |w| {
+        Box::pin(async move {
+            let now = unix_now();
+            let mut rows = 0;
+            for statement in STATEMENTS {
+                let sql = format!("WITH RECURSIVE {PARAMS}, {statement}");
+                rows += sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(&business)
+                    .bind(history.leads)
+                    .bind(now - YEAR_SECS)
+                    .bind(now)
+                    .bind(history.teammates)
+                    .bind(history.deliveries_per_event)
+                    .bind(history.inbox)
+                    .bind(owner_id)
+                    .execute(&mut **w)
+                    .await?
+                    .rows_affected();
+            }
+            Ok(rows)
+        })
+    })
+    .await
+}

@@ -335,34 +335,103 @@ async fn steady(
     Steady { rate, posted: leads, accepted, sms, email, lost, duplicated }
 }
 
-/// The slowest deliveries' stage times, from the server's timing log.
-fn slowest(log: &Path, count: usize) -> Vec<String> {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let mut rows: Vec<(u64, String)> = text
-        .lines()
+/// One delivery's stage times from the server's timing log (µs).
+struct Timing {
+    channel: String,
+    stages: [u64; 5],
+}
+
+const STAGES: [&str; 5] = ["total_us", "write_us", "handover_us", "queue_us", "send_us"];
+
+/// The timing lines the server wrote after byte `from` of its log.
+fn timings(log: &Path, from: u64) -> Vec<Timing> {
+    let text = std::fs::read(log).unwrap_or_default();
+    let text = String::from_utf8_lossy(&text[(from as usize).min(text.len())..]).into_owned();
+    text.lines()
         .filter(|l| l.contains("kaicalls_notify::timing"))
         .filter_map(|l| {
             let field = |name: &str| -> Option<u64> {
                 l.split_whitespace().find_map(|w| w.strip_prefix(&format!("{name}=")))?.parse().ok()
             };
             let channel = l.split_whitespace().find_map(|w| w.strip_prefix("channel="))?.trim_matches('"').to_owned();
-            let total = field("total_us")?;
-            Some((
-                total,
-                format!(
-                    "| {channel} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
-                    total as f64 / 1000.0,
-                    field("write_us")? as f64 / 1000.0,
-                    field("handover_us")? as f64 / 1000.0,
-                    field("queue_us")? as f64 / 1000.0,
-                    field("send_us")? as f64 / 1000.0,
-                    field("record_us")? as f64 / 1000.0,
-                ),
-            ))
+            let mut stages = [0; 5];
+            for (slot, name) in stages.iter_mut().zip(STAGES) {
+                *slot = field(name)?;
+            }
+            Some(Timing { channel, stages })
         })
-        .collect();
-    rows.sort_by_key(|r| std::cmp::Reverse(r.0));
-    rows.into_iter().take(count).map(|(_, row)| row).collect()
+        .collect()
+}
+
+fn stage_row(label: &str, stages: &[u64; 5]) -> String {
+    let cells: Vec<String> = stages.iter().map(|us| format!("{:.2}", *us as f64 / 1000.0)).collect();
+    format!("| {label} | {} |", cells.join(" | "))
+}
+
+/// Per stage, the given percentile over the SMS deliveries; then the slowest deliveries.
+fn stage_report(all: &[Timing]) -> Vec<String> {
+    let sms: Vec<&Timing> = all.iter().filter(|t| t.channel == "sms").collect();
+    let mut rows = Vec::new();
+    for (label, p) in [("SMS p50", 0.5), ("SMS p99", 0.99)] {
+        let mut stages = [0; 5];
+        for (i, slot) in stages.iter_mut().enumerate() {
+            let mut values: Vec<u64> = sms.iter().map(|t| t.stages[i]).collect();
+            values.sort_unstable();
+            if !values.is_empty() {
+                *slot = values[((values.len() as f64 * p).ceil() as usize).clamp(1, values.len()) - 1];
+            }
+        }
+        rows.push(stage_row(label, &stages));
+    }
+    let mut slowest: Vec<&Timing> = all.iter().collect();
+    slowest.sort_by_key(|t| std::cmp::Reverse(t.stages[0]));
+    for t in slowest.into_iter().take(5) {
+        rows.push(stage_row(&format!("slowest ({})", t.channel), &t.stages));
+    }
+    rows
+}
+
+/// The writer's commits and the checkpoints during the same part of the log: count, p50, p99
+/// and max (ms) of each.
+fn storage_report(log: &Path, from: u64) -> Vec<String> {
+    let text = std::fs::read(log).unwrap_or_default();
+    let text = String::from_utf8_lossy(&text[(from as usize).min(text.len())..]).into_owned();
+    let mut rows = Vec::new();
+    for (label, field) in [("writer commits", "commit_us="), ("checkpoints", "checkpoint_us=")] {
+        let mut values: Vec<u64> = text
+            .lines()
+            .filter_map(|l| l.split_whitespace().find_map(|w| w.strip_prefix(field))?.parse().ok())
+            .collect();
+        values.sort_unstable();
+        let at = |p: f64| {
+            values
+                .get(((values.len() as f64 * p).ceil() as usize).clamp(1, values.len().max(1)) - 1)
+                .copied()
+                .unwrap_or(0)
+        };
+        rows.push(format!(
+            "| {label} | {} | {:.2} | {:.2} | {:.2} |",
+            values.len(),
+            at(0.5) as f64 / 1000.0,
+            at(0.99) as f64 / 1000.0,
+            values.last().copied().unwrap_or(0) as f64 / 1000.0
+        ));
+    }
+    rows
+}
+
+/// Waits until deliveries stop arriving (a burst's backlog has drained), at most `limit`.
+async fn drained(smtp: &smtp::SmtpServer, twilio: &twilio::TwilioServer, limit: Duration) {
+    let started = Instant::now();
+    let mut last = (usize::MAX, usize::MAX);
+    while started.elapsed() < limit {
+        let now = (smtp.messages().len(), twilio.received().len());
+        if now == last {
+            return;
+        }
+        last = now;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
 }
 
 struct Target {
@@ -377,7 +446,10 @@ struct Figures {
     runs: Vec<Steady>,
     long: Option<Steady>,
     rss_mib: Option<f64>,
-    slowest: Vec<String>,
+    /// Stage times during the long run at 200 leads/s.
+    stages: Vec<String>,
+    /// Commits and checkpoints during the long run.
+    storage: Vec<String>,
 }
 
 #[tokio::main]
@@ -423,7 +495,7 @@ async fn main() -> anyhow::Result<()> {
         let leads = signed_requests(&server.key, &format!("l{run}"), 100_000, |i| lead_body(&format!("W{run}x{i}")));
         let leads = wrk(&server.webhook(), seconds, Some(&leads), scratch.path())?;
         // Let the burst's deliveries drain before timing steady traffic.
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        drained(&smtp, &twilio, Duration::from_secs(300)).await;
         let mut runs = Vec::new();
         for &rate in &rates {
             let s = steady(&server, &smtp, &twilio, rate, seconds as f64).await;
@@ -433,17 +505,16 @@ async fn main() -> anyhow::Result<()> {
             if sms_p99 > Duration::from_millis(500) {
                 break;
             }
+            drained(&smtp, &twilio, Duration::from_secs(120)).await;
         }
+        let log_before_long = std::fs::metadata(&server.log).map(|m| m.len()).unwrap_or(0);
         let long = if long > 0.0 { Some(steady(&server, &smtp, &twilio, 200, long).await) } else { None };
-        let figures = Figures {
-            noop,
-            usage,
-            leads,
-            runs,
-            long,
-            rss_mib: server.peak_rss_mib(),
-            slowest: slowest(&server.log, 8),
-        };
+        let stages = stage_report(&timings(&server.log, log_before_long));
+        let storage = storage_report(&server.log, log_before_long);
+        if let Ok(keep) = std::env::var("LOADGEN_KEEP_LOG") {
+            std::fs::copy(&server.log, format!("{keep}.{}", t.name.replace(' ', "-")))?;
+        }
+        let figures = Figures { noop, usage, leads, runs, long, rss_mib: server.peak_rss_mib(), stages, storage };
         all.push((t, figures));
     }
 
@@ -530,13 +601,18 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     for (t, f) in &all {
-        if f.slowest.is_empty() {
+        if f.stages.is_empty() {
             continue;
         }
-        println!("\n## Slowest deliveries of {} (server timing log, ms)\n", t.name);
-        println!("| channel | total | webhook → commit | commit → queued | queued → sending | send | record outcome |");
-        println!("|---|---:|---:|---:|---:|---:|---:|");
-        for row in &f.slowest {
+        println!("\n## Where the time goes in {}: the long run's stages (server timing log, ms)\n", t.name);
+        println!("| deliveries | webhook → send done | webhook → commit | commit → queued | queued → sending | send |");
+        println!("|---|---:|---:|---:|---:|---:|");
+        for row in &f.stages {
+            println!("{row}");
+        }
+        println!("\n| storage, long run | count | p50 ms | p99 ms | max ms |");
+        println!("|---|---:|---:|---:|---:|");
+        for row in &f.storage {
             println!("{row}");
         }
     }

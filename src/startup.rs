@@ -11,10 +11,9 @@ use actix_web::middleware::DefaultHeaders;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
 use base64::Engine;
-use tokio::sync::mpsc;
 
 use crate::config::Config;
-use crate::db::{self, Db, Handover, WriterSettings};
+use crate::db::{self, Db, Handed, WriterSettings};
 use crate::dispatch::{self, Dispatcher};
 use crate::domain::password;
 use crate::tokens;
@@ -41,7 +40,7 @@ impl Application {
     }
 
     /// Builds on a database opened already (the demo seeds it first).
-    pub async fn build_with(config: Config, db: Db, handover: mpsc::Receiver<Handover>) -> anyhow::Result<Self> {
+    pub async fn build_with(config: Config, db: Db, handover: Handed) -> anyhow::Result<Self> {
         let session_key = session_key(&config, &db).await?;
         let unsubscribe_key = stored_key(&db, "unsubscribe_key").await?;
         let mailer = dispatch::email_sender(&config)?;
@@ -129,7 +128,7 @@ impl Application {
 }
 
 /// Opens the configured database and starts its writer.
-pub async fn open_database(config: &Config) -> anyhow::Result<(Db, mpsc::Receiver<Handover>)> {
+pub async fn open_database(config: &Config) -> anyhow::Result<(Db, Handed)> {
     db::open(&config.database_url, WriterSettings { lease: config.dispatch.lease }).await
 }
 

@@ -62,8 +62,16 @@ pub async fn run(mut conn: SqliteConnection, activity: Watch) {
             continue;
         };
         // A checkpoint that finds readers in the way simply runs again on a later tick.
-        if let Err(e) = sqlx::query(sql).execute(&mut conn).await {
-            tracing::debug!(error = %e, sql, "checkpoint skipped");
+        let started = std::time::Instant::now();
+        match sqlx::query(sql).execute(&mut conn).await {
+            Ok(_) => tracing::debug!(
+                target: "kaicalls_notify::timing",
+                checkpoint_us = started.elapsed().as_micros() as u64,
+                pages,
+                sql,
+                "checkpoint"
+            ),
+            Err(e) => tracing::debug!(error = %e, sql, "checkpoint skipped"),
         }
     }
 }

@@ -54,8 +54,9 @@ impl ClaimedRow {
 pub(super) const CLAIMED_COLUMNS: &str =
     "id, event_id, business_id, user_id, person_name, channel, address, attempts, created_at_ms";
 
-/// Claims up to `limit` deliveries that are due (a retry whose time came, or a lease that ran
-/// out because the process that held it stopped), each with a lease until `now + lease_ms`.
+/// Claims up to `limit` deliveries that are due — a retry whose time came, one stored unclaimed
+/// while the dispatcher was behind, or one whose lease ran out because the process that held it
+/// stopped — each with a lease until `now + lease_ms`.
 pub async fn claim_due(w: &mut Write, now_ms: i64, lease_ms: i64, limit: i64) -> sqlx::Result<Vec<Claimed>> {
     let rows: Vec<ClaimedRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE deliveries SET lease_until_ms = $1, attempts = attempts + 1

@@ -45,6 +45,17 @@ pub(super) struct ItemPlan {
     pub alert_key: Option<String>,
     /// The billing period and threshold of a usage alert.
     pub usage_alert: Option<(String, u8)>,
+    /// Its deliveries are claimed by this process and handed over in memory; when false (the
+    /// dispatcher is behind) they are stored unclaimed and the dispatcher takes them from the
+    /// database when it has room.
+    pub claimed: bool,
+}
+
+impl ItemPlan {
+    /// True when the plan has deliveries to send.
+    pub fn sends(&self) -> bool {
+        self.plan.decisions.iter().any(|d| d.sends())
+    }
 }
 
 /// Usage thresholds already alerted, per business and billing period (`None`: none yet).
@@ -82,7 +93,7 @@ pub(super) fn plan(items: &[Item], routing: &HashMap<String, Arc<Routing>>, usag
             }
             _ => None,
         };
-        plans.push(ItemPlan { item: index, plan, alert_key, usage_alert });
+        plans.push(ItemPlan { item: index, plan, alert_key, usage_alert, claimed: false });
     }
     plans
 }
@@ -296,6 +307,7 @@ async fn upsert_leads(
 /// One decision as a row: who, which channel, where, and either pending (claimed by us, with a
 /// lease) or skipped with its reason in words.
 struct DeliveryRow<'a> {
+    claimed: bool,
     event_id: i64,
     business_id: &'a str,
     seq: i64,
@@ -322,6 +334,7 @@ async fn insert_deliveries(
                 Target::Person { user_id, name } => (Some(*user_id), Some(name.as_str())),
             };
             rows.push(DeliveryRow {
+                claimed: p.claimed,
                 event_id: event_ids[&p.item],
                 business_id: &items[p.item].new.business_id,
                 seq: seq as i64,
@@ -342,6 +355,7 @@ async fn insert_deliveries(
         );
         q.push_values(chunk, |mut row, d| {
             let pending = d.reason.is_none();
+            let claimed = pending && d.claimed;
             let status = if pending { DeliveryStatus::Pending } else { DeliveryStatus::Skipped };
             row.push_bind(d.event_id)
                 .push_bind(d.business_id)
@@ -352,20 +366,21 @@ async fn insert_deliveries(
                 .push_bind(d.address)
                 .push_bind(status.code())
                 .push_bind(&d.reason)
-                .push_bind(i64::from(pending))
+                .push_bind(i64::from(claimed))
                 .push_bind(pending.then_some(now_ms))
-                .push_bind(pending.then_some(now_ms + lease_ms))
+                .push_bind(claimed.then_some(now_ms + lease_ms))
                 .push_bind(now_ms);
         });
-        q.push(format!(" RETURNING {CLAIMED_COLUMNS}, status"));
+        q.push(format!(" RETURNING {CLAIMED_COLUMNS}, status, lease_until_ms IS NOT NULL AS claimed"));
         #[derive(sqlx::FromRow)]
         struct Returned {
             #[sqlx(flatten)]
             row: ClaimedRow,
             status: String,
+            claimed: bool,
         }
         let returned: Vec<Returned> = q.build_query_as().fetch_all(&mut **w).await?;
-        for r in returned.into_iter().filter(|r| r.status == DeliveryStatus::Pending.code()) {
+        for r in returned.into_iter().filter(|r| r.claimed && r.status == DeliveryStatus::Pending.code()) {
             let item = item_of_event.get(&r.row.event_id).copied();
             if let (Some(item), Some(c)) = (item, r.row.into_claimed()) {
                 claimed.push((item, c));

@@ -37,7 +37,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Sqlite, SqliteConnection, SqlitePool};
 
-pub use writer::{Handover, IngestError};
+pub use writer::{Handed, Handover, IngestError};
 
 /// How long the statements of one page may run in all before SQLite is told to stop.
 pub const PAGE_TIME_LIMIT: Duration = Duration::from_secs(2);
@@ -69,11 +69,8 @@ fn options(database_url: &str) -> anyhow::Result<SqliteConnectOptions> {
 }
 
 /// Opens (creating if needed) the database, brings its schema up to date and starts the writer.
-/// The receiver gets every delivery the writer plans, right after its commit.
-pub async fn open(
-    database_url: &str,
-    settings: WriterSettings,
-) -> anyhow::Result<(Db, tokio::sync::mpsc::Receiver<Handover>)> {
+/// `Handed` receives the deliveries the writer plans, right after each commit.
+pub async fn open(database_url: &str, settings: WriterSettings) -> anyhow::Result<(Db, Handed)> {
     let base = options(database_url)?;
     if let Some(parent) = base.get_filename().parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)

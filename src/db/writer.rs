@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
 use sqlx::SqliteConnection;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc::OwnedPermit;
+use tokio::sync::{Notify, mpsc, oneshot};
 use tracing::Instrument;
 
 use super::checkpoint::{Activity, Watch};
@@ -27,8 +28,14 @@ use crate::domain::planning::Routing;
 
 /// Jobs waiting for the writer; past this, webhooks are answered "busy".
 const QUEUE: usize = 8192;
+/// Events whose deliveries wait in memory for the dispatcher; past this, new deliveries are
+/// stored unclaimed and the dispatcher reads them from the database when it has room, so a
+/// burst costs rows on disk, not memory.
+const HANDOVER_QUEUE: usize = 256;
 /// Jobs per transaction at most.
 const BATCH: usize = 1024;
+/// How long delivery outcomes wait for other work to share a commit with.
+const OUTCOME_HOLD: Duration = Duration::from_millis(20);
 /// Businesses whose settings are cached at once (cleared when full).
 const CACHED_BUSINESSES: usize = 10_000;
 
@@ -45,6 +52,13 @@ pub struct AlertEvent {
     pub business_id: String,
     pub event: Event,
     pub usage_threshold: Option<u8>,
+}
+
+/// What the dispatcher receives from the writer: the deliveries of each commit, and a signal
+/// when some were stored for it to read from the database instead (it was behind).
+pub struct Handed {
+    pub deliveries: mpsc::Receiver<Handover>,
+    pub spilled: Arc<Notify>,
 }
 
 /// Deliveries planned and claimed in one commit, for one event.
@@ -117,9 +131,10 @@ pub struct Writer {
 impl Writer {
     /// Starts the writer on `conn`. Answers the handle, the receiver of planned deliveries, and
     /// the writer's activity (for the checkpointer).
-    pub(super) fn start(conn: SqliteConnection, settings: WriterSettings) -> (Self, mpsc::Receiver<Handover>, Watch) {
+    pub(super) fn start(conn: SqliteConnection, settings: WriterSettings) -> (Self, Handed, Watch) {
         let (jobs, rx) = mpsc::channel(QUEUE);
-        let (handover, handed) = mpsc::channel(QUEUE);
+        let (handover, deliveries) = mpsc::channel(HANDOVER_QUEUE);
+        let spilled = Arc::new(Notify::new());
         let activity = Activity::default();
         let watch = activity.watch();
         let task = Task {
@@ -127,11 +142,12 @@ impl Writer {
             routing: HashMap::new(),
             usage: HashMap::new(),
             handover,
+            spilled: spilled.clone(),
             lease: settings.lease,
             activity,
         };
         tokio::spawn(task.run(rx));
-        (Self { jobs }, handed, watch)
+        (Self { jobs }, Handed { deliveries, spilled }, watch)
     }
 
     pub(super) async fn run<T, F>(&self, job: F) -> sqlx::Result<T>
@@ -164,6 +180,9 @@ impl Writer {
 }
 
 type IngestReply = (oneshot::Sender<Result<Stored, IngestError>>, Instant);
+
+/// Room reserved with the dispatcher, per batch item.
+type Permits = HashMap<usize, OwnedPermit<Handover>>;
 
 /// One batch, sorted by kind.
 #[derive(Default)]
@@ -207,6 +226,7 @@ struct Task {
     routing: HashMap<String, Arc<Routing>>,
     usage: UsageAlerted,
     handover: mpsc::Sender<Handover>,
+    spilled: Arc<Notify>,
     lease: Duration,
     activity: Activity,
 }
@@ -215,6 +235,14 @@ impl Task {
     async fn run(mut self, mut rx: mpsc::Receiver<Job>) {
         let mut jobs = Vec::with_capacity(BATCH);
         while rx.recv_many(&mut jobs, BATCH).await > 0 {
+            // Outcomes alone are not worth an fsync of their own: they wait a moment for the next
+            // event or write and ride in its commit (nobody is waiting for them but the log).
+            if jobs.iter().all(|j| matches!(j, Job::Outcome(..))) {
+                let more = tokio::time::timeout(OUTCOME_HOLD, rx.recv_many(&mut jobs, BATCH)).await;
+                if matches!(more, Ok(0)) && jobs.is_empty() {
+                    return;
+                }
+            }
             let batch = Batch::new(std::mem::take(&mut jobs));
             let span = tracing::debug_span!(
                 "write_batch",
@@ -239,10 +267,15 @@ impl Task {
             self.routing.remove(&business);
         }
         match result {
-            Ok((plans, written)) => {
+            Ok((plans, written, permits)) => {
                 self.activity.committed();
-                tracing::debug!(micros = started.elapsed().as_micros() as u64, "batch committed");
-                self.finish(batch, plans, written, committed).await;
+                tracing::debug!(
+                    target: "kaicalls_notify::timing",
+                    commit_us = committed.duration_since(started).as_micros() as u64,
+                    events = batch.items.len(),
+                    "batch committed"
+                );
+                self.finish(batch, plans, written, permits, committed).await;
             }
             Err(e) => {
                 tracing::warn!(error = %e, "a write batch failed; nothing in it was stored");
@@ -291,9 +324,10 @@ impl Task {
 
     /// Plans, writes and commits the batch. Conflicts the plan did not expect (a webhook id or
     /// an alert key stored before) are resolved by marking those events and planning again.
-    async fn commit(&mut self, batch: &mut Batch) -> sqlx::Result<(Vec<ItemPlan>, ingest::Written)> {
+    async fn commit(&mut self, batch: &mut Batch) -> sqlx::Result<(Vec<ItemPlan>, ingest::Written, Permits)> {
         for _ in 0..4 {
-            let plans = ingest::plan(&batch.items, &self.routing, &self.usage);
+            let mut plans = ingest::plan(&batch.items, &self.routing, &self.usage);
+            let permits = self.reserve_handover(&mut plans);
             let (now_ms, lease_ms) = (unix_now_ms(), self.lease.as_millis() as i64);
             self.exec("BEGIN IMMEDIATE").await?;
             let written = match ingest::write(&mut self.write, &batch.items, &plans, now_ms, lease_ms).await {
@@ -325,9 +359,22 @@ impl Task {
                 self.rollback().await;
                 return Err(e);
             }
-            return Ok((plans, written));
+            return Ok((plans, written, permits));
         }
         Err(not_stored("the batch kept meeting conflicts"))
+    }
+
+    /// Reserves room with the dispatcher for each planned event that sends something; the ones
+    /// that find none are stored unclaimed.
+    fn reserve_handover(&self, plans: &mut [ItemPlan]) -> Permits {
+        let mut permits = HashMap::new();
+        for plan in plans.iter_mut().filter(|p| p.sends()) {
+            if let Ok(permit) = self.handover.clone().try_reserve_owned() {
+                plan.claimed = true;
+                permits.insert(plan.item, permit);
+            }
+        }
+        permits
     }
 
     /// Outcomes, inbox rows and the other writes, inside the open transaction.
@@ -349,7 +396,17 @@ impl Task {
     }
 
     /// Answers everyone after the commit and hands the claimed deliveries to the dispatcher.
-    async fn finish(&mut self, batch: Batch, plans: Vec<ItemPlan>, written: ingest::Written, committed: Instant) {
+    async fn finish(
+        &mut self,
+        batch: Batch,
+        plans: Vec<ItemPlan>,
+        written: ingest::Written,
+        mut permits: Permits,
+        committed: Instant,
+    ) {
+        if plans.iter().any(|p| p.sends() && !p.claimed) {
+            self.spilled.notify_one();
+        }
         for plan in &plans {
             if let Some((period, threshold)) = &plan.usage_alert {
                 let business = batch.items[plan.item].new.business_id.clone();
@@ -377,20 +434,14 @@ impl Task {
                 let answer = if first_new && n == 0 { Stored::New(stored) } else { Stored::Duplicate(stored) };
                 let _ = reply.send(Ok(answer));
             }
-            if let Some(deliveries) = claimed.remove(&index) {
+            if let (Some(deliveries), Some(permit)) = (claimed.remove(&index), permits.remove(&index)) {
                 let event = Arc::new(AlertEvent {
                     id: stored,
                     business_id: item.new.business_id,
                     event: item.new.event,
                     usage_threshold: thresholds.get(&index).copied().flatten(),
                 });
-                let handover = Handover { event, deliveries, received, committed };
-                if self.handover.try_send(handover).is_err() {
-                    tracing::warn!(
-                        event = stored,
-                        "the dispatcher is behind; this event's deliveries wait for their lease to run out"
-                    );
-                }
+                permit.send(Handover { event, deliveries, received, committed });
             }
         }
         batch.outcomes.into_iter().for_each(|(_, done)| {

@@ -3,7 +3,7 @@
 //! stopped). Each channel has its own queue and its own workers, so a slow mail server never
 //! holds up texts, and a burst waits in a queue of small entries rather than as thousands of
 //! tasks.
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
@@ -16,15 +16,19 @@ use crate::clock::{unix_now, unix_now_ms};
 use crate::config::DispatchSettings;
 use crate::db::deliveries::{self, Claimed, Outcome};
 use crate::db::writer::AlertEvent;
-use crate::db::{Db, Handover, events, notifications, users};
+use crate::db::{Db, Handed, Handover, events, notifications, users};
 use crate::domain::Channel;
+use crate::domain::delivery::DeliveryStatus;
 
 /// Sends in flight at once, per channel (the SMTP sender keeps as many connections).
 const EMAIL_WORKERS: usize = 32;
 const SMS_WORKERS: usize = 32;
-const IN_APP_WORKERS: usize = 16;
+const IN_APP_WORKERS: usize = 64;
 /// Deliveries claimed from the database per query.
-const CLAIM_BATCH: i64 = 256;
+const CLAIM_BATCH: usize = 256;
+/// Deliveries held in memory at most (queued and being sent). Past this, the writer stores new
+/// deliveries unclaimed and the dispatcher reads them back as it gets through the queue.
+const MAX_IN_FLIGHT: usize = 4096;
 
 /// When a delivery handed over in memory went through each stage (for the timing log).
 #[derive(Debug, Clone, Copy)]
@@ -69,6 +73,10 @@ pub struct Dispatcher {
     senders: Senders,
     settings: DispatchSettings,
     handover: tokio::sync::Mutex<mpsc::Receiver<Handover>>,
+    /// Told by the writer when it stored deliveries unclaimed (we were behind).
+    spilled: Arc<Notify>,
+    /// Told when a delivery in flight is done (there may be room again).
+    room: Notify,
     /// Deliveries queued or being sent by this process: a lease that runs out meanwhile never
     /// sends one twice.
     in_flight: Mutex<HashSet<i64>>,
@@ -84,12 +92,14 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    pub fn new(db: Db, senders: Senders, settings: DispatchSettings, handover: mpsc::Receiver<Handover>) -> Arc<Self> {
+    pub fn new(db: Db, senders: Senders, settings: DispatchSettings, handed: Handed) -> Arc<Self> {
         Arc::new(Self {
             db,
             senders,
             settings,
-            handover: tokio::sync::Mutex::new(handover),
+            handover: tokio::sync::Mutex::new(handed.deliveries),
+            spilled: handed.spilled,
+            room: Notify::new(),
             in_flight: Mutex::new(HashSet::new()),
             idle: Notify::new(),
             email: Lane::new(EMAIL_WORKERS),
@@ -113,23 +123,31 @@ impl Dispatcher {
         }
     }
 
-    /// Runs until the process ends.
+    fn in_flight(&self) -> usize {
+        self.in_flight.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Runs until the process ends. Takes what the writer hands over and what falls due, as long
+    /// as there is room in memory; otherwise waits for room.
     pub async fn run(self: Arc<Self>) {
         let mut handover = self.handover.lock().await;
         loop {
+            let room = self.in_flight() < MAX_IN_FLIGHT;
             let wait = Duration::from_millis((self.next_poll_ms.load(Ordering::Relaxed) - unix_now_ms()).max(0) as u64);
             tokio::select! {
-                received = handover.recv() => match received {
+                received = handover.recv(), if room => match received {
                     Some(h) => self.start_handover(h),
                     None => return,
                 },
-                _ = tokio::time::sleep(wait) => {
+                _ = tokio::time::sleep(wait), if room => {
                     if let Err(e) = self.poll().await {
                         tracing::warn!(error = format!("{e:#}"), "could not claim due deliveries; trying again in a second");
                         self.next_poll_ms.store(unix_now_ms() + 1000, Ordering::Relaxed);
                     }
                 }
+                _ = self.spilled.notified() => self.poll_at(0),
                 _ = self.poll_changed.notified() => {}
+                _ = self.room.notified(), if !room => {}
             }
         }
     }
@@ -145,10 +163,16 @@ impl Dispatcher {
                 self.start_handover(h);
             }
         }
-        report.claimed = self.poll().await?;
+        loop {
+            let (claimed, more) = self.claim_due().await?;
+            report.claimed += claimed;
+            if !more {
+                break;
+            }
+        }
         loop {
             let idle = self.idle.notified();
-            if self.in_flight.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
+            if self.in_flight() == 0 {
                 return Ok(report);
             }
             idle.await;
@@ -163,52 +187,68 @@ impl Dispatcher {
         }
     }
 
-    /// Claims due deliveries from the database and starts them; answers how many.
-    async fn poll(self: &Arc<Self>) -> anyhow::Result<usize> {
-        let mut started = 0;
-        loop {
-            let (now, lease_ms) = (unix_now_ms(), self.settings.lease.as_millis() as i64);
-            let claimed =
-                self.db.write(move |w| Box::pin(deliveries::claim_due(w, now, lease_ms, CLAIM_BATCH))).await?;
-            let full = claimed.len() as i64 == CLAIM_BATCH;
-            let fresh: Vec<Claimed> = {
-                let in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-                claimed.into_iter().filter(|d| !in_flight.contains(&d.id)).collect()
-            };
-            let mut event_ids: Vec<i64> = fresh.iter().map(|d| d.event_id).collect();
-            event_ids.sort_unstable();
-            event_ids.dedup();
-            let rows = events::by_ids(&mut *self.db.system().acquire().await?, &event_ids).await?;
-            for d in fresh {
-                let Some(row) = rows.iter().find(|r| r.id == d.event_id) else { continue };
-                let event = match row.event() {
-                    Ok(event) => event,
-                    Err(e) => {
-                        let error = format!("the stored event could not be read: {e}");
-                        let ended =
-                            Outcome::Ended { id: d.id, status: crate::domain::delivery::DeliveryStatus::Failed, error };
-                        self.db.record(ended).await;
-                        continue;
-                    }
-                };
-                let event = Arc::new(AlertEvent {
+    /// Claims what is due as far as there is room, and sets when to ask again: at once if more
+    /// is due, else when the next retry or lease falls due (at the latest one lease from now).
+    async fn poll(self: &Arc<Self>) -> anyhow::Result<()> {
+        let (_, more) = self.claim_due().await?;
+        let now = unix_now_ms();
+        let lease_check = now + self.settings.lease.as_millis() as i64;
+        let next = if more {
+            now
+        } else {
+            let due = deliveries::next_due_ms(&mut *self.db.system().acquire().await?).await?;
+            due.map_or(lease_check, |due| due.clamp(now + 50, lease_check))
+        };
+        self.next_poll_ms.store(next, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Claims due deliveries from the database, at most as many as there is room for, and starts
+    /// them. Answers how many, and whether more may be due.
+    async fn claim_due(self: &Arc<Self>) -> anyhow::Result<(usize, bool)> {
+        let limit = MAX_IN_FLIGHT.saturating_sub(self.in_flight()).min(CLAIM_BATCH);
+        if limit == 0 {
+            return Ok((0, true));
+        }
+        let (now, lease_ms) = (unix_now_ms(), self.settings.lease.as_millis() as i64);
+        let claimed = self.db.write(move |w| Box::pin(deliveries::claim_due(w, now, lease_ms, limit as i64))).await?;
+        let more = claimed.len() == limit;
+        let fresh: Vec<Claimed> = {
+            let in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            claimed.into_iter().filter(|d| !in_flight.contains(&d.id)).collect()
+        };
+        let mut event_ids: Vec<i64> = fresh.iter().map(|d| d.event_id).collect();
+        event_ids.sort_unstable();
+        event_ids.dedup();
+        let mut alerts: HashMap<i64, Result<Arc<Alert>, String>> = HashMap::new();
+        for row in events::by_ids(&mut *self.db.system().acquire().await?, &event_ids).await? {
+            let alert = row.event().map_err(|e| format!("the stored event could not be read: {e}")).map(|event| {
+                let event = AlertEvent {
                     id: row.id,
                     business_id: row.business_id.clone(),
                     event,
                     usage_threshold: row.usage_threshold(),
-                });
-                self.start(d, Arc::new(self.senders.prepare(event)), None);
-                started += 1;
-            }
-            if !full {
-                break;
+                };
+                Arc::new(self.senders.prepare(Arc::new(event)))
+            });
+            alerts.insert(row.id, alert);
+        }
+        let started = fresh.len();
+        for d in fresh {
+            match alerts.get(&d.event_id) {
+                Some(Ok(alert)) => self.start(d, alert.clone(), None),
+                Some(Err(error)) => {
+                    self.db
+                        .record(Outcome::Ended { id: d.id, status: DeliveryStatus::Failed, error: error.clone() })
+                        .await;
+                }
+                None => {
+                    let error = "its event is gone".to_owned();
+                    self.db.record(Outcome::Ended { id: d.id, status: DeliveryStatus::Failed, error }).await;
+                }
             }
         }
-        let next_due = deliveries::next_due_ms(&mut *self.db.system().acquire().await?).await?;
-        let lease_check = unix_now_ms() + self.settings.lease.as_millis() as i64;
-        self.next_poll_ms
-            .store(next_due.map_or(lease_check, |due| due.clamp(unix_now_ms() + 50, lease_check)), Ordering::Relaxed);
-        Ok(started)
+        Ok((started, more))
     }
 
     fn lane(&self, channel: Channel) -> &Lane {
@@ -238,22 +278,39 @@ impl Dispatcher {
         }
     }
 
-    /// One worker of a channel: takes the next delivery, sends it, records the outcome.
+    /// One worker of a channel: takes the next delivery, sends it, hands the outcome to the
+    /// writer and takes the next one (the delivery stays in flight until the outcome is stored).
     async fn work(self: Arc<Self>, channel: Channel) {
         loop {
             let next = self.lane(channel).waiting.lock().await.recv().await;
             let Some(job) = next else { return };
-            let id = job.delivery.id;
-            self.deliver(job).await;
-            let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-            in_flight.remove(&id);
-            if in_flight.is_empty() {
-                self.idle.notify_waiters();
-            }
+            let (id, outcome) = self.deliver(job).await;
+            let me = self.clone();
+            tokio::spawn(async move {
+                if !me.db.record(outcome).await {
+                    tracing::warn!(
+                        delivery = id,
+                        "recording a delivery failed; its lease will run out and it will be tried again"
+                    );
+                }
+                me.done(id);
+            });
         }
     }
 
-    async fn deliver(&self, job: Job) {
+    /// A delivery's outcome is stored: it leaves the in-flight set.
+    fn done(&self, id: i64) {
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        in_flight.remove(&id);
+        if in_flight.is_empty() {
+            self.idle.notify_waiters();
+        }
+        drop(in_flight);
+        self.room.notify_one();
+    }
+
+    /// Sends one delivery; answers its outcome, to be recorded.
+    async fn deliver(&self, job: Job) -> (i64, Outcome) {
         let Job { delivery: d, alert, timing, queued } = job;
         let send_start = Instant::now();
         let result = self.senders.send(&d, &alert).await;
@@ -267,12 +324,6 @@ impl Dispatcher {
         if let Outcome::Retry { at_ms, .. } = &outcome {
             self.poll_at(*at_ms);
         }
-        if !self.db.record(outcome).await {
-            tracing::warn!(
-                delivery = d.id,
-                "recording a delivery failed; its lease will run out and it will be tried again"
-            );
-        }
         if let Some(t) = timing {
             let us = |a: Instant, b: Instant| b.saturating_duration_since(a).as_micros() as u64;
             tracing::debug!(
@@ -284,10 +335,10 @@ impl Dispatcher {
                 handover_us = us(t.committed, queued),
                 queue_us = us(queued, send_start),
                 send_us = us(send_start, send_done),
-                record_us = us(send_done, Instant::now()),
                 "delivered"
             );
         }
+        (d.id, outcome)
     }
 
     /// Marks the person's number as refused and tells the owners and admins in-app.

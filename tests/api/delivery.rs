@@ -160,10 +160,11 @@ async fn a_number_the_provider_refuses_is_not_texted_for_the_next_lead() {
 }
 
 #[tokio::test]
-async fn every_write_of_a_burst_is_stored_and_each_lead_alerts_once() {
+async fn a_burst_past_what_the_dispatcher_holds_in_memory_is_stored_and_each_lead_alerts_once() {
     let app = spawn_manual().await;
     let business = app.create_business("Acme", "owner@acme.test").await;
-    let posts: Vec<_> = (0..200)
+    // More events than the writer hands over in memory (256) while the dispatcher is not running.
+    let posts: Vec<_> = (0..400)
         .map(|i| {
             let (app_url, body) = (app.address.clone(), lead(&format!("L-{i}"), Some(70)));
             let (id, secret) = (business.id.clone(), business.secret.clone());
@@ -180,12 +181,20 @@ async fn every_write_of_a_burst_is_stored_and_each_lead_alerts_once() {
     }
     assert!(again.status().is_success() && repeat.status().is_success());
 
+    let unclaimed: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status = 'pending' AND lease_until_ms IS NULL")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(unclaimed > 0, "past the in-memory queue, deliveries wait in the database");
+
     let report = app.dispatcher.run_once().await.unwrap();
 
-    assert_eq!(report.handed_over, 400, "an email and an in-app alert for each of the 200 leads");
-    assert_eq!(app.smtp.messages().len(), 200);
+    assert_eq!(report.handed_over + report.claimed, 800, "an email and an in-app alert for each of the 400 leads");
+    assert_eq!(report.claimed as i64, unclaimed);
+    assert_eq!(app.smtp.messages().len(), 400);
     let leads: i64 = sqlx::query_scalar("SELECT leads_count FROM businesses").fetch_one(&app.pool).await.unwrap();
-    assert_eq!(leads, 200);
+    assert_eq!(leads, 400);
     let sent: i64 = sqlx::query_scalar("SELECT sum(alerts_sent) FROM leads").fetch_one(&app.pool).await.unwrap();
-    assert_eq!(sent, 400, "the leads page's counts follow the sends");
+    assert_eq!(sent, 800, "the leads page's counts follow the sends");
 }

@@ -32,6 +32,30 @@ BEGIN
     WHERE business_id = NEW.business_id AND lead_id = (SELECT lead_id FROM events WHERE id = NEW.event_id);
 END;
 
+-- A person's unread in-app alerts (the bell on every page).
+ALTER TABLE users ADD COLUMN unread INTEGER NOT NULL DEFAULT 0;
+UPDATE users SET unread = (SELECT count(*) FROM notifications n WHERE n.user_id = users.id AND n.read_at IS NULL);
+
+CREATE TRIGGER unread_on_insert AFTER INSERT ON notifications WHEN NEW.read_at IS NULL
+BEGIN
+    UPDATE users SET unread = unread + 1 WHERE id = NEW.user_id;
+END;
+
+CREATE TRIGGER unread_on_read AFTER UPDATE OF read_at ON notifications
+WHEN OLD.read_at IS NULL AND NEW.read_at IS NOT NULL
+BEGIN
+    UPDATE users SET unread = unread - 1 WHERE id = NEW.user_id;
+END;
+
+CREATE TRIGGER unread_on_delete AFTER DELETE ON notifications WHEN OLD.read_at IS NULL
+BEGIN
+    UPDATE users SET unread = unread - 1 WHERE id = OLD.user_id;
+END;
+
+-- Recent alerts read the decisions of a range of events.
+DROP INDEX deliveries_business;
+CREATE INDEX deliveries_business ON deliveries (business_id, event_id);
+
 -- Keyset paging of leads (newest first) and the 30-day score histogram of the threshold preview.
 DROP INDEX leads_recent;
 CREATE INDEX leads_recent ON leads (business_id, updated_at, lead_id);

@@ -73,17 +73,6 @@ pub struct Notification {
 /// Unread counts are shown up to this many ("99+" beyond).
 pub const UNREAD_SHOWN: i64 = 100;
 
-/// How many notifications a person has not read, counted up to `UNREAD_SHOWN`.
-pub async fn unread_count(conn: &mut SqliteConnection, user_id: i64) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM (SELECT 1 FROM notifications WHERE user_id = $1 AND read_at IS NULL LIMIT $2)",
-    )
-    .bind(user_id)
-    .bind(UNREAD_SHOWN)
-    .fetch_one(conn)
-    .await
-}
-
 pub async fn list(conn: &mut SqliteConnection, user_id: i64, limit: i64) -> sqlx::Result<Vec<Notification>> {
     sqlx::query_as(
         "SELECT id, title, body, link, created_at, read_at IS NOT NULL AS read FROM notifications

@@ -183,8 +183,7 @@ pub async fn password_hash(conn: &mut SqliteConnection, user_id: i64) -> sqlx::R
 }
 
 /// The signed-in user and their business's name, in one query (run on every request).
-/// Also answers how many in-app notifications they have not read, counted up to
-/// `notifications::UNREAD_SHOWN`.
+/// Also answers how many in-app notifications they have not read (kept by triggers).
 pub async fn get_signed_in(conn: &mut SqliteConnection, user_id: i64) -> sqlx::Result<Option<(User, String, i64)>> {
     #[derive(sqlx::FromRow)]
     struct Row {
@@ -196,13 +195,11 @@ pub async fn get_signed_in(conn: &mut SqliteConnection, user_id: i64) -> sqlx::R
     let row: Option<Row> = sqlx::query_as(
         "SELECT u.id, u.business_id, u.name, u.email, u.phone, u.role, u.password_hash IS NOT NULL AS has_password,
                 u.created_at, b.name AS business_name,
-                (SELECT count(*) FROM (SELECT 1 FROM notifications n WHERE n.user_id = u.id AND n.read_at IS NULL
-                 LIMIT $2)) AS unread
+                u.unread
          FROM users u JOIN businesses b ON b.id = u.business_id
          WHERE u.id = $1 AND u.removed_at IS NULL AND u.password_hash IS NOT NULL",
     )
     .bind(user_id)
-    .bind(super::notifications::UNREAD_SHOWN)
     .fetch_optional(conn)
     .await?;
     Ok(row.map(|r| (r.user.into(), r.business_name, r.unread)))

@@ -46,8 +46,11 @@ async fn sign_in(base: &str, email: &str, password: &str) -> anyhow::Result<reqw
     let marker = "name=\"csrf_token\" value=\"";
     let start = form.find(marker).ok_or_else(|| anyhow::anyhow!("no sign-in form"))? + marker.len();
     let token = form[start..].split('"').next().unwrap_or_default().to_owned();
-    let answer =
-        client.post(format!("{base}/login")).form(&[("email", email), ("password", password), ("csrf_token", &token)]).send().await?;
+    let answer = client
+        .post(format!("{base}/login"))
+        .form(&[("email", email), ("password", password), ("csrf_token", &token)])
+        .send()
+        .await?;
     anyhow::ensure!(answer.status() == 303, "signing in as {email}: {}", answer.status());
     Ok(client)
 }
@@ -115,7 +118,10 @@ async fn main() -> anyhow::Result<()> {
         .bind(&big)
         .fetch_one(&pool)
         .await?;
-        let row: (i64,) = sqlx::query_as("SELECT count(*) FROM deliveries WHERE business_id = $1").bind(&big).fetch_one(&pool).await?;
+        let row: (i64,) = sqlx::query_as("SELECT count(*) FROM deliveries WHERE business_id = $1")
+            .bind(&big)
+            .fetch_one(&pool)
+            .await?;
         println!(
             "Created the large business in {:.1} s: {rows} rows, {} delivery decisions.",
             took.as_secs_f64(),
@@ -165,7 +171,11 @@ async fn main() -> anyhow::Result<()> {
     println!("|---|---:|---:|---:|---:|---:|");
     let pages: Vec<(String, String, String)> = vec![
         ("Notifications".into(), "/settings/notifications".into(), "/settings/notifications".into()),
-        ("Recent alerts (polled)".into(), "/settings/notifications/alerts".into(), "/settings/notifications/alerts".into()),
+        (
+            "Recent alerts (polled)".into(),
+            "/settings/notifications/alerts".into(),
+            "/settings/notifications/alerts".into(),
+        ),
         (
             "Threshold preview".into(),
             format!("/settings/notifications/recipients/{demo_row}/preview?min_lead_score=60"),

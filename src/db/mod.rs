@@ -214,3 +214,29 @@ pub fn is_interrupted(err: &sqlx::Error) -> bool {
     // SQLITE_INTERRUPT
     matches!(err, sqlx::Error::Database(db) if db.code().as_deref() == Some("9"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_page_query_past_its_time_limit_is_stopped_and_the_connection_lives_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let (db, _handed) = open(&url, WriterSettings { lease: Duration::from_secs(60) }).await.unwrap();
+        let endless = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n";
+
+        let started = Instant::now();
+        let mut page = db.read().await.unwrap();
+        let stopped = sqlx::query(endless).fetch_one(&mut *page).await.unwrap_err();
+
+        assert!(is_interrupted(&stopped), "{stopped}");
+        let took = started.elapsed();
+        assert!(took >= PAGE_TIME_LIMIT && took < PAGE_TIME_LIMIT * 3, "stopped after {took:?}");
+        drop(page);
+        // The next page gets a fresh limit on the same connections.
+        let answer: i64 = sqlx::query_scalar("SELECT 41 + 1").fetch_one(&mut *db.read().await.unwrap()).await.unwrap();
+        assert_eq!(answer, 42);
+        assert!(matches!(crate::web::error::AppError::from(stopped), crate::web::error::AppError::TooSlow));
+    }
+}

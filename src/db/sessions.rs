@@ -171,11 +171,6 @@ pub async fn delete_expired(w: &mut Write) -> sqlx::Result<u64> {
     Ok(done.rows_affected())
 }
 
-/// How many sessions exist in all (tests check that anonymous visitors create none).
-pub async fn count(conn: &mut SqliteConnection) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT count(*) FROM sessions").fetch_one(conn).await
-}
-
 /// How many live sessions a user has.
 pub async fn count_for_user(conn: &mut SqliteConnection, user_id: i64) -> sqlx::Result<i64> {
     sqlx::query_scalar("SELECT count(*) FROM sessions WHERE user_id = $1 AND expires_at > $2")

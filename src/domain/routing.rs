@@ -72,12 +72,6 @@ pub struct Planned {
     pub skip: Option<Skip>,
 }
 
-impl Planned {
-    pub fn sends(&self) -> bool {
-        self.skip.is_none()
-    }
-}
-
 fn normalized(channel: Channel, address: &str) -> (Channel, String) {
     (channel, address.trim().to_lowercase())
 }
@@ -160,6 +154,10 @@ pub fn plan(kind: AlertKind, score: Option<LeadScore>, defaults: &BusinessDefaul
 }
 
 impl Planned {
+    pub fn sends(&self) -> bool {
+        self.skip.is_none()
+    }
+
     /// Whose delivery this is, in words: "the business's notification email", "Sam's SMS".
     fn describe(&self) -> String {
         let channel = self.channel.map(Channel::label).unwrap_or("alert");

@@ -6,7 +6,8 @@ use rust_embed::RustEmbed;
 #[folder = "static/"]
 struct Assets;
 
-/// The vendored htmx build; its version is in the name, so it is cached for a year.
+/// The vendored htmx build; its version is in the name, so an upgrade is a new URL and no
+/// browser keeps running an old copy.
 pub const HTMX: &str = "/static/htmx-2.0.11.min.js";
 
 #[get("/static/{path:.*}")]

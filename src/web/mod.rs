@@ -112,3 +112,16 @@ pub fn render_public<T: Template>(
 pub fn retry_after_secs(wait: std::time::Duration) -> u64 {
     (wait.as_secs_f64().ceil() as u64).max(1)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn retry_after_rounds_up_so_an_obedient_client_is_not_early() {
+        assert_eq!(super::retry_after_secs(Duration::from_millis(1990)), 2);
+        assert_eq!(super::retry_after_secs(Duration::from_millis(2000)), 2);
+        assert_eq!(super::retry_after_secs(Duration::from_millis(10)), 1);
+        assert_eq!(super::retry_after_secs(Duration::ZERO), 1);
+    }
+}

@@ -1,9 +1,10 @@
 //! Keeps the write-ahead log small, on a connection of its own so no commit waits for it.
 //!
-//! Under load a `PASSIVE` checkpoint copies committed pages into the database file without
-//! blocking the writer. Once the writer has been idle for a moment, a `TRUNCATE` checkpoint
-//! empties the log file, so after a burst the WAL returns to zero bytes instead of keeping its
-//! peak size (together with `journal_size_limit`, which cuts it back whenever it is reset).
+//! Under load a `PASSIVE` checkpoint copies committed pages into the database file every quarter
+//! second without blocking the writer (which completes it between batches, see
+//! `Task::finish_checkpoint`, so the log starts over). Once the writer has been idle for a
+//! moment, a `TRUNCATE` checkpoint empties the log file, so after a burst the WAL returns to
+//! zero bytes instead of keeping its peak size.
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -12,8 +13,6 @@ use sqlx::SqliteConnection;
 
 use crate::clock::unix_now_ms;
 
-/// Pages in the log (4 KiB each) before a passive checkpoint is worth running.
-const PASSIVE_AFTER_PAGES: i64 = 1000;
 /// How long the writer must have been idle before the log is truncated.
 const IDLE_FOR_TRUNCATE_MS: i64 = 1000;
 
@@ -56,10 +55,8 @@ pub async fn run(mut conn: SqliteConnection, activity: Watch) {
             continue;
         } else if idle_ms >= IDLE_FOR_TRUNCATE_MS {
             "PRAGMA wal_checkpoint(TRUNCATE)"
-        } else if pages >= PASSIVE_AFTER_PAGES {
-            "PRAGMA wal_checkpoint(PASSIVE)"
         } else {
-            continue;
+            "PRAGMA wal_checkpoint(PASSIVE)"
         };
         // A checkpoint that finds readers in the way simply runs again on a later tick.
         let started = std::time::Instant::now();

@@ -34,6 +34,8 @@ const QUEUE: usize = 8192;
 const HANDOVER_QUEUE: usize = 256;
 /// Jobs per transaction at most.
 const BATCH: usize = 1024;
+/// How often the writer completes a checkpoint between batches (see `finish_checkpoint`).
+const FINISH_CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 /// How long delivery outcomes wait for other work to share a commit with.
 const OUTCOME_HOLD: Duration = Duration::from_millis(20);
 /// Businesses whose settings are cached at once (cleared when full).
@@ -145,6 +147,7 @@ impl Writer {
             spilled: spilled.clone(),
             lease: settings.lease,
             activity,
+            checkpointed: Instant::now(),
         };
         tokio::spawn(task.run(rx));
         (Self { jobs }, Handed { deliveries, spilled }, watch)
@@ -229,6 +232,8 @@ struct Task {
     spilled: Arc<Notify>,
     lease: Duration,
     activity: Activity,
+    /// When the writer last finished a checkpoint itself.
+    checkpointed: Instant,
 }
 
 impl Task {
@@ -276,11 +281,33 @@ impl Task {
                     "batch committed"
                 );
                 self.finish(batch, plans, written, permits, committed).await;
+                self.finish_checkpoint().await;
             }
             Err(e) => {
                 tracing::warn!(error = %e, "a write batch failed; nothing in it was stored");
                 self.fail(batch, &e.to_string());
             }
+        }
+    }
+
+    /// Completes, about once a second, the checkpoint the background one keeps catching up on.
+    /// Under steady writes the background checkpoint never sees the log quiet, so it never
+    /// finishes, the log never starts over, and it grows without end (and is then cut back to
+    /// its size limit inside some unlucky commit). Here, between two batches, no write is under
+    /// way: the remaining frames are copied (few, as the background one copied the rest) and the
+    /// next commit starts the log from its beginning.
+    async fn finish_checkpoint(&mut self) {
+        if self.checkpointed.elapsed() < FINISH_CHECKPOINT_EVERY {
+            return;
+        }
+        self.checkpointed = Instant::now();
+        match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut *self.write).await {
+            Ok(_) => tracing::debug!(
+                target: "kaicalls_notify::timing",
+                checkpoint_us = self.checkpointed.elapsed().as_micros() as u64,
+                "writer checkpoint"
+            ),
+            Err(e) => tracing::debug!(error = %e, "writer checkpoint skipped"),
         }
     }
 

@@ -370,6 +370,9 @@ fn stage_row(label: &str, stages: &[u64; 5]) -> String {
 
 /// Per stage, the given percentile over the SMS deliveries; then the slowest deliveries.
 fn stage_report(all: &[Timing]) -> Vec<String> {
+    if all.is_empty() {
+        return Vec::new();
+    }
     let sms: Vec<&Timing> = all.iter().filter(|t| t.channel == "sms").collect();
     let mut rows = Vec::new();
     for (label, p) in [("SMS p50", 0.5), ("SMS p99", 0.99)] {
@@ -573,14 +576,16 @@ async fn main() -> anyhow::Result<()> {
             row(&t.name, s);
         }
     }
-    println!("\n## 200 leads/s for {long:.0} s\n");
-    println!(
-        "| server | leads/s | accepted / posted | SMS p50 / p99 / max ms | email p50 / p99 / max ms | lost / duplicated |"
-    );
-    println!("|---|---:|---:|---:|---:|---:|");
-    for (t, f) in &all {
-        if let Some(s) = &f.long {
-            row(&t.name, s);
+    if long > 0.0 {
+        println!("\n## 200 leads/s for {long:.0} s\n");
+        println!(
+            "| server | leads/s | accepted / posted | SMS p50 / p99 / max ms | email p50 / p99 / max ms | lost / duplicated |"
+        );
+        println!("|---|---:|---:|---:|---:|---:|");
+        for (t, f) in &all {
+            if let Some(s) = &f.long {
+                row(&t.name, s);
+            }
         }
     }
     println!("\n## Highest steady rate with SMS p99 ≤ 50 ms, and peak memory\n");

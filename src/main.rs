@@ -8,12 +8,14 @@ use kaicalls_notify::{config::Config, telemetry};
 /// Large blocks (each password hash takes 19 MiB) go back to the system when freed. By default
 /// glibc raises its mmap threshold to the size of the first large block freed, and from then on
 /// keeps such blocks in per-thread arenas: a burst of sign-ins left the process hundreds of MiB
-/// larger for good. A fixed threshold also turns that adjustment off.
+/// larger for good. A fixed threshold also turns that adjustment off. Fewer arenas than glibc's
+/// default (eight per core) keep the memory of a burst from being spread over twenty threads.
 fn return_large_blocks_to_the_system() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator settings; called first thing, before other threads.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1024 * 1024);
+        libc::mallopt(libc::M_ARENA_MAX, 4);
     }
 }
 

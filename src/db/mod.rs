@@ -91,7 +91,8 @@ pub async fn open(database_url: &str, settings: WriterSettings) -> anyhow::Resul
         write_options.connect().await.with_context(|| format!("cannot open the database at {database_url}"))?;
     sqlx::migrate!("./migrations").run(&mut conn).await.context("cannot bring the database schema up to date")?;
 
-    let read_options = base.read_only(true);
+    // Pages read small, indexed slices; the operating system caches the file for all of them.
+    let read_options = base.read_only(true).pragma("cache_size", "-1024");
     let pages = SqlitePoolOptions::new()
         .max_connections(PAGE_CONNECTIONS)
         .acquire_timeout(PAGE_WAIT)

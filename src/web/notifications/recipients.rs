@@ -265,47 +265,50 @@ pub async fn update_recipient(
         ));
     }
     let threshold = fields.get("min_lead_score").unwrap_or("").to_owned();
-    let prefs = match requested_prefs(|f| fields.checked(f), &threshold, &stored.prefs, &defaults, stored.phone_state())
-    {
-        Ok(prefs) => prefs,
-        Err(message) => {
-            let mut r = RecipientView::new(&stored, &defaults, &me, &[]);
-            for check in r.channels.iter_mut().chain(r.kinds.iter_mut()).filter(|c| !c.disabled) {
-                check.checked = fields.checked(check.field);
-            }
-            r.score = threshold;
-            r.score_error = Some(message);
-            r.preview = String::new();
-            let status = format!("Not saved: fix {}\u{2019}s lead-score threshold.", stored.name);
-            let fragment = RecipientResponse { r: r.clone(), oob: Oob::status(&status) };
-            let adjust = |page: &mut super::NotificationsPage| {
-                if let Some(slot) = page.recipients.rows.iter_mut().find(|row| row.id == id) {
-                    *slot = r;
-                }
-            };
-            let code = StatusCode::UNPROCESSABLE_ENTITY;
-            return answer(&req, &state, &me, code, async { Ok(fragment) }, Some(status.clone()), adjust).await;
+    if let Err(message) = LeadScore::parse(&threshold) {
+        let mut r = RecipientView::new(&stored, &defaults, &me, &[]);
+        for check in r.channels.iter_mut().chain(r.kinds.iter_mut()).filter(|c| !c.disabled) {
+            check.checked = fields.checked(check.field);
         }
-    };
-    let changes = prefs_changes(&stored.prefs, &prefs);
-    let changed = !changes.is_empty();
-    if changed {
-        let (business, actor, subject) = (me.business_id().to_owned(), me.user.id, stored.user_id);
-        state
-            .db
-            .write(move |w| {
-                Box::pin(async move {
-                    db::recipients::update(w, &business, id, &prefs).await?;
-                    db::audit::record(w, &business, Some(actor), Some(subject), &changes, unix_now()).await
-                })
-            })
-            .await?;
+        r.score = threshold;
+        r.score_error = Some(message);
+        r.preview = String::new();
+        let status = format!("Not saved: fix {}\u{2019}s lead-score threshold.", stored.name);
+        let fragment = RecipientResponse { r: r.clone(), oob: Oob::status(&status) };
+        let adjust = |page: &mut super::NotificationsPage| {
+            if let Some(slot) = page.recipients.rows.iter_mut().find(|row| row.id == id) {
+                *slot = r;
+            }
+        };
+        let code = StatusCode::UNPROCESSABLE_ENTITY;
+        return answer(&req, &state, &me, code, async { Ok(fragment) }, Some(status.clone()), adjust).await;
     }
+    // The choices are applied to the row as it is at the write, with the ceiling as it is then:
+    // a concurrent save or a change of the business defaults is not undone by this one.
+    let (business, actor) = (me.business_id().to_owned(), me.user.id);
+    let saved = state
+        .db
+        .write(move |w| {
+            Box::pin(async move {
+                let Some(current) = db::recipients::get(w, &business, id).await? else { return Ok(None) };
+                let defaults = db::defaults::of(w, &business).await?;
+                let phone = current.phone_state();
+                let prefs = requested_prefs(|f| fields.checked(f), &threshold, &current.prefs, &defaults, phone)
+                    .map_err(|e| sqlx::Error::Protocol(format!("the threshold was checked already: {e}")))?;
+                let changes = prefs_changes(&current.prefs, &prefs);
+                if !changes.is_empty() {
+                    db::recipients::update(w, &business, id, &prefs).await?;
+                    db::audit::record(w, &business, Some(actor), Some(current.user_id), &changes, unix_now()).await?;
+                }
+                Ok(Some((Recipient { prefs, ..current }, defaults, !changes.is_empty())))
+            })
+        })
+        .await?;
+    let Some((updated, defaults, changed)) = saved else { return Err(AppError::NotFound) };
     if !is_htmx(&req) {
         return Ok(see_other(&format!("/settings/notifications?saved=recipient#recipient-{id}")));
     }
     let mut conn = state.db.read().await?;
-    let updated = Recipient { prefs, ..stored };
     let whose = if updated.user_id == me.user.id { "your".to_owned() } else { format!("{}\u{2019}s", updated.name) };
     let status = if changed { format!("Saved {whose} preferences.") } else { "No changes to save.".to_owned() };
     let scores = recent_scores(&mut conn, me.business_id()).await?;

@@ -26,6 +26,15 @@ pub struct NewEvent {
     pub webhook_id: String,
     pub event: Event,
     pub received_at_ms: i64,
+    /// The event's data as stored, serialized by the request, not inside the write turn.
+    payload: String,
+}
+
+impl NewEvent {
+    pub fn new(business_id: String, webhook_id: String, event: Event, received_at_ms: i64) -> Self {
+        let (_, payload) = event.to_stored();
+        Self { business_id, webhook_id, event, received_at_ms, payload }
+    }
 }
 
 /// One event of a batch (its webhook id appears once in the batch).
@@ -175,11 +184,10 @@ async fn insert_events(
         );
         q.push_values(chunk, |mut row, p| {
             let new = &items[p.item].new;
-            let (type_name, payload) = new.event.to_stored();
             row.push_bind(&new.business_id)
                 .push_bind(&new.webhook_id)
-                .push_bind(type_name)
-                .push_bind(payload)
+                .push_bind(new.event.type_name())
+                .push_bind(&new.payload)
                 .push_bind(new.received_at_ms)
                 .push_bind(p.plan.state.code())
                 .push_bind(&p.plan.note)
@@ -397,11 +405,7 @@ mod tests {
     use crate::domain::{BusinessDefaults, EmailAddress};
 
     fn item(webhook: &str, event: Event) -> Item {
-        Item {
-            new: NewEvent { business_id: "b".into(), webhook_id: webhook.into(), event, received_at_ms: 0 },
-            stored_as: None,
-            alerted_before: false,
-        }
+        Item { new: NewEvent::new("b".into(), webhook.into(), event, 0), stored_as: None, alerted_before: false }
     }
 
     fn lead(id: &str) -> Event {

@@ -87,16 +87,21 @@ async fn login(
     if email.is_empty() || form.password.is_empty() {
         return again(StatusCode::UNPROCESSABLE_ENTITY, "Enter your email and password.".into());
     }
+    // The form again with a wait: 429 when this account or address must slow down, 503 when the
+    // server is checking too many passwords at once.
+    let wait = |status: StatusCode, secs: u64, message: String| -> Result<HttpResponse, AppError> {
+        let mut response = again(status, message)?;
+        response
+            .headers_mut()
+            .insert(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from(secs));
+        Ok(response)
+    };
     let attempt = match state.throttle.reserve(&email, address) {
         Ok(attempt) => attempt,
-        Err(wait) => {
-            let secs = retry_after_secs(wait);
+        Err(pause) => {
+            let secs = retry_after_secs(pause);
             let message = format!("Too many sign-in attempts. Wait {secs} seconds, then try again.");
-            let mut response = again(StatusCode::TOO_MANY_REQUESTS, message)?;
-            response
-                .headers_mut()
-                .insert(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from(secs));
-            return Ok(response);
+            return wait(StatusCode::TOO_MANY_REQUESTS, secs, message);
         }
     };
 
@@ -107,7 +112,8 @@ async fn login(
         Ok(matches) => matches,
         Err(_) => {
             attempt.cancel();
-            return Err(AppError::Busy);
+            let message = "We are checking a lot of sign-ins right now. Wait 2 seconds, then try again.".to_owned();
+            return wait(StatusCode::SERVICE_UNAVAILABLE, 2, message);
         }
     };
     let Some((user, _)) = found.filter(|_| matches) else {

@@ -123,8 +123,7 @@ async fn receive(
         Ok(event) => event,
         Err(e) => return problem(StatusCode::BAD_REQUEST, &e.message, Some(&e.field)),
     };
-    let new =
-        NewEvent { business_id, webhook_id: id.unwrap_or_default().to_owned(), event, received_at_ms: unix_now_ms() };
+    let new = NewEvent::new(business_id, id.unwrap_or_default().to_owned(), event, unix_now_ms());
     match state.db.ingest(new).await {
         Ok(Stored::New(id)) => HttpResponse::Accepted().json(json!({ "id": id })),
         Ok(Stored::Duplicate(id)) => HttpResponse::Ok().json(json!({ "id": id })),

@@ -177,12 +177,12 @@ pub async fn send_test(
             retry_after: retry_after_secs(wait),
         });
     }
-    let test = NewEvent {
-        business_id: me.business_id().to_owned(),
-        webhook_id: format!("test_{}", tokens::random_token()),
-        event: Event::Test { user_id: recipient.user_id },
-        received_at_ms: unix_now_ms(),
-    };
+    let test = NewEvent::new(
+        me.business_id().to_owned(),
+        format!("test_{}", tokens::random_token()),
+        Event::Test { user_id: recipient.user_id },
+        unix_now_ms(),
+    );
     state.db.ingest(test).await.map_err(|_| AppError::Busy)?;
     if is_htmx(&req) {
         let alerts = alerts_view(&mut *state.db.read().await?, &me).await?;

@@ -191,19 +191,20 @@ fn sample_event(
     let lead_id = format!("L-{}", &tokens::random_token()[..8]);
     let today = now.date();
     let first = today.replace_day(1).unwrap_or(today);
-    Ok(match event_type {
-        "lead.created" | "lead.updated" => serde_json::json!({"type": event_type, "data": {
+    use crate::domain::events::EventType;
+    Ok(match EventType::from_name(event_type) {
+        Some(EventType::LeadCreated | EventType::LeadUpdated) => serde_json::json!({"type": event_type, "data": {
             "lead_id": lead_id, "name": name, "phone": "+15555550100", "email": null, "score": score,
             "summary": "Burst pipe, wants a quote today", "occurred_at": at}}),
-        "usage.updated" => serde_json::json!({"type": event_type, "data": {
+        Some(EventType::UsageUpdated) => serde_json::json!({"type": event_type, "data": {
             "minutes_used": minutes_used, "included_minutes": included,
             "period_start": first.to_string(), "period_end": today.to_string()}}),
-        "billing.payment_failed" => serde_json::json!({"type": event_type, "data": {
+        Some(EventType::PaymentFailed) => serde_json::json!({"type": event_type, "data": {
             "invoice_id": format!("in_{}", &tokens::random_token()[..8]), "amount_cents": 6900, "currency": "usd",
             "reason": "card_declined", "next_attempt_at": at}}),
-        other => {
+        Some(EventType::Test) | None => {
             return Err(CliError::Usage(format!(
-                "--type: {other} is not one of lead.created, lead.updated, usage.updated, billing.payment_failed"
+                "--type: {event_type} is not one of lead.created, lead.updated, usage.updated, billing.payment_failed"
             )));
         }
     })

@@ -150,10 +150,10 @@ impl Event {
     /// failed payment attempt under a new webhook id. Usage is de-duplicated by threshold.
     pub fn dedupe_key(&self) -> Option<String> {
         match self {
-            Self::LeadCreated(l) => Some(format!("lead.created:{}", l.lead_id)),
-            Self::LeadUpdated(l) => Some(format!("lead.updated:{}:{}", l.lead_id, l.occurred_at)),
+            Self::LeadCreated(l) => Some(format!("{}:{}", self.type_name(), l.lead_id)),
+            Self::LeadUpdated(l) => Some(format!("{}:{}:{}", self.type_name(), l.lead_id, l.occurred_at)),
             Self::PaymentFailed(p) => {
-                Some(format!("billing.payment_failed:{}:{}", p.invoice_id, p.next_attempt_at.unwrap_or(0)))
+                Some(format!("{}:{}:{}", self.type_name(), p.invoice_id, p.next_attempt_at.unwrap_or(0)))
             }
             _ => None,
         }

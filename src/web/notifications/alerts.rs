@@ -13,7 +13,7 @@ use crate::db::events::EventRow;
 use crate::db::writer::NewEvent;
 use crate::domain::Channel;
 use crate::domain::delivery::{DeliveryStatus, EventState};
-use crate::domain::events::Event;
+use crate::domain::events::{Event, Lead};
 use crate::tokens;
 use crate::web::error::AppError;
 use crate::web::extract::{CsrfForm, CurrentUser, NoFields, is_htmx};
@@ -54,12 +54,13 @@ struct AlertsFragment {
 }
 
 fn event_title(event: &EventRow) -> String {
+    let lead = |what: &str, l: Lead| {
+        let score = l.score.map(|s| format!("score {s}")).unwrap_or_else(|| "no score".into());
+        format!("{what}: {} ({score})", l.name.unwrap_or_else(|| "Unknown caller".into()))
+    };
     match event.event() {
-        Ok(Event::LeadCreated(l)) | Ok(Event::LeadUpdated(l)) => {
-            let what = if event.type_name == "lead.created" { "New lead" } else { "Lead update" };
-            let score = l.score.map(|s| format!("score {s}")).unwrap_or_else(|| "no score".into());
-            format!("{what}: {} ({score})", l.name.unwrap_or_else(|| "Unknown caller".into()))
-        }
+        Ok(Event::LeadCreated(l)) => lead("New lead", l),
+        Ok(Event::LeadUpdated(l)) => lead("Lead update", l),
         Ok(Event::UsageUpdated(u)) => format!(
             "Usage: {} of {} minutes{}",
             u.minutes_used,

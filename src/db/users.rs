@@ -1,7 +1,7 @@
 use sqlx::SqliteConnection;
 
 use super::Write;
-use crate::domain::{EmailAddress, PersonName, PhoneNumber, Role};
+use crate::domain::{EmailAddress, PersonName, PhoneNumber, Region, Role};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 struct UserRow {
@@ -182,19 +182,28 @@ pub async fn password_hash(conn: &mut SqliteConnection, user_id: i64) -> sqlx::R
         .map(Option::flatten)
 }
 
+/// A signed-in person, with what every page shows about their business and their inbox.
+pub struct SignedIn {
+    pub user: User,
+    pub business_name: String,
+    pub region: Region,
+    pub unread: i64,
+}
+
 /// The signed-in user and their business's name, in one query (run on every request).
 /// Also answers how many in-app notifications they have not read (kept by triggers).
-pub async fn get_signed_in(conn: &mut SqliteConnection, user_id: i64) -> sqlx::Result<Option<(User, String, i64)>> {
+pub async fn get_signed_in(conn: &mut SqliteConnection, user_id: i64) -> sqlx::Result<Option<SignedIn>> {
     #[derive(sqlx::FromRow)]
     struct Row {
         #[sqlx(flatten)]
         user: UserRow,
         business_name: String,
+        business_region: String,
         unread: i64,
     }
     let row: Option<Row> = sqlx::query_as(
         "SELECT u.id, u.business_id, u.name, u.email, u.phone, u.role, u.password_hash IS NOT NULL AS has_password,
-                u.created_at, b.name AS business_name,
+                u.created_at, b.name AS business_name, b.region AS business_region,
                 u.unread
          FROM users u JOIN businesses b ON b.id = u.business_id
          WHERE u.id = $1 AND u.removed_at IS NULL AND u.password_hash IS NOT NULL",
@@ -202,7 +211,12 @@ pub async fn get_signed_in(conn: &mut SqliteConnection, user_id: i64) -> sqlx::R
     .bind(user_id)
     .fetch_optional(conn)
     .await?;
-    Ok(row.map(|r| (r.user.into(), r.business_name, r.unread)))
+    Ok(row.map(|r| SignedIn {
+        user: r.user.into(),
+        business_name: r.business_name,
+        region: Region::parse(&r.business_region).unwrap_or_default(),
+        unread: r.unread,
+    }))
 }
 
 /// Marks a phone number the SMS provider refused for good; cleared when the person changes it.

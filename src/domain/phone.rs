@@ -75,6 +75,23 @@ impl PhoneNumber {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The number as people of `region` write it: national format for a number of that country
+    /// ("(555) 555-0100"), international format otherwise ("+44 20 7946 0958").
+    pub fn local(&self, region: Region) -> String {
+        local_format(&self.0, region)
+    }
+}
+
+/// Any phone number text (stored E.164, or a caller id as Kai sent it) in the local format of
+/// `region`; text that is not a number comes back as it was.
+pub fn local_format(number: &str, region: Region) -> String {
+    let Ok(parsed) = phonenumber::parse(Some(region.0), number) else {
+        return number.to_owned();
+    };
+    let home = phonenumber::metadata::DATABASE.by_id(region.0.as_ref()).map(|m| m.country_code());
+    let mode = if home == Some(parsed.code().value()) { Mode::National } else { Mode::International };
+    parsed.format().mode(mode).to_string()
 }
 
 impl std::fmt::Display for PhoneNumber {
@@ -117,6 +134,16 @@ mod tests {
             assert!(message.contains("(555) 555-0100"), "{bad}: {message}");
         }
         assert_eq!(PhoneNumber::parse("  ", us()).unwrap_err(), "Enter a phone number.");
+    }
+
+    #[test]
+    fn numbers_show_in_the_local_format_of_the_business() {
+        let us_number = PhoneNumber::from_stored("+15555550100".into());
+        assert_eq!(us_number.local(us()), "(555) 555-0100");
+        let uk = PhoneNumber::from_stored("+442079460958".into());
+        assert_eq!(uk.local(us()), "+44 20 7946 0958");
+        assert_eq!(uk.local(Region::parse("GB").unwrap()), "020 7946 0958");
+        assert_eq!(super::local_format("unknown caller", us()), "unknown caller");
     }
 
     #[test]

@@ -42,7 +42,7 @@ fn page(
 ) -> AccountPage {
     let profile = profile.unwrap_or_else(|| ProfileForm {
         name: me.user.name.clone(),
-        phone: me.user.phone.as_ref().map(|p| p.to_string()).unwrap_or_default(),
+        phone: me.user.phone.as_ref().map(|p| p.local(me.region)).unwrap_or_default(),
         ..ProfileForm::default()
     });
     AccountPage { shell: Shell::new(me, "account"), email: me.user.email.clone(), profile, password_error, status }
@@ -77,14 +77,12 @@ async fn save_profile(
     state: web::Data<AppState>,
     CsrfForm(input): CsrfForm<ProfileInput>,
 ) -> Result<HttpResponse, AppError> {
-    let business =
-        db::businesses::get(&mut *state.db.read().await?, me.business_id()).await?.ok_or(AppError::NotFound)?;
     let mut form = ProfileForm { name: input.name.clone(), phone: input.phone.clone(), ..ProfileForm::default() };
     let name = PersonName::parse(&input.name).map_err(|e| form.name_error = Some(e)).ok();
     let phone = if input.phone.trim().is_empty() {
         Some(None)
     } else {
-        PhoneNumber::parse(&input.phone, business.region()).map(Some).map_err(|e| form.phone_error = Some(e)).ok()
+        PhoneNumber::parse(&input.phone, me.region).map(Some).map_err(|e| form.phone_error = Some(e)).ok()
     };
     let (Some(name), Some(phone)) = (name, phone) else {
         let status = Some("Not saved: fix the highlighted fields.".to_owned());

@@ -12,6 +12,7 @@ use super::AppState;
 use super::error::AppError;
 use crate::db;
 use crate::db::users::User;
+use crate::domain::Region;
 use crate::tokens;
 
 pub const CSRF_KEY: &str = "csrf";
@@ -46,6 +47,8 @@ pub fn sign_in(session: &Session, user_id: i64) -> Result<(), AppError> {
 pub struct CurrentUser {
     pub user: User,
     pub business_name: String,
+    /// The business's country: how its people write phone numbers.
+    pub region: Region,
     pub csrf_token: String,
     /// Unread in-app notifications, for the header bell.
     pub unread: i64,
@@ -86,12 +89,12 @@ impl FromRequest for CurrentUser {
                 return Err(signed_out);
             };
             let found = db::users::get_signed_in(&mut *state.db.read().await?, user_id).await?;
-            let Some((user, business_name, unread)) = found else {
+            let Some(db::users::SignedIn { user, business_name, region, unread }) = found else {
                 session.purge();
                 return Err(signed_out);
             };
             let csrf_token = csrf_token(&session)?;
-            Ok(Self { user, business_name, csrf_token, unread })
+            Ok(Self { user, business_name, region, csrf_token, unread })
         })
     }
 }

@@ -12,6 +12,7 @@ use super::{AppState, render};
 use crate::clock::format_utc;
 use crate::db;
 use crate::db::leads::{Cursor, Page};
+use crate::domain::phone::local_format;
 
 const PER_PAGE: i64 = 25;
 
@@ -97,7 +98,7 @@ async fn leads(
         .into_iter()
         .map(|l| LeadView {
             name: l.name.unwrap_or_else(|| "Unknown caller".into()),
-            phone: l.phone.or(l.email).unwrap_or_default(),
+            phone: l.phone.map(|p| local_format(&p, me.region)).or(l.email).unwrap_or_default(),
             score: l.score.map(|s| s.to_string()).unwrap_or_else(|| "\u{2013}".into()),
             summary: l.summary.unwrap_or_default(),
             when: format_utc(l.updated_at),

@@ -89,7 +89,7 @@ async fn team_page_view(
             id: u.id,
             name: u.name,
             email: u.email,
-            phone: u.phone.map(|p| p.to_string()).unwrap_or_default(),
+            phone: u.phone.map(|p| p.local(me.region)).unwrap_or_default(),
             role: u.role.label(),
             invited: !u.has_password,
         })
@@ -132,8 +132,6 @@ async fn add_member(
     CsrfForm(input): CsrfForm<AddMember>,
 ) -> Result<HttpResponse, AppError> {
     me.require_manager("add team members")?;
-    let business =
-        db::businesses::get(&mut *state.db.read().await?, me.business_id()).await?.ok_or(AppError::NotFound)?;
     let mut form = AddForm {
         name: input.name.clone(),
         email: input.email.clone(),
@@ -146,7 +144,7 @@ async fn add_member(
     let phone = if input.phone.trim().is_empty() {
         Some(None)
     } else {
-        PhoneNumber::parse(&input.phone, business.region()).map(Some).map_err(|e| form.phone_error = Some(e)).ok()
+        PhoneNumber::parse(&input.phone, me.region).map(Some).map_err(|e| form.phone_error = Some(e)).ok()
     };
     let role = match Role::parse(input.role.trim()) {
         Ok(Role::Owner) | Err(_) => {

@@ -172,7 +172,7 @@ async fn owner_journey_sms_threshold_and_the_why_not_log() {
     let phone = b.field("Notification phone").await;
     phone.send_keys("(555) 555-0100").await.unwrap();
     b.button("Save settings").await.click().await.unwrap();
-    b.client.wait().for_element(Locator::Css("#notification_phone[value='+15555550100']")).await.unwrap();
+    b.client.wait().for_element(Locator::Css("#notification_phone[value='(555) 555-0100']")).await.unwrap();
     b.field("Team member").await.select_by_label("Sam Rivera (sam@acme.test)").await.unwrap();
     b.button("Add recipient").await.click().await.unwrap();
     b.wait_text("status", "Added Sam Rivera.").await;

@@ -36,7 +36,7 @@ async fn update_business_defaults_without_javascript_and_they_survive_a_restart(
     assert_eq!(location(&response), "/settings/notifications?saved=defaults#defaults");
     let page = app.get_html(&client, "/settings/notifications?saved=defaults").await;
     assert!(page.contains("Business defaults saved."));
-    assert!(page.contains("value=\"+15555550100\""));
+    assert!(page.contains("value=\"(555) 555-0100\""), "shown in the business's local format");
 
     let restarted = spawn_app_in(app.dir.clone(), app.smtp.clone()).await;
     let d = restarted.defaults(&business.id).await;

@@ -224,7 +224,7 @@ async fn the_leads_and_billing_pages_show_what_caused_the_alerts() {
 
     let leads = app.get_html(&owner, "/leads").await;
     assert!(
-        leads.contains("<td>Jane Doe</td><td>+15555550123</td><td>82</td><td>Burst pipe, wants a quote today</td>"),
+        leads.contains("<td>Jane Doe</td><td>(555) 555-0123</td><td>82</td><td>Burst pipe, wants a quote today</td>"),
         "{leads}"
     );
     assert!(leads.contains("1 lead"));
@@ -295,4 +295,22 @@ async fn the_threshold_preview_counts_the_leads_a_threshold_would_have_let_throu
             .status(),
         404
     );
+}
+
+#[tokio::test]
+async fn phones_show_in_the_businesss_local_format_and_others_in_international_format() {
+    let app = crate::helpers::spawn_app().await;
+    app.create_business("Acme", "owner@acme.test").await;
+    let owner = app.login("owner@acme.test").await;
+
+    let typed = app.post_form(&owner, "/account/profile", &[("name", "Olive Owner"), ("phone", "555.555.0100")]).await;
+    assert_eq!(typed.status(), 303);
+    assert!(app.get_html(&owner, "/account").await.contains("value=\"(555) 555-0100\""));
+
+    let abroad =
+        app.post_form(&owner, "/account/profile", &[("name", "Olive Owner"), ("phone", "+44 20 7946 0958")]).await;
+    assert_eq!(abroad.status(), 303);
+    assert!(app.get_html(&owner, "/account").await.contains("value=\"+44 20 7946 0958\""));
+    let stored: String = sqlx::query_scalar("SELECT phone FROM users").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(stored, "+442079460958", "stored as E.164");
 }

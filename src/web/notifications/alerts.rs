@@ -11,9 +11,10 @@ use crate::db;
 use crate::db::deliveries::DeliveryRow;
 use crate::db::events::EventRow;
 use crate::db::writer::NewEvent;
-use crate::domain::Channel;
 use crate::domain::delivery::{DeliveryStatus, EventState};
 use crate::domain::events::{Event, Lead};
+use crate::domain::phone::local_format;
+use crate::domain::{Channel, Region};
 use crate::tokens;
 use crate::web::error::AppError;
 use crate::web::extract::{CsrfForm, CurrentUser, NoFields, is_htmx};
@@ -74,15 +75,16 @@ fn event_title(event: &EventRow) -> String {
     }
 }
 
-fn decision_view(d: &DeliveryRow, manages: bool) -> DecisionView {
+fn decision_view(d: &DeliveryRow, manages: bool, region: Region) -> DecisionView {
     let at = |ms: Option<i64>| ms.map(|ms| format_utc(ms / 1000)).unwrap_or_default();
     let reason = d.reason.clone().unwrap_or_default();
     let status = d.status();
     let (label, detail) = match status {
         DeliveryStatus::Sent => {
-            let to = match d.channel() {
-                Some(Channel::InApp) | None => String::new(),
-                Some(_) => d.address.as_deref().map(|a| format!(" to {a}")).unwrap_or_default(),
+            let to = match (d.channel(), d.address.as_deref()) {
+                (Some(Channel::Sms), Some(number)) => format!(" to {}", local_format(number, region)),
+                (Some(Channel::Email), Some(address)) => format!(" to {address}"),
+                _ => String::new(),
             };
             let id = d.provider_id.as_deref().map(|p| format!(" ({p})")).unwrap_or_default();
             ("Sent", format!("{}{to}{id}", at(d.sent_at_ms)))
@@ -129,7 +131,7 @@ pub async fn alerts_view(conn: &mut SqliteConnection, me: &CurrentUser) -> Resul
                 .iter()
                 .filter(|d| d.event_id == e.id)
                 .filter(|d| manages || d.user_id == Some(me.user.id) || d.channel().is_none())
-                .map(|d| decision_view(d, manages))
+                .map(|d| decision_view(d, manages, me.region))
                 .collect(),
         })
         .collect();

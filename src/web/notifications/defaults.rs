@@ -35,7 +35,7 @@ pub struct DefaultsView {
 }
 
 impl DefaultsView {
-    pub fn new(d: &BusinessDefaults, editable: bool) -> Self {
+    pub fn new(d: &BusinessDefaults, editable: bool, region: Region) -> Self {
         let kind_hint = |k: AlertKind| match k {
             AlertKind::LeadCreated => "When Kai captures a new lead.",
             AlertKind::LeadUpdated => "When Kai learns more about an existing lead.",
@@ -58,7 +58,7 @@ impl DefaultsView {
                 .map(|c| Switch { field: c.field(), label: c.label(), hint: channel_hint(c), on: d.channels.get(c) })
                 .collect(),
             email: d.notification_email.as_ref().map(|e| e.to_string()).unwrap_or_default(),
-            phone: d.notification_phone.as_ref().map(|p| p.to_string()).unwrap_or_default(),
+            phone: d.notification_phone.as_ref().map(|p| p.local(region)).unwrap_or_default(),
             email_error: None,
             phone_error: None,
             warnings: d.warnings(),
@@ -107,8 +107,7 @@ pub async fn save_defaults(
     CsrfForm(fields): CsrfForm<Fields>,
 ) -> Result<HttpResponse, AppError> {
     me.require_manager("change the business defaults")?;
-    let region =
-        db::businesses::get(&mut *state.db.read().await?, me.business_id()).await?.ok_or(AppError::NotFound)?.region();
+    let region = me.region;
     let switches_only = fields.get("action") == Some("switches");
     let kinds = KindSet::from_checked(|f| fields.checked(f));
     let channels = ChannelSet::from_checked(|f| fields.checked(f));
@@ -117,7 +116,7 @@ pub async fn save_defaults(
     if !switches_only && (email.is_err() || phone.is_err()) {
         let stored = db::defaults::of(&mut *state.db.read().await?, me.business_id()).await?;
         let shown = BusinessDefaults { kinds, channels, ..stored };
-        let mut d = DefaultsView::new(&shown, true);
+        let mut d = DefaultsView::new(&shown, true, region);
         d.email = fields.get("notification_email").unwrap_or("").to_owned();
         d.phone = fields.get("notification_phone").unwrap_or("").to_owned();
         d.email_error = email.err();
@@ -160,13 +159,15 @@ pub async fn save_defaults(
     if !is_htmx(&req) {
         return Ok(see_other("/settings/notifications?saved=defaults#defaults"));
     }
-    let mut d = DefaultsView::new(&new, true);
+    let mut d = DefaultsView::new(&new, true, region);
     let status = if changes == 0 { "No changes to save." } else { "Saved." };
     let oob = Oob::saved(&mut *state.db.read().await?, me.business_id(), status).await?;
     if switches_only {
         let typed_email = fields.get("notification_email").unwrap_or("").to_owned();
         let typed_phone = fields.get("notification_phone").unwrap_or("").to_owned();
-        d.unsaved_destinations = typed_email.trim() != d.email || typed_phone.trim() != d.phone;
+        let (typed, _) = parse_destinations(&fields, region);
+        d.unsaved_destinations = typed.map_or(true, |email| email != new.notification_email)
+            || parse_destinations(&fields, region).1.map_or(true, |phone| phone != new.notification_phone);
         d.email = typed_email;
         d.phone = typed_phone;
         return render(StatusCode::OK, &SwitchesResponse { d, oob });

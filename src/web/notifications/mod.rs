@@ -100,7 +100,7 @@ impl NotificationsPage {
             shell: Shell::new(me, "notifications"),
             alerts: alerts::alerts_view(conn, me).await?,
             webhook: webhook::webhook_view(conn, state, me).await?,
-            d: DefaultsView::new(defaults, me.manages_business()),
+            d: DefaultsView::new(defaults, me.manages_business(), me.region),
             recipients: recipients::recipients_view(conn, me, defaults).await?,
             audit: audit_lines(conn, me.business_id()).await?,
             status,

@@ -96,7 +96,7 @@ impl RecipientView {
             id: r.id,
             name: r.name.clone(),
             email: r.email.clone(),
-            phone: r.phone.as_ref().map(|p| p.to_string()).unwrap_or_default(),
+            phone: r.phone.as_ref().map(|p| p.local(me.region)).unwrap_or_default(),
             is_me,
             editable: is_me || me.manages_business(),
             can_remove: me.manages_business(),

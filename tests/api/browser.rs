@@ -277,9 +277,7 @@ async fn axe_every_page(dark: bool) {
     }
     for who in ["owner@acme.test", "sam@acme.test"] {
         b.login(who).await;
-        for path in
-            ["/settings/notifications", "/notifications", "/leads", "/billing", "/team", "/account", "/no-such-page"]
-        {
+        for path in SIGNED_IN_PAGES {
             b.open(path).await;
             problems.extend(b.axe().await.into_iter().map(|v| format!("{who} {path} {v}")));
         }
@@ -390,4 +388,56 @@ async fn rapid_toggling_leaves_the_stored_state_equal_to_what_the_page_shows() {
     assert!(shown, "five clicks from off end on");
     assert_eq!(app.defaults(&business.id).await.channels.sms, shown);
     b.client.clone().close().await.unwrap();
+}
+
+/// Every page a signed-in person can open (the same list for the accessibility and width checks).
+const SIGNED_IN_PAGES: [&str; 7] =
+    ["/settings/notifications", "/notifications", "/leads", "/billing", "/team", "/account", "/no-such-page"];
+
+#[tokio::test]
+async fn every_page_fits_a_360_px_phone_without_sideways_scrolling() {
+    let app = spawn_app().await;
+    let business = app.create_business("Acme Plumbing", "owner@acme.test").await;
+    let long_name = "Maximiliana Wolfeschlegelsteinhausenbergerdorff";
+    let sam = app
+        .add_user(
+            &business,
+            long_name,
+            "sam.with.a.rather.long.address@acme-plumbing-and-heating.test",
+            Some("(555) 555-0101"),
+            Role::Member,
+        )
+        .await;
+    let owner = app.login("owner@acme.test").await;
+    app.add_recipient(&owner, sam.id).await;
+    let mut wordy = lead("L-1", Some(65));
+    wordy["data"]["name"] = json!(long_name);
+    wordy["data"]["summary"] =
+        json!("Callerleftaveryveryverylongmessagewithoutanyspacesatallwhichmustwrapsomewhere and more");
+    assert_eq!(app.post_event(&business, "l1", &wordy).await.status(), 202);
+    app.wait_count("SELECT count(*) FROM notifications", 1).await;
+    let Some(b) = browser(&app, true).await else { return };
+    b.client.set_window_size(360, 800).await.unwrap();
+
+    let mut too_wide = Vec::new();
+    for who in ["owner@acme.test", "sam.with.a.rather.long.address@acme-plumbing-and-heating.test"] {
+        b.login(who).await;
+        for path in SIGNED_IN_PAGES {
+            b.open(path).await;
+            let widths = b
+                .client
+                .execute("return [document.documentElement.scrollWidth, document.documentElement.clientWidth]", vec![])
+                .await
+                .unwrap();
+            let (content, viewport) = (widths[0].as_i64().unwrap(), widths[1].as_i64().unwrap());
+            assert!(viewport <= 360, "the window is a phone's: {viewport}");
+            if content > viewport {
+                too_wide.push(format!("{who} {path}: {content} px in {viewport} px"));
+            }
+        }
+        b.client.delete_all_cookies().await.unwrap();
+    }
+    b.open("/login").await;
+    b.client.clone().close().await.unwrap();
+    assert!(too_wide.is_empty(), "pages that scroll sideways:\n{}", too_wide.join("\n"));
 }

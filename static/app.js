@@ -36,4 +36,40 @@
   }
   document.addEventListener("htmx:oobAfterSwap", scheduleClear);
   document.addEventListener("DOMContentLoaded", scheduleClear);
+
+  // The bell (and the inbox, when it is open) follow the server's stream of inbox changes. While
+  // the stream is down (EventSource reconnects by itself) the bell is asked for every 10 s.
+  function replaceWith(id, html) {
+    var old = document.getElementById(id);
+    if (!old) return;
+    var holder = document.createElement("template");
+    holder.innerHTML = html.trim();
+    if (holder.content.firstElementChild) old.replaceWith(holder.content.firstElementChild);
+  }
+  function refresh(url, id) {
+    if (!document.getElementById(id)) return;
+    fetch(url, { credentials: "same-origin", headers: { "HX-Request": "true" } })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) { if (html) replaceWith(id, html); })
+      .catch(function () {});
+  }
+  function inboxChanged() {
+    refresh("/notifications/card", "inbox-card");
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    if (!document.getElementById("bell") || !window.EventSource) return;
+    var polling = null;
+    function poll() { refresh("/notifications/bell", "bell"); }
+    function startPolling() { if (!polling) polling = setInterval(poll, 10000); }
+    function stopPolling() { clearInterval(polling); polling = null; }
+    var stream = new EventSource("/notifications/stream");
+    stream.addEventListener("open", stopPolling);
+    stream.addEventListener("error", startPolling);
+    var first = true;
+    stream.addEventListener("bell", function (event) {
+      replaceWith("bell", event.data);
+      if (!first) inboxChanged();
+      first = false;
+    });
+  });
 })();

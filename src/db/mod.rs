@@ -153,6 +153,11 @@ impl Db {
         self.writer.add_to_inbox(notification).await
     }
 
+    /// Tells of every person whose inbox changed, right after the commit that changed it.
+    pub fn inbox_changes(&self) -> tokio::sync::broadcast::Receiver<i64> {
+        self.writer.inbox_changes()
+    }
+
     /// True when the database answers a query.
     pub async fn healthy(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.system).await.is_ok()
@@ -181,16 +186,22 @@ impl std::ops::DerefMut for Reader {
 pub struct Write {
     conn: SqliteConnection,
     routing_changed: HashSet<String>,
+    inbox_changed: HashSet<i64>,
 }
 
 impl Write {
     fn new(conn: SqliteConnection) -> Self {
-        Self { conn, routing_changed: HashSet::new() }
+        Self { conn, routing_changed: HashSet::new(), inbox_changed: HashSet::new() }
     }
 
     /// Marks the routing settings of a business (defaults, recipients, their people) as changed.
     pub fn routing_changed(&mut self, business_id: &str) {
         self.routing_changed.insert(business_id.to_owned());
+    }
+
+    /// Marks a person's in-app inbox as changed; their open pages hear of it after the commit.
+    pub fn inbox_changed(&mut self, user_id: i64) {
+        self.inbox_changed.insert(user_id);
     }
 }
 

@@ -17,6 +17,9 @@ pub struct NewNotification {
 
 /// Adds a batch of notifications in one statement.
 pub async fn insert_batch(w: &mut Write, batch: &[NewNotification], now: i64) -> sqlx::Result<()> {
+    for n in batch {
+        w.inbox_changed(n.user_id);
+    }
     for chunk in batch.chunks(1000) {
         let mut q = QueryBuilder::<Sqlite>::new(
             "INSERT INTO notifications (business_id, user_id, delivery_id, title, body, link, created_at) ",
@@ -45,18 +48,20 @@ pub async fn tell_managers(
     link: &str,
     now: i64,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    let told: Vec<i64> = sqlx::query_scalar(
         "INSERT INTO notifications (business_id, user_id, title, body, link, created_at)
          SELECT business_id, id, $2, $3, $4, $5 FROM users
-         WHERE business_id = $1 AND role IN ('owner', 'admin') AND removed_at IS NULL AND password_hash IS NOT NULL",
+         WHERE business_id = $1 AND role IN ('owner', 'admin') AND removed_at IS NULL AND password_hash IS NOT NULL
+         RETURNING user_id",
     )
     .bind(business_id)
     .bind(title)
     .bind(body)
     .bind(link)
     .bind(now)
-    .execute(&mut **w)
+    .fetch_all(&mut **w)
     .await?;
+    told.into_iter().for_each(|user| w.inbox_changed(user));
     Ok(())
 }
 
@@ -86,6 +91,7 @@ pub async fn list(conn: &mut SqliteConnection, user_id: i64, limit: i64) -> sqlx
 
 /// Marks one of the user's notifications read; false when it is not theirs.
 pub async fn mark_read(w: &mut Write, user_id: i64, id: i64, now: i64) -> sqlx::Result<bool> {
+    w.inbox_changed(user_id);
     let done = sqlx::query("UPDATE notifications SET read_at = coalesce(read_at, $1) WHERE id = $2 AND user_id = $3")
         .bind(now)
         .bind(id)
@@ -96,6 +102,7 @@ pub async fn mark_read(w: &mut Write, user_id: i64, id: i64, now: i64) -> sqlx::
 }
 
 pub async fn mark_all_read(w: &mut Write, user_id: i64, now: i64) -> sqlx::Result<u64> {
+    w.inbox_changed(user_id);
     let done = sqlx::query("UPDATE notifications SET read_at = $1 WHERE user_id = $2 AND read_at IS NULL")
         .bind(now)
         .bind(user_id)

@@ -235,3 +235,12 @@ pub async fn block_phone(w: &mut Write, business_id: &str, user_id: i64, reason:
 pub async fn business_of(conn: &mut SqliteConnection, user_id: i64) -> sqlx::Result<String> {
     sqlx::query_scalar("SELECT business_id FROM users WHERE id = $1").bind(user_id).fetch_one(conn).await
 }
+
+/// How many in-app notifications a person has not read (kept by triggers).
+pub async fn unread(conn: &mut SqliteConnection, user_id: i64) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT unread FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_optional(conn)
+        .await
+        .map(Option::unwrap_or_default)
+}

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::BoxFuture;
 use sqlx::SqliteConnection;
 use tokio::sync::mpsc::OwnedPermit;
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, broadcast, mpsc, oneshot};
 use tracing::Instrument;
 
 use super::checkpoint::{Activity, Watch};
@@ -34,6 +34,8 @@ const QUEUE: usize = 8192;
 const HANDOVER_QUEUE: usize = 256;
 /// Jobs per transaction at most.
 const BATCH: usize = 1024;
+/// Inbox changes waiting for slow listeners; past this they are told to refresh anyway.
+const INBOX_SIGNALS: usize = 1024;
 /// How often the writer completes a checkpoint between batches (see `finish_checkpoint`).
 const FINISH_CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 /// How long delivery outcomes wait for other work to share a commit with.
@@ -128,6 +130,7 @@ fn not_stored(why: &str) -> sqlx::Error {
 #[derive(Clone)]
 pub struct Writer {
     jobs: mpsc::Sender<Job>,
+    inbox: broadcast::Sender<i64>,
 }
 
 impl Writer {
@@ -137,6 +140,7 @@ impl Writer {
         let (jobs, rx) = mpsc::channel(QUEUE);
         let (handover, deliveries) = mpsc::channel(HANDOVER_QUEUE);
         let spilled = Arc::new(Notify::new());
+        let (inbox, _) = broadcast::channel(INBOX_SIGNALS);
         let activity = Activity::default();
         let watch = activity.watch();
         let task = Task {
@@ -145,12 +149,13 @@ impl Writer {
             usage: HashMap::new(),
             handover,
             spilled: spilled.clone(),
+            inbox: inbox.clone(),
             lease: settings.lease,
             activity,
             checkpointed: Instant::now(),
         };
         tokio::spawn(task.run(rx));
-        (Self { jobs }, Handed { deliveries, spilled }, watch)
+        (Self { jobs, inbox }, Handed { deliveries, spilled }, watch)
     }
 
     pub(super) async fn run<T, F>(&self, job: F) -> sqlx::Result<T>
@@ -162,6 +167,10 @@ impl Writer {
         let pending = Box::new(Closure { job: Some(job), result: None, reply });
         self.jobs.send(Job::Other(pending)).await.map_err(|_| not_stored("the writer has stopped"))?;
         answer.await.unwrap_or_else(|_| Err(not_stored("the writer has stopped")))
+    }
+
+    pub(super) fn inbox_changes(&self) -> broadcast::Receiver<i64> {
+        self.inbox.subscribe()
     }
 
     pub(super) async fn ingest(&self, new: NewEvent) -> Result<Stored, IngestError> {
@@ -230,6 +239,8 @@ struct Task {
     usage: UsageAlerted,
     handover: mpsc::Sender<Handover>,
     spilled: Arc<Notify>,
+    /// Whose inbox a commit changed, for their open pages.
+    inbox: broadcast::Sender<i64>,
     lease: Duration,
     activity: Activity,
     /// When the writer last finished a checkpoint itself.
@@ -271,6 +282,7 @@ impl Task {
         for business in self.write.routing_changed.drain() {
             self.routing.remove(&business);
         }
+        let inbox_changed: Vec<i64> = self.write.inbox_changed.drain().collect();
         match result {
             Ok((plans, written, permits)) => {
                 self.activity.committed();
@@ -281,6 +293,10 @@ impl Task {
                     "batch committed"
                 );
                 self.finish(batch, plans, written, permits, committed).await;
+                // Nobody listening is fine: an error here only means no page is open.
+                for user in inbox_changed {
+                    let _ = self.inbox.send(user);
+                }
                 self.finish_checkpoint().await;
             }
             Err(e) => {

@@ -31,7 +31,6 @@ async fn the_bell_counts_new_alerts_and_the_inbox_clears_it() {
         bell.contains("aria-label=\"Notifications: 1 unread\"") && bell.contains("<span class=\"count\">1</span>"),
         "{bell}"
     );
-    assert!(bell.contains("hx-trigger=\"every 10s\""), "it keeps itself current");
     let page = app.get_html(&owner, "/settings/notifications").await;
     assert!(page.contains("<span class=\"count\">1</span>"), "the header shows it on every page");
     let inbox = app.get_html(&owner, "/notifications").await;
@@ -313,4 +312,44 @@ async fn phones_show_in_the_businesss_local_format_and_others_in_international_f
     assert!(app.get_html(&owner, "/account").await.contains("value=\"+44 20 7946 0958\""));
     let stored: String = sqlx::query_scalar("SELECT phone FROM users").fetch_one(&app.pool).await.unwrap();
     assert_eq!(stored, "+442079460958", "stored as E.164");
+}
+
+/// Reads the stream until the next `bell` event; answers its data.
+async fn next_bell(stream: &mut reqwest::Response, buffer: &mut String) -> String {
+    loop {
+        if let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            if event.starts_with("event: bell") {
+                return event.lines().filter_map(|l| l.strip_prefix("data: ")).collect::<Vec<_>>().join("\n");
+            }
+            continue;
+        }
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(5), stream.chunk()).await;
+        let chunk = chunk.expect("an event within 5 s").unwrap().expect("the stream stays open");
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+#[tokio::test]
+async fn the_inbox_stream_tells_each_person_of_their_own_alerts() {
+    let app = crate::helpers::spawn_app().await;
+    let business = app.create_business("Acme", "owner@acme.test").await;
+    app.add_user(&business, "Sam", "sam@acme.test", None, kaicalls_notify::domain::Role::Member).await;
+    let owner = app.login("owner@acme.test").await;
+    let sam = app.login("sam@acme.test").await;
+    let mut owner_stream = app.get(&owner, "/notifications/stream").await;
+    assert_eq!(owner_stream.headers()["content-type"], "text/event-stream");
+    let mut sam_stream = app.get(&sam, "/notifications/stream").await;
+    let (mut owner_buffer, mut sam_buffer) = (String::new(), String::new());
+    assert!(next_bell(&mut owner_stream, &mut owner_buffer).await.contains("Notifications: 0 unread"));
+    assert!(next_bell(&mut sam_stream, &mut sam_buffer).await.contains("Notifications: 0 unread"));
+
+    assert_eq!(app.post_event(&business, "m1", &crate::helpers::lead("L-1", Some(90))).await.status(), 202);
+
+    let bell = next_bell(&mut owner_stream, &mut owner_buffer).await;
+    assert!(bell.contains("Notifications: 1 unread") && bell.contains("<span class=\"count\">1</span>"), "{bell}");
+    let quiet = tokio::time::timeout(std::time::Duration::from_millis(800), sam_stream.chunk()).await;
+    assert!(quiet.is_err(), "Sam is not a recipient: his stream stays quiet");
+    let anonymous = crate::helpers::client().get(app.url("/notifications/stream")).send().await.unwrap();
+    assert_eq!(anonymous.status(), 303, "the stream is for signed-in people");
 }

@@ -170,6 +170,7 @@ async fn main() -> anyhow::Result<()> {
     println!("| page | demo p50 ms | demo p99 ms | large p50 ms | large p99 ms | large ÷ demo (p99) |");
     println!("|---|---:|---:|---:|---:|---:|");
     let pages: Vec<(String, String, String)> = vec![
+        ("Dashboard".into(), "/".into(), "/".into()),
         ("Notifications".into(), "/settings/notifications".into(), "/settings/notifications".into()),
         (
             "Recent alerts (polled)".into(),

@@ -8,6 +8,7 @@ UPDATE events SET payload = coalesce(json_extract(payload, '$.data'), '{}') WHER
 ALTER TABLE events ADD COLUMN lead_id TEXT;
 UPDATE events SET lead_id = json_extract(payload, '$.lead_id') WHERE type IN ('lead.created', 'lead.updated');
 CREATE INDEX events_type ON events (business_id, type, id);
+CREATE INDEX events_received ON events (business_id, received_at_ms);
 
 -- A delivery's place in its event's plan (the writer matches inserted rows by it).
 ALTER TABLE deliveries ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
@@ -52,9 +53,10 @@ BEGIN
     UPDATE users SET unread = unread - 1 WHERE id = OLD.user_id;
 END;
 
--- Recent alerts read the decisions of a range of events.
+-- Recent alerts read the decisions of a range of events; the dashboard the ones that failed.
 DROP INDEX deliveries_business;
 CREATE INDEX deliveries_business ON deliveries (business_id, event_id);
+CREATE INDEX deliveries_attention ON deliveries (business_id, id) WHERE status IN ('failed', 'dead');
 
 -- Keyset paging of leads (newest first) and the 30-day score histogram of the threshold preview.
 DROP INDEX leads_recent;

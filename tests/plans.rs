@@ -87,6 +87,7 @@ async fn the_pages_read_every_large_table_through_an_index() {
 
     for client in [&owner, &sam] {
         for path in [
+            "/",
             "/settings/notifications",
             "/settings/notifications/alerts",
             &format!("/settings/notifications/recipients/{row}/preview?min_lead_score=60"),

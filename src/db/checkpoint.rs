@@ -5,6 +5,10 @@
 //! `Task::finish_checkpoint`, so the log starts over). Once the writer has been idle for a
 //! moment, a `TRUNCATE` checkpoint empties the log file, so after a burst the WAL returns to
 //! zero bytes instead of keeping its peak size.
+//!
+//! A `TRUNCATE` holds off every other writer (including another process on the same file, such
+//! as the command line creating a business) while it waits for readers, so it is tried once per
+//! burst of this process's own commits, and after a failure not again for a while.
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -16,10 +20,22 @@ use crate::clock::unix_now_ms;
 /// How long the writer must have been idle before the log is truncated.
 const IDLE_FOR_TRUNCATE_MS: i64 = 1000;
 
+const PASSIVE: &str = "PRAGMA wal_checkpoint(PASSIVE)";
+const TRUNCATE: &str = "PRAGMA wal_checkpoint(TRUNCATE)";
+
+/// How long to wait before truncating again after readers kept a `TRUNCATE` from finishing.
+const RETRY_TRUNCATE_MS: i64 = 5_000;
+
 /// When the writer last committed (unix ms). The writer owns it; the checkpointer watches it and
 /// stops when the writer has stopped.
-#[derive(Default)]
 pub struct Activity(Arc<AtomicI64>);
+
+impl Default for Activity {
+    /// A writer that just started counts as busy, not idle since 1970.
+    fn default() -> Self {
+        Self(Arc::new(AtomicI64::new(unix_now_ms())))
+    }
+}
 
 impl Activity {
     pub fn committed(&self) {
@@ -34,9 +50,9 @@ impl Activity {
 pub struct Watch(Weak<AtomicI64>);
 
 impl Watch {
-    /// How long the writer has been idle; `None` once it has stopped.
-    fn idle_ms(&self) -> Option<i64> {
-        self.0.upgrade().map(|last| unix_now_ms() - last.load(Ordering::Relaxed))
+    /// When the writer last committed (unix ms); `None` once it has stopped.
+    fn last_commit_ms(&self) -> Option<i64> {
+        self.0.upgrade().map(|last| last.load(Ordering::Relaxed))
     }
 }
 
@@ -47,28 +63,49 @@ pub async fn run(mut conn: SqliteConnection, activity: Watch) {
     };
     let mut every = tokio::time::interval(Duration::from_millis(250));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The commit the last TRUNCATE attempt followed, and when a failed one may be tried again.
+    let mut truncated_after = None;
+    let mut retry_at_ms = 0;
     loop {
         every.tick().await;
-        let Some(idle_ms) = activity.idle_ms() else { return };
+        let Some(last_commit_ms) = activity.last_commit_ms() else { return };
+        let now = unix_now_ms();
         let pages = std::fs::metadata(&wal).map(|m| m.len() / 4096).unwrap_or(0) as i64;
+        let truncate = now - last_commit_ms >= IDLE_FOR_TRUNCATE_MS;
         let sql = if pages == 0 {
             continue;
-        } else if idle_ms >= IDLE_FOR_TRUNCATE_MS {
-            "PRAGMA wal_checkpoint(TRUNCATE)"
+        } else if !truncate {
+            PASSIVE
+        } else if truncated_after == Some(last_commit_ms) || now < retry_at_ms {
+            continue;
         } else {
-            "PRAGMA wal_checkpoint(PASSIVE)"
+            truncated_after = Some(last_commit_ms);
+            TRUNCATE
         };
-        // A checkpoint that finds readers in the way simply runs again on a later tick.
+        // A PASSIVE checkpoint that finds readers in the way simply runs again on a later tick.
         let started = std::time::Instant::now();
-        match sqlx::query(sql).execute(&mut conn).await {
-            Ok(_) => tracing::debug!(
-                target: "kaicalls_notify::timing",
-                checkpoint_us = started.elapsed().as_micros() as u64,
-                pages,
-                sql,
-                "checkpoint"
-            ),
-            Err(e) => tracing::debug!(error = %e, sql, "checkpoint skipped"),
+        match sqlx::query_as::<_, (i64, i64, i64)>(sql).fetch_one(&mut conn).await {
+            Ok((busy, _, _)) => {
+                if truncate && busy != 0 {
+                    retry_at_ms = now + RETRY_TRUNCATE_MS;
+                    truncated_after = None;
+                }
+                tracing::debug!(
+                    target: "kaicalls_notify::timing",
+                    checkpoint_us = started.elapsed().as_micros() as u64,
+                    pages,
+                    busy,
+                    sql,
+                    "checkpoint"
+                )
+            }
+            Err(e) => {
+                if truncate {
+                    retry_at_ms = now + RETRY_TRUNCATE_MS;
+                    truncated_after = None;
+                }
+                tracing::debug!(error = %e, sql, "checkpoint skipped")
+            }
         }
     }
 }

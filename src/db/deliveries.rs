@@ -224,3 +224,29 @@ pub async fn for_events(
     .fetch_all(conn)
     .await
 }
+
+/// How many alerts were sent for a business's events from `first_event` on.
+pub async fn sent_from(conn: &mut SqliteConnection, business_id: &str, first_event: i64) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE business_id = $1 AND event_id >= $2 AND status = 'sent'")
+        .bind(business_id)
+        .bind(first_event)
+        .fetch_one(conn)
+        .await
+}
+
+/// The newest deliveries that failed or were given up, at most `limit`.
+pub async fn needing_attention(
+    conn: &mut SqliteConnection,
+    business_id: &str,
+    limit: i64,
+) -> sqlx::Result<Vec<DeliveryRow>> {
+    sqlx::query_as(
+        "SELECT id, event_id, user_id, person_name, channel, address, status, reason, attempts, next_attempt_ms,
+                provider_id, sent_at_ms
+         FROM deliveries WHERE business_id = $1 AND status IN ('failed', 'dead') ORDER BY id DESC LIMIT $2",
+    )
+    .bind(business_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}

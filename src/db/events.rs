@@ -105,3 +105,24 @@ pub async fn highest_usage_alerted(
             .await?;
     Ok(highest.and_then(|t| u8::try_from(t).ok()))
 }
+
+/// The first event a business received at or after `since_ms`, if any (the start of a window).
+pub async fn first_since(conn: &mut SqliteConnection, business_id: &str, since_ms: i64) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar(
+        "SELECT id FROM events WHERE business_id = $1 AND received_at_ms >= $2 ORDER BY received_at_ms LIMIT 1",
+    )
+    .bind(business_id)
+    .bind(since_ms)
+    .fetch_optional(conn)
+    .await
+}
+
+/// True once Kai (not a test alert) has sent the business an event.
+pub async fn heard_from_kai(conn: &mut SqliteConnection, business_id: &str) -> sqlx::Result<bool> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM events WHERE business_id = $1 AND type <> $2 LIMIT 1")
+        .bind(business_id)
+        .bind(EventType::Test.name())
+        .fetch_optional(conn)
+        .await?;
+    Ok(found.is_some())
+}

@@ -98,3 +98,12 @@ pub async fn scores_since(conn: &mut SqliteConnection, business_id: &str, since:
     .fetch_all(conn)
     .await
 }
+
+/// How many leads a business first heard of at or after `since` (unix seconds).
+pub async fn count_since(conn: &mut SqliteConnection, business_id: &str, since: i64) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT count(*) FROM leads WHERE business_id = $1 AND first_seen_at >= $2")
+        .bind(business_id)
+        .bind(since)
+        .fetch_one(conn)
+        .await
+}

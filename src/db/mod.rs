@@ -107,7 +107,13 @@ pub async fn open(database_url: &str, settings: WriterSettings) -> anyhow::Resul
         .connect_with(read_options)
         .await
         .with_context(|| format!("cannot open the database at {database_url} for reading"))?;
-    let checkpointer = write_options.connect().await.context("cannot open the database for checkpoints")?;
+    // A TRUNCATE checkpoint holds off every writer while it waits for readers to move on: it
+    // gives up after a moment (and tries again later) rather than stall a writer for seconds.
+    let checkpointer = write_options
+        .busy_timeout(Duration::from_millis(100))
+        .connect()
+        .await
+        .context("cannot open the database for checkpoints")?;
 
     let (writer, handover, activity) = writer::Writer::start(conn, settings);
     tokio::spawn(checkpoint::run(checkpointer, activity));

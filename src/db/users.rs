@@ -244,3 +244,15 @@ pub async fn unread(conn: &mut SqliteConnection, user_id: i64) -> sqlx::Result<i
         .await
         .map(Option::unwrap_or_default)
 }
+
+/// The people of a business whose phone the SMS provider refused: (name, why).
+pub async fn refused_phones(conn: &mut SqliteConnection, business_id: &str) -> sqlx::Result<Vec<(String, String)>> {
+    sqlx::query_as(
+        "SELECT name, phone_blocked_reason FROM users
+         WHERE business_id = $1 AND removed_at IS NULL AND phone_blocked_reason IS NOT NULL ORDER BY name LIMIT $2",
+    )
+    .bind(business_id)
+    .bind(MAX_TEAM)
+    .fetch_all(conn)
+    .await
+}

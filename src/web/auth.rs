@@ -58,7 +58,7 @@ async fn login_page(
     query: web::Query<LoginQuery>,
 ) -> Result<HttpResponse, AppError> {
     if matches!(session.get::<i64>(db::sessions::USER_ID_KEY), Ok(Some(_))) {
-        return Ok(see_other("/settings/notifications"));
+        return Ok(see_other("/"));
     }
     let notice = query.signed_out.as_ref().map(|_| "You are signed out.");
     login_answer(&req, &state, StatusCode::OK, String::new(), None, notice)
@@ -124,7 +124,7 @@ async fn login(
     attempt.succeeded();
     sign_in(&session, user.id)?;
     tracing::info!(user_id = user.id, "signed in");
-    Ok(see_other("/settings/notifications"))
+    Ok(see_other("/"))
 }
 
 /// Signs out. A form from a session that has already ended (idle, elsewhere) just lands on the

@@ -9,7 +9,7 @@ use super::shell::Shell;
 use super::{AppState, render};
 use crate::clock::format_utc;
 use crate::db;
-use crate::domain::events::{Event, EventType};
+use crate::domain::events::{Event, EventType, Usage};
 use crate::domain::text::alert_text;
 
 /// Usage reports and payment failures shown, newest first.
@@ -26,6 +26,19 @@ pub struct UsageView {
     pub period: String,
     pub mark_75: u64,
     pub mark_90: u64,
+}
+
+impl UsageView {
+    pub fn new(u: &Usage) -> Self {
+        Self {
+            percent: (u.minutes_used * 100).checked_div(u.included_minutes).unwrap_or(0),
+            used: u.minutes_used,
+            included: u.included_minutes,
+            period: format!("{} to {}", u.period_start, u.period_end),
+            mark_75: u.included_minutes * 75 / 100,
+            mark_90: u.included_minutes * 90 / 100,
+        }
+    }
 }
 
 pub struct Line {
@@ -56,14 +69,7 @@ async fn billing(me: CurrentUser, state: web::Data<AppState>) -> Result<HttpResp
     for e in &usage_events {
         let Ok(Event::UsageUpdated(u)) = e.event() else { continue };
         if usage.is_none() {
-            usage = Some(UsageView {
-                percent: (u.minutes_used * 100).checked_div(u.included_minutes).unwrap_or(0),
-                used: u.minutes_used,
-                included: u.included_minutes,
-                period: format!("{} to {}", u.period_start, u.period_end),
-                mark_75: u.included_minutes * 75 / 100,
-                mark_90: u.included_minutes * 90 / 100,
-            });
+            usage = Some(UsageView::new(&u));
         }
         if let Some(threshold) = e.usage_threshold() {
             usage_alerts.push(Line {

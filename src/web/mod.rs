@@ -9,6 +9,7 @@ pub mod throttle;
 mod account;
 mod auth;
 mod billing;
+mod dashboard;
 mod inbox;
 mod leads;
 mod notifications;
@@ -49,8 +50,8 @@ pub struct AppState {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(healthz)
         .service(livez)
-        .service(home)
         .service(assets::asset)
+        .configure(dashboard::routes)
         .configure(auth::routes)
         .configure(notifications::routes)
         .configure(team::routes)
@@ -75,11 +76,6 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
 #[get("/livez")]
 async fn livez() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok")
-}
-
-#[get("/")]
-async fn home() -> HttpResponse {
-    see_other("/settings/notifications")
 }
 
 pub fn see_other(location: &str) -> HttpResponse {

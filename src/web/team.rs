@@ -427,5 +427,5 @@ async fn accept_invitation(
     }
     sign_in(&session, user_id)?;
     tracing::info!(user_id, business_id = %invitation.business_id, "invitation accepted");
-    Ok(see_other("/settings/notifications"))
+    Ok(see_other("/"))
 }

@@ -22,7 +22,7 @@ async fn an_owner_signs_in_and_lands_on_the_notifications_page() {
     let response = app.login_with(&client, "owner@acme.test", PASSWORD).await;
 
     assert_eq!(response.status(), 303);
-    assert_eq!(location(&response), "/settings/notifications");
+    assert_eq!(location(&response), "/", "a person lands on the Dashboard");
     let page = app.get_html(&client, "/settings/notifications").await;
     assert!(page.contains("Acme Plumbing"));
     assert!(page.contains("Business defaults"));

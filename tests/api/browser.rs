@@ -91,6 +91,8 @@ impl Browser {
         self.field("Email").await.send_keys(email).await.unwrap();
         self.field("Password").await.send_keys(crate::helpers::PASSWORD).await.unwrap();
         self.button("Sign in").await.click().await.unwrap();
+        self.client.wait().for_element(Locator::XPath("//h1[normalize-space()='Dashboard']")).await.unwrap();
+        self.open("/settings/notifications").await;
         self.client.wait().for_element(Locator::XPath("//h1[normalize-space()='Notifications']")).await.unwrap();
     }
 
@@ -404,8 +406,8 @@ async fn rapid_toggling_leaves_the_stored_state_equal_to_what_the_page_shows() {
 }
 
 /// Every page a signed-in person can open (the same list for the accessibility and width checks).
-const SIGNED_IN_PAGES: [&str; 7] =
-    ["/settings/notifications", "/notifications", "/leads", "/billing", "/team", "/account", "/no-such-page"];
+const SIGNED_IN_PAGES: [&str; 8] =
+    ["/", "/settings/notifications", "/notifications", "/leads", "/billing", "/team", "/account", "/no-such-page"];
 
 #[tokio::test]
 async fn every_page_fits_a_360_px_phone_without_sideways_scrolling() {
@@ -453,4 +455,62 @@ async fn every_page_fits_a_360_px_phone_without_sideways_scrolling() {
     b.open("/login").await;
     b.client.clone().close().await.unwrap();
     assert!(too_wide.is_empty(), "pages that scroll sideways:\n{}", too_wide.join("\n"));
+}
+
+#[tokio::test]
+async fn the_set_up_checklist_of_a_new_business_shrinks_as_each_step_is_done() {
+    let app = spawn_app().await;
+    let mut create = Command::new(env!("CARGO_BIN_EXE_kaicalls-notify"))
+        .args([
+            "create-business",
+            "--name",
+            "Bright Dental",
+            "--owner-email",
+            "dr@bright.test",
+            "--owner-name",
+            "Dr Bright",
+        ])
+        .env("KAI_DATA_DIR", app.dir.path())
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut create.stdin.take().unwrap(), format!("{}\n", crate::helpers::PASSWORD).as_bytes())
+        .unwrap();
+    let created: serde_json::Value = serde_json::from_slice(&create.wait_with_output().unwrap().stdout).unwrap();
+    let business = crate::helpers::TestBusiness {
+        id: created["business_id"].as_str().unwrap().to_owned(),
+        owner: crate::helpers::Person { id: 0 },
+        secret: created["webhook_secret"].as_str().unwrap().to_owned(),
+    };
+    let Some(b) = browser(&app, true).await else { return };
+    let setup = "//section[.//h2[starts-with(normalize-space(.), 'Set-up:')]]";
+
+    b.login("dr@bright.test").await;
+    b.open("/").await;
+    b.wait_text("setup-title", "Set-up: 2 steps left").await;
+    b.client.find(Locator::XPath(&format!("{setup}//li[contains(., 'Add a teammate')]"))).await.unwrap();
+    let secret = b.field("Signing secret for Kai").await.prop("value").await.unwrap().unwrap();
+    assert_eq!(secret, business.secret, "the secret to give Kai is right there");
+
+    b.client
+        .find(Locator::XPath(&format!("{setup}//a[normalize-space()='Team Members']")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.field("Name").await.send_keys("Sam Rivera").await.unwrap();
+    b.field("Email").await.send_keys("sam@bright.test").await.unwrap();
+    b.button("Add and send invitation").await.click().await.unwrap();
+    b.client.wait().for_element(Locator::XPath("//*[contains(., 'Added Sam Rivera to the team.')]")).await.unwrap();
+    b.open("/").await;
+    b.wait_text("setup-title", "Set-up: 1 step left").await;
+
+    assert_eq!(app.post_event(&business, "first", &lead("L-1", Some(70))).await.status(), 202);
+    b.open("/").await;
+    b.client.wait().for_element(Locator::XPath("//h2[normalize-space()='Activity']")).await.unwrap();
+    assert!(b.client.find(Locator::Id("setup-title")).await.is_err(), "every step is done: the list is gone");
+    b.client.clone().close().await.unwrap();
 }

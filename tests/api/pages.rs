@@ -353,3 +353,28 @@ async fn the_inbox_stream_tells_each_person_of_their_own_alerts() {
     let anonymous = crate::helpers::client().get(app.url("/notifications/stream")).send().await.unwrap();
     assert_eq!(anonymous.status(), 303, "the stream is for signed-in people");
 }
+
+#[tokio::test]
+async fn the_dashboard_counts_leads_and_alerts_and_shows_what_needs_attention() {
+    let app = crate::helpers::spawn_app().await;
+    let business = app.create_business("Acme", "owner@acme.test").await;
+    let owner = app.login("owner@acme.test").await;
+    app.add_user(&business, "Sam", "sam@acme.test", None, kaicalls_notify::domain::Role::Member).await;
+    accepted(app.post_event(&business, "m1", &lead("L-1", Some(82))).await).await;
+    accepted(app.post_event(&business, "u1", &crate::helpers::usage(460, 500, "2026-11-01")).await).await;
+    app.wait_count("SELECT count(*) FROM deliveries WHERE status = 'sent'", 4).await;
+
+    let page = app.get_html(&owner, "/").await;
+
+    assert!(page.contains("<h1>Dashboard</h1>"));
+    assert!(page.contains("<strong class=\"figure\">1</strong> lead"), "one lead in the last 24 hours");
+    assert!(
+        page.contains("<strong class=\"figure\">4</strong> alerts sent"),
+        "an email and an in-app alert for the lead, the same for the 90% usage alert"
+    );
+    assert!(page.contains("460</strong> of 500 included minutes used (92%)"));
+    assert!(!page.contains("Needs attention"));
+    let sam = app.login("sam@acme.test").await;
+    let sam_page = app.get_html(&sam, "/").await;
+    assert!(sam_page.contains("<h1>Dashboard</h1>") && !sam_page.contains("Set-up:"), "members see no set-up steps");
+}

@@ -58,7 +58,7 @@ async fn an_owner_invites_a_teammate_who_sets_a_password_and_signs_in() {
         .await
         .unwrap();
     assert_eq!(set.status(), 303);
-    assert_eq!(location(&set), "/settings/notifications");
+    assert_eq!(location(&set), "/", "a new teammate lands on the Dashboard");
     let page = app.get_html(&sam, "/settings/notifications").await;
     assert!(page.contains("You are not a notification recipient yet"));
 

@@ -26,7 +26,7 @@ use crate::domain::audit;
 pub use alerts::AlertsView;
 use defaults::DefaultsView;
 use recipients::RecipientsView;
-use webhook::WebhookView;
+pub use webhook::{WebhookView, webhook_view};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(notifications_page)

@@ -80,6 +80,7 @@ async fn main() -> anyhow::Result<()> {
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
     std::fs::create_dir_all(&out)?;
     for (page, path) in [
+        ("dashboard", "/"),
         ("notifications", "/settings/notifications"),
         ("inbox", "/notifications"),
         ("leads", "/leads"),

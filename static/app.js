@@ -2,16 +2,34 @@
 (function () {
   "use strict";
 
-  // Keep each threshold slider and its number box in step.
-  document.addEventListener("input", function (event) {
+  // A row of the recipients grid names its fields for the grid's own form ("r12-sms_enabled");
+  // saved on its own, the row sends them under their plain names, as one recipient's form does.
+  document.addEventListener("htmx:configRequest", function (event) {
+    var prefix = event.detail.elt.getAttribute("data-field-prefix");
+    if (!prefix) return;
+    var plain = {};
+    event.detail.formData.forEach(function (value, name) {
+      if (name.indexOf(prefix) === 0) plain[name.slice(prefix.length)] = value;
+    });
+    event.detail.parameters = plain;
+  });
+
+  // A choice the business holds off stays focusable (its reason shows on focus) but does not move.
+  document.addEventListener("click", function (event) {
     var el = event.target;
-    if (el.matches && el.matches("input[type=range][data-mirror]")) {
-      var box = document.getElementById(el.getAttribute("data-mirror"));
-      if (box) box.value = el.value;
-    } else if (el.matches && el.matches("input[type=number][name=min_lead_score]")) {
-      var slider = el.closest("form") && el.closest("form").querySelector("input[type=range][data-mirror='" + el.id + "']");
-      if (slider && el.value !== "") slider.value = el.value;
-    }
+    if (el.matches && el.matches("input[type=checkbox][aria-disabled=true]")) event.preventDefault();
+  });
+
+  // A row's "More" stays open when the row is saved and drawn again.
+  var open = [];
+  document.addEventListener("htmx:beforeSwap", function () {
+    open = Array.prototype.map.call(document.querySelectorAll("details[data-keep-open][open]"), function (d) { return d.id; });
+  });
+  document.addEventListener("htmx:afterSwap", function () {
+    open.forEach(function (id) {
+      var d = document.getElementById(id);
+      if (d) d.open = true;
+    });
   });
 
   // Ask before destructive plain forms (htmx forms use hx-confirm).

@@ -241,6 +241,11 @@ impl Fields {
         self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
+    /// Every value sent under `name`, in order.
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0.iter().filter(move |(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
     /// A checkbox is checked when its name was sent (with any value but "off").
     pub fn checked(&self, name: &str) -> bool {
         self.0.iter().any(|(k, v)| k == name && v != "off")

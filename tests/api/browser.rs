@@ -157,8 +157,9 @@ impl Browser {
     }
 }
 
+/// A recipient's rows in the grid (their choices, and the "More" row below).
 fn row(name: &str) -> String {
-    format!("//article[contains(@class,'recipient')][.//h3[contains(normalize-space(.), '{name}')]]")
+    format!("//tbody[contains(@class,'recipient')][.//th[@scope='row'][contains(normalize-space(.), '{name}')]]")
 }
 
 #[tokio::test]
@@ -178,19 +179,21 @@ async fn owner_journey_sms_threshold_and_the_why_not_log() {
     b.field("Team member").await.select_by_label("Sam Rivera (sam@acme.test)").await.unwrap();
     b.button("Add recipient").await.click().await.unwrap();
     b.wait_text("status", "Added Sam Rivera.").await;
-    b.click_label(&row("Sam Rivera"), "SMS").await;
+    b.field("SMS for Sam Rivera").await.click().await.unwrap();
     b.wait_text("status", "Saved Sam Rivera’s preferences.").await;
-    let score = b.field_in(&row("Sam Rivera"), "Minimum lead score").await;
+    let score = b.field("Minimum lead score for Sam Rivera").await;
     b.retype(&score, "70").await;
     b.client
         .wait()
-        .for_element(Locator::XPath(&format!(
-            "{}//p[contains(@class,'summary')][contains(., 'leads scoring 70 or more')]",
-            row("Sam Rivera")
-        )))
+        .for_element(Locator::XPath(&format!("{}//input[@type='number'][@value='70']", row("Sam Rivera"))))
         .await
         .unwrap();
-
+    // "More" opens the row below: what Sam gets, in words.
+    b.client.find(Locator::XPath(&format!("{}//summary", row("Sam Rivera")))).await.unwrap().click().await.unwrap();
+    let summary = b.client.find(Locator::XPath(&format!("{}//p[contains(@class,'summary')]", row("Sam Rivera")))).await;
+    let summary = summary.unwrap().text().await.unwrap();
+    assert!(summary.contains("by Email, SMS, In-app; leads scoring 70 or more"), "{summary}");
+    assert!(b.field("SMS for Sam Rivera").await.is_selected().await.unwrap());
     assert_eq!(app.post_event(&business, "l65", &lead("L-65", Some(65))).await.status(), 202);
     assert_eq!(app.post_event(&business, "l80", &lead("L-80", Some(80))).await.status(), 202);
 
@@ -216,7 +219,7 @@ async fn teammate_journey_sees_defaults_read_only_and_raises_their_threshold() {
     assert!(!b.field("New leads").await.is_enabled().await.unwrap(), "defaults are read-only");
     assert!(b.client.find(Locator::XPath("//button[normalize-space()='Add recipient']")).await.is_err());
     assert!(b.client.find(Locator::XPath("//button[normalize-space()='Save settings']")).await.is_err());
-    let score = b.field_in(&row("Sam Rivera"), "Minimum lead score").await;
+    let score = b.field("Minimum lead score for Sam Rivera").await;
     b.retype(&score, "85").await;
     b.wait_text("status", "Saved your preferences.").await;
     let id = app.recipient_id(sam.id).await.unwrap();
@@ -334,11 +337,11 @@ async fn the_owner_journey_works_with_javascript_off() {
     b.field("Team member").await.select_by_label("Sam Rivera (sam@acme.test)").await.unwrap();
     b.button("Add recipient").await.click().await.unwrap();
     b.wait_text("status", "Recipient added.").await;
-    b.click_label(&row("Sam Rivera"), "SMS").await;
-    let score = b.field_in(&row("Sam Rivera"), "Minimum lead score").await;
+    b.field("SMS for Sam Rivera").await.click().await.unwrap();
+    let score = b.field("Minimum lead score for Sam Rivera").await;
     score.clear().await.unwrap();
     score.send_keys("70").await.unwrap();
-    b.button("Save Sam Rivera’s preferences").await.click().await.unwrap();
+    b.button("Save changes").await.click().await.unwrap();
     b.wait_text("status", "Recipient preferences saved.").await;
 
     let d = app.defaults(&business.id).await;
@@ -478,7 +481,10 @@ async fn the_set_up_checklist_of_a_new_business_shrinks_as_each_step_is_done() {
         .unwrap();
     std::io::Write::write_all(&mut create.stdin.take().unwrap(), format!("{}\n", crate::helpers::PASSWORD).as_bytes())
         .unwrap();
-    let created: serde_json::Value = serde_json::from_slice(&create.wait_with_output().unwrap().stdout).unwrap();
+    // Waited for off the test's runtime, which also runs the app: blocking it would freeze the
+    // app mid-write and hold the database lock the command needs.
+    let output = tokio::task::spawn_blocking(move || create.wait_with_output()).await.unwrap().unwrap();
+    let created: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let business = crate::helpers::TestBusiness {
         id: created["business_id"].as_str().unwrap().to_owned(),
         owner: crate::helpers::Person { id: 0 },
@@ -512,5 +518,48 @@ async fn the_set_up_checklist_of_a_new_business_shrinks_as_each_step_is_done() {
     b.open("/").await;
     b.client.wait().for_element(Locator::XPath("//h2[normalize-space()='Activity']")).await.unwrap();
     assert!(b.client.find(Locator::Id("setup-title")).await.is_err(), "every step is done: the list is gone");
+    b.client.clone().close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_choice_the_business_holds_off_is_greyed_says_why_and_opens_when_the_business_turns_it_on() {
+    let app = spawn_app().await;
+    let business = app.create_business("Acme Plumbing", "owner@acme.test").await;
+    let sam = app.add_user(&business, "Sam Rivera", "sam@acme.test", Some("(555) 555-0101"), Role::Member).await;
+    let owner = app.login("owner@acme.test").await;
+    let id = app.add_recipient(&owner, sam.id).await;
+    let Some(b) = browser(&app, true).await else { return };
+    b.login("owner@acme.test").await;
+
+    // SMS is off for the business: Sam's box is greyed, does not move, and says why on focus.
+    let sms = b.field("SMS for Sam Rivera").await;
+    assert_eq!(sms.attr("aria-disabled").await.unwrap().as_deref(), Some("true"));
+    sms.click().await.unwrap();
+    assert!(!sms.is_selected().await.unwrap(), "a held-off choice does not move");
+    let tip = b
+        .client
+        .execute(
+            "const tip = document.getElementById(arguments[0]);
+             return [tip.getBoundingClientRect().width, tip.textContent,
+                     document.activeElement.getAttribute('aria-describedby')];",
+            vec![json!(format!("r{id}-sms_enabled-why"))],
+        )
+        .await
+        .unwrap();
+    assert!(tip[0].as_f64().unwrap() > 40.0, "the reason shows while the box has focus: {tip}");
+    assert_eq!(tip[1], json!("SMS is off for the business."));
+    assert_eq!(tip[2], json!(format!("r{id}-sms_enabled-why")), "and is the box's description");
+
+    // The owner turns SMS on for the business: the grid is drawn again, and Sam's box opens.
+    b.click_label("", "SMS").await;
+    b.wait_text("status", "Saved.").await;
+    b.client
+        .wait()
+        .for_element(Locator::Css(&format!("#r{id}-sms_enabled:not([aria-disabled])")))
+        .await
+        .expect("the grid follows the business defaults without a reload");
+    b.field("SMS for Sam Rivera").await.click().await.unwrap();
+    b.wait_text("status", "Saved Sam Rivera’s preferences.").await;
+    assert!(app.recipient(&business.id, id).await.unwrap().prefs.channels.sms);
     b.client.clone().close().await.unwrap();
 }

@@ -191,7 +191,7 @@ async fn add_notification_users_from_the_team_list_and_set_their_preferences() {
         .await;
     assert_eq!(saved.status(), 200);
     let html = saved.text().await.unwrap();
-    assert!(html.starts_with(&format!("<article class=\"recipient\" id=\"recipient-{id}\"")));
+    assert!(html.starts_with(&format!("<tbody class=\"recipient\" id=\"recipient-{id}\"")), "the row, redrawn");
     assert!(html.contains("Saved Sam Rivera’s preferences."));
 
     let restarted = spawn_app_in(app.dir.clone(), app.smtp.clone()).await;
@@ -245,7 +245,9 @@ async fn a_bad_threshold_is_refused_with_the_input_kept() {
         let html = response.text().await.unwrap();
         assert!(html.contains(message), "{input:?}");
         assert!(
-            html.contains(&format!("name=\"min_lead_score\" min=\"0\" max=\"100\" step=\"1\" value=\"{input}\"")),
+            html.contains(&format!(
+                "name=\"r{id}-min_lead_score\" form=\"recipient-grid\" min=\"0\" max=\"100\" step=\"1\" value=\"{input}\""
+            )),
             "{input:?} kept"
         );
         assert_eq!(app.recipient(&business.id, id).await, before, "nothing saved for {input:?}");
@@ -282,8 +284,10 @@ async fn turning_sms_off_for_the_business_keeps_each_persons_choice_for_when_it_
     let page = app.get_html(&member, "/settings/notifications").await;
     assert!(page.contains("SMS is off for the business"));
     assert!(
-        page.contains(&format!("id=\"r{id}-sms_enabled\" name=\"sms_enabled\" checked disabled")),
-        "shown as chosen, locked"
+        page.contains(&format!(
+            "id=\"r{id}-sms_enabled\" name=\"r{id}-sms_enabled\" form=\"recipient-grid\" checked aria-disabled=\"true\""
+        )),
+        "shown as chosen, greyed"
     );
     // Ann saves her row meanwhile: the disabled box is not sent, yet her SMS choice stays.
     let narrowed = [("email_enabled", "on"), ("lead_created", "on"), ("min_lead_score", "60")];
@@ -293,7 +297,9 @@ async fn turning_sms_off_for_the_business_keeps_each_persons_choice_for_when_it_
     // The owner turns SMS back on: Ann's earlier choice returns.
     app.post_htmx(&owner, "/settings/notifications/defaults", &sms_on).await;
     let page = app.get_html(&member, "/settings/notifications").await;
-    assert!(page.contains(&format!("id=\"r{id}-sms_enabled\" name=\"sms_enabled\" checked>")));
+    assert!(
+        page.contains(&format!("id=\"r{id}-sms_enabled\" name=\"r{id}-sms_enabled\" form=\"recipient-grid\" checked>"))
+    );
     let row = app.recipient(&business.id, id).await.unwrap();
     assert!(row.prefs.channels.sms);
     assert_eq!(row.prefs.min_lead_score.value(), 60);
@@ -315,11 +321,19 @@ async fn a_teammate_narrows_their_own_preferences_and_sees_the_rest_read_only() 
     let page = app.get_html(&member, "/settings/notifications").await;
     assert!(page.contains("Only owners and admins can change the business defaults."));
     assert!(!page.contains("action=\"/settings/notifications/defaults\""), "no defaults form for members");
-    assert!(page.contains(&format!("action=\"/settings/notifications/recipients/{id}\"")), "her own row is a form");
+    assert!(page.contains(&format!("hx-post=\"/settings/notifications/recipients/{id}\"")), "her own row saves");
     assert!(
-        !page.contains(&format!("action=\"/settings/notifications/recipients/{owner_row}\"")),
-        "the owner's is not"
+        page.contains(&format!("name=\"row\" value=\"{id}\" form=\"recipient-grid\"")),
+        "and is in the grid's form"
     );
+    assert!(
+        !page.contains(&format!("hx-post=\"/settings/notifications/recipients/{owner_row}\""))
+            && !page.contains(&format!("name=\"row\" value=\"{owner_row}\"")),
+        "the owner's does not"
+    );
+    assert!(page.contains(&format!(
+        "id=\"r{owner_row}-email_enabled\" name=\"r{owner_row}-email_enabled\" form=\"recipient-grid\" checked disabled"
+    )));
     assert!(!page.contains("Add recipient"));
     assert!(page.contains("Add your phone number in Account to get SMS."), "SMS without a phone says where to add one");
 
@@ -393,4 +407,75 @@ async fn without_javascript_removing_a_recipient_asks_first() {
         .await;
     assert_eq!(removed.status(), 303);
     assert!(app.recipient_id(ann.id).await.is_none());
+}
+
+/// Form fields of one row of the recipients grid.
+fn grid_row(row: i64, checked: &[&str], threshold: &str) -> Vec<(String, String)> {
+    let mut fields =
+        vec![("row".to_owned(), row.to_string()), (format!("r{row}-min_lead_score"), threshold.to_owned())];
+    fields.extend(checked.iter().map(|f| (format!("r{row}-{f}"), "on".to_owned())));
+    fields
+}
+
+#[tokio::test]
+async fn saving_the_whole_grid_without_javascript_saves_every_row_or_none() {
+    let app = spawn_app().await;
+    let business = app.create_business("Acme", "owner@acme.test").await;
+    let ann = app.add_user(&business, "Ann", "ann@acme.test", None, Role::Member).await;
+    let owner = app.login("owner@acme.test").await;
+    let ann_row = app.add_recipient(&owner, ann.id).await;
+    let owner_row = app.recipient_id(business.owner.id).await.unwrap();
+    let (owner_before, ann_before) =
+        (app.recipient(&business.id, owner_row).await, app.recipient(&business.id, ann_row).await);
+
+    // One bad threshold: nothing is saved, and every row comes back as it was typed.
+    let mut typed = grid_row(owner_row, &["email_enabled", "lead_created"], "55");
+    typed.extend(grid_row(ann_row, &["in_app_enabled", "lead_created"], "150"));
+    let fields: Vec<(&str, &str)> = typed.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let refused = app.post_form(&owner, "/settings/notifications/recipients/save", &fields).await;
+    assert_eq!(refused.status(), 422);
+    let html = refused.text().await.unwrap();
+    assert!(html.contains("Not saved: fix the lead-score threshold of Ann."));
+    assert!(html.contains("between 0 and 100"), "the message sits by Ann's threshold");
+    assert!(html.contains(&format!(
+        "name=\"r{ann_row}-min_lead_score\" form=\"recipient-grid\" min=\"0\" max=\"100\" step=\"1\" value=\"150\""
+    )));
+    assert!(html.contains(&format!(
+        "name=\"r{owner_row}-min_lead_score\" form=\"recipient-grid\" min=\"0\" max=\"100\" step=\"1\" value=\"55\""
+    )));
+    assert!(
+        html.contains(&format!("name=\"r{ann_row}-email_enabled\" form=\"recipient-grid\">")),
+        "Ann's email unticked, as typed"
+    );
+    assert_eq!(app.recipient(&business.id, owner_row).await, owner_before);
+    assert_eq!(app.recipient(&business.id, ann_row).await, ann_before);
+
+    // Fixed: both rows are saved by the one press.
+    let mut typed = grid_row(owner_row, &["email_enabled", "lead_created"], "55");
+    typed.extend(grid_row(ann_row, &["in_app_enabled", "lead_created"], "70"));
+    let fields: Vec<(&str, &str)> = typed.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let saved = app.post_form(&owner, "/settings/notifications/recipients/save", &fields).await;
+    assert_eq!(saved.status(), 303);
+    assert_eq!(saved.headers()["location"], "/settings/notifications?saved=recipients#recipients");
+    let (o, a) =
+        (app.recipient(&business.id, owner_row).await.unwrap(), app.recipient(&business.id, ann_row).await.unwrap());
+    assert_eq!((o.prefs.channels.email, o.prefs.channels.in_app, o.prefs.min_lead_score.value()), (true, false, 55));
+    assert_eq!((a.prefs.channels.email, a.prefs.channels.in_app, a.prefs.min_lead_score.value()), (false, true, 70));
+    assert!(a.prefs.kinds.lead_created && !a.prefs.kinds.lead_updated);
+    let page = app.get_html(&owner, "/settings/notifications?saved=recipients").await;
+    assert!(page.contains("Recipient preferences saved."));
+    assert!(page.contains("Acme Owner raised Ann’s lead-score threshold 0 → 70"));
+
+    // The same press again changes nothing and says so.
+    let again = app.post_form(&owner, "/settings/notifications/recipients/save", &fields).await;
+    assert_eq!(again.headers()["location"], "/settings/notifications?saved=unchanged#recipients");
+
+    // A teammate's grid holds only their own row; slipping in the owner's is refused whole.
+    let member = app.login("ann@acme.test").await;
+    let mut forged = grid_row(ann_row, &["email_enabled"], "10");
+    forged.extend(grid_row(owner_row, &[], "99"));
+    let fields: Vec<(&str, &str)> = forged.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(app.post_form(&member, "/settings/notifications/recipients/save", &fields).await.status(), 403);
+    assert_eq!(app.recipient(&business.id, owner_row).await.unwrap().prefs.min_lead_score.value(), 55);
+    assert_eq!(app.recipient(&business.id, ann_row).await.unwrap().prefs.min_lead_score.value(), 70);
 }

@@ -188,6 +188,15 @@ async fn another_business_ids_answer_404_for_owners_and_members() {
             let response = app.post_form(&client, &path, &fields).await;
             assert_eq!(response.status(), 404, "{email} {path}");
         }
+        let row = w.b_member_recipient.to_string();
+        let score = format!("r{row}-min_lead_score");
+        let grid =
+            app.post_form(&client, "/settings/notifications/recipients/save", &[("row", &row), (&score, "5")]).await;
+        assert_eq!(
+            grid.headers()["location"],
+            "/settings/notifications?saved=unchanged#recipients",
+            "{email}: another business's row is not in the grid"
+        );
         if email.starts_with("owner") {
             let b_member = w.b_member.to_string();
             let response =
@@ -211,12 +220,15 @@ async fn members_are_refused_owner_actions_with_403() {
     let member = app.login("ann@acme.test").await;
     let before = snapshot(&app).await;
     let a_owner = w.a.owner.id.to_string();
+    let owner_row = w.a_owner_recipient.to_string();
+    let owner_score = format!("r{owner_row}-min_lead_score");
 
     let attempts: Vec<(String, Vec<(&str, &str)>)> = vec![
         ("/settings/notifications/defaults".into(), all_defaults_on()),
         ("/settings/notifications/recipients".into(), vec![("user_id", a_owner.as_str())]),
         (format!("/settings/notifications/recipients/{}", w.a_owner_recipient), vec![("min_lead_score", "99")]),
         (format!("/settings/notifications/recipients/{}/remove", w.a_owner_recipient), vec![]),
+        ("/settings/notifications/recipients/save".into(), vec![("row", &owner_row), (&owner_score, "99")]),
         ("/team/members".into(), vec![("name", "Eve"), ("email", "eve@acme.test"), ("role", "admin")]),
         (format!("/team/members/{}/remove", w.a.owner.id), vec![]),
     ];

@@ -161,7 +161,15 @@ pub async fn save_defaults(
     }
     let mut d = DefaultsView::new(&new, true, region);
     let status = if changes == 0 { "No changes to save." } else { "Saved." };
-    let oob = Oob::saved(&mut *state.db.read().await?, me.business_id(), status).await?;
+    let mut conn = state.db.read().await?;
+    let mut oob = Oob::saved(&mut conn, me.business_id(), status).await?;
+    if changes != 0 {
+        // The grid greys what the business holds off: draw it again with the new ceiling.
+        let mut recipients = super::recipients::recipients_view(&mut conn, &me, &new).await?;
+        recipients.out_of_band = true;
+        oob.recipients = Some(recipients);
+    }
+    drop(conn);
     if switches_only {
         let typed_email = fields.get("notification_email").unwrap_or("").to_owned();
         let typed_phone = fields.get("notification_phone").unwrap_or("").to_owned();

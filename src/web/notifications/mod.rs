@@ -32,6 +32,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(notifications_page)
         .service(defaults::save_defaults)
         .service(recipients::add_recipient)
+        .service(recipients::save_grid)
         .service(recipients::update_recipient)
         .service(recipients::remove_recipient)
         .service(recipients::threshold_preview)
@@ -46,17 +47,18 @@ pub struct AuditLine {
     pub when: String,
 }
 
-/// What an htmx answer updates besides its own fragment: the status line, and the recent
-/// changes when something was saved.
+/// What an htmx answer updates besides its own fragment: the status line, the recent changes
+/// when something was saved, and the recipients grid when the business defaults it shows moved.
 #[derive(Default)]
 pub struct Oob {
     pub status: Option<String>,
     pub audit: Option<Vec<AuditLine>>,
+    pub recipients: Option<RecipientsView>,
 }
 
 impl Oob {
     fn status(status: impl Into<String>) -> Self {
-        Self { status: Some(status.into()), audit: None }
+        Self { status: Some(status.into()), ..Self::default() }
     }
 
     /// The status, and the recent changes read again (something was saved).
@@ -65,7 +67,7 @@ impl Oob {
         business_id: &str,
         status: impl Into<String>,
     ) -> Result<Self, AppError> {
-        Ok(Self { status: Some(status.into()), audit: Some(audit_lines(conn, business_id).await?) })
+        Ok(Self { status: Some(status.into()), audit: Some(audit_lines(conn, business_id).await?), recipients: None })
     }
 }
 
@@ -151,7 +153,8 @@ async fn notifications_page(
 ) -> Result<HttpResponse, AppError> {
     let status = match query.saved.as_deref() {
         Some("defaults") => Some("Business defaults saved."),
-        Some("recipient") => Some("Recipient preferences saved."),
+        Some("recipient" | "recipients") => Some("Recipient preferences saved."),
+        Some("unchanged") => Some("No changes to save."),
         Some("added") => Some("Recipient added. Set their channels and threshold below."),
         Some("removed") => Some("Recipient removed."),
         Some("rotated") => {

@@ -18,12 +18,18 @@ use crate::web::extract::{CsrfForm, CurrentUser, Fields, is_htmx};
 use crate::web::shell::Shell;
 use crate::web::{AppState, render, see_other};
 
+/// One choice in a recipient's row: a channel or an alert type.
 #[derive(Clone)]
 pub struct CheckBox {
     pub field: &'static str,
     pub label: &'static str,
+    /// "channel" or "kind": the group of columns it sits in.
+    pub group: &'static str,
+    /// The person's own choice, as stored.
     pub checked: bool,
-    pub disabled: bool,
+    /// Held off by the business or a missing phone: shown greyed, kept as chosen.
+    pub locked: bool,
+    /// Why it is held off, in words (hover, focus and screen readers).
     pub note: Option<String>,
 }
 
@@ -37,8 +43,8 @@ pub struct RecipientView {
     pub is_me: bool,
     pub editable: bool,
     pub can_remove: bool,
-    pub channels: Vec<CheckBox>,
-    pub kinds: Vec<CheckBox>,
+    /// Channels, then alert types, in the order of the grid's columns.
+    pub checks: Vec<CheckBox>,
     pub score: String,
     pub score_error: Option<String>,
     pub summary: String,
@@ -46,50 +52,63 @@ pub struct RecipientView {
     pub preview: String,
 }
 
+/// The grid's columns of choices, in the order of `RecipientView::checks`.
+fn columns() -> Vec<&'static str> {
+    Channel::ALL.into_iter().map(Channel::label).chain(AlertKind::ALL.into_iter().map(AlertKind::label)).collect()
+}
+
 fn capitalize(s: &str) -> String {
     let mut chars = s.chars();
     chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
+/// Why the business holds a choice off, and what happens to the person's own choice.
+fn business_off(reason: String, chosen: bool, comes_back: &str) -> String {
+    match chosen {
+        true => format!("{}. {comes_back}", capitalize(&reason)),
+        false => format!("{}.", capitalize(&reason)),
+    }
+}
+
 impl RecipientView {
     fn new(r: &Recipient, d: &BusinessDefaults, me: &CurrentUser, scores: &[(i64, i64)]) -> Self {
         let is_me = r.user_id == me.user.id;
-        let channels = Channel::ALL
-            .into_iter()
-            .map(|c| {
-                let status = channel_status(d, &r.prefs, r.phone_state(), c);
-                let note = match &status {
-                    ChannelStatus::OffForBusiness { .. } => d.channel_off_reason(c).map(|reason| capitalize(&reason)),
-                    ChannelStatus::NoPhone { .. } if is_me => {
-                        Some("Add your phone number in Account to get SMS.".into())
-                    }
-                    ChannelStatus::NoPhone { .. } => {
-                        Some(format!("No phone number: {} can add one in Account.", r.name))
-                    }
-                    ChannelStatus::PhoneRefused { reason, .. } => {
-                        Some(format!("{}: a new number in Account turns SMS back on.", capitalize(reason)))
-                    }
-                    _ => None,
-                };
-                CheckBox {
-                    field: c.field(),
-                    label: c.label(),
-                    checked: r.prefs.channels.get(c),
-                    disabled: status.locked(),
-                    note,
+        let who = if is_me { "You get" } else { "They get" };
+        let channels = Channel::ALL.into_iter().map(|c| {
+            let status = channel_status(d, &r.prefs, r.phone_state(), c);
+            let note = match &status {
+                ChannelStatus::OffForBusiness { chosen } => d
+                    .channel_off_reason(c)
+                    .map(|reason| business_off(reason, *chosen, &format!("{who} it again once it is back on."))),
+                ChannelStatus::NoPhone { .. } if is_me => Some("Add your phone number in Account to get SMS.".into()),
+                ChannelStatus::NoPhone { .. } => Some(format!("No phone number: {} can add one in Account.", r.name)),
+                ChannelStatus::PhoneRefused { reason, .. } => {
+                    Some(format!("{}: a new number in Account turns SMS back on.", capitalize(reason)))
                 }
-            })
-            .collect();
-        let kinds = AlertKind::ALL
-            .into_iter()
-            .map(|k| CheckBox {
+                _ => None,
+            };
+            CheckBox {
+                field: c.field(),
+                label: c.label(),
+                group: "channel",
+                checked: r.prefs.channels.get(c),
+                locked: status.locked(),
+                note,
+            }
+        });
+        let kinds = AlertKind::ALL.into_iter().map(|k| {
+            let chosen = r.prefs.kinds.get(k);
+            CheckBox {
                 field: k.field(),
                 label: k.label(),
-                checked: r.prefs.kinds.get(k),
-                disabled: !d.kinds.get(k),
-                note: d.kind_off_reason(k).map(|reason| capitalize(&reason)),
-            })
-            .collect();
+                group: "kind",
+                checked: chosen,
+                locked: !d.kinds.get(k),
+                note: d
+                    .kind_off_reason(k)
+                    .map(|reason| business_off(reason, chosen, &format!("{who} them again once they are back on."))),
+            }
+        });
         let name = if is_me { "you" } else { r.name.as_str() };
         Self {
             csrf: me.csrf_token.clone(),
@@ -100,20 +119,38 @@ impl RecipientView {
             is_me,
             editable: is_me || me.manages_business(),
             can_remove: me.manages_business(),
-            channels,
-            kinds,
+            checks: channels.chain(kinds).collect(),
             score: r.prefs.min_lead_score.value().to_string(),
             score_error: None,
             summary: summary(&r.name, &r.prefs, d, r.phone_state()),
             preview: reach_sentence(name, r.prefs.min_lead_score, scores),
         }
     }
+
+    /// The row as the person typed it (`field` answers a checkbox by its plain name), with a
+    /// message by the threshold: nothing typed is lost.
+    fn as_typed(mut self, checked: impl Fn(&str) -> bool, threshold: &str, error: Option<String>) -> Self {
+        for check in self.checks.iter_mut().filter(|c| !c.locked) {
+            check.checked = checked(check.field);
+        }
+        self.score = threshold.to_owned();
+        self.score_error = error;
+        self.preview = String::new();
+        self
+    }
 }
 
 pub struct RecipientsView {
     pub csrf: String,
     pub can_manage: bool,
+    pub columns: Vec<&'static str>,
     pub rows: Vec<RecipientView>,
+    /// Whether the grid has a row this person may change (and so a Save button).
+    pub any_editable: bool,
+    /// Why a save of the whole grid was refused.
+    pub grid_error: Option<String>,
+    /// Drawn into another part's answer, replacing the section on the page (htmx out of band).
+    pub out_of_band: bool,
     /// Team members who are not recipients yet: (user id, "Name (email)").
     pub candidates: Vec<(i64, String)>,
     pub me_is_recipient: bool,
@@ -165,11 +202,16 @@ pub async fn recipients_view(
         .map(|u| (u.id, format!("{} ({})", u.name, u.email)))
         .collect();
     let managers: Vec<&str> = team.iter().filter(|u| u.role.manages_business()).map(|u| u.name.as_str()).collect();
+    let rows: Vec<RecipientView> = recipients.iter().map(|r| RecipientView::new(r, d, me, &scores)).collect();
     Ok(RecipientsView {
         csrf: me.csrf_token.clone(),
         can_manage: me.manages_business(),
         me_is_recipient: recipients.iter().any(|r| r.user_id == me.user.id),
-        rows: recipients.iter().map(|r| RecipientView::new(r, d, me, &scores)).collect(),
+        columns: columns(),
+        any_editable: rows.iter().any(|r| r.editable),
+        grid_error: None,
+        out_of_band: false,
+        rows,
         candidates,
         managers: managers.join(", "),
         add_error: None,
@@ -266,13 +308,8 @@ pub async fn update_recipient(
     }
     let threshold = fields.get("min_lead_score").unwrap_or("").to_owned();
     if let Err(message) = LeadScore::parse(&threshold) {
-        let mut r = RecipientView::new(&stored, &defaults, &me, &[]);
-        for check in r.channels.iter_mut().chain(r.kinds.iter_mut()).filter(|c| !c.disabled) {
-            check.checked = fields.checked(check.field);
-        }
-        r.score = threshold;
-        r.score_error = Some(message);
-        r.preview = String::new();
+        let r =
+            RecipientView::new(&stored, &defaults, &me, &[]).as_typed(|f| fields.checked(f), &threshold, Some(message));
         let status = format!("Not saved: fix {}\u{2019}s lead-score threshold.", stored.name);
         let fragment = RecipientResponse { r: r.clone(), oob: Oob::status(&status) };
         let adjust = |page: &mut super::NotificationsPage| {
@@ -314,6 +351,90 @@ pub async fn update_recipient(
     let scores = recent_scores(&mut conn, me.business_id()).await?;
     let oob = Oob::saved(&mut conn, me.business_id(), status).await?;
     render(StatusCode::OK, &RecipientResponse { r: RecipientView::new(&updated, &defaults, &me, &scores), oob })
+}
+
+/// The most rows one save of the grid may carry (far more than any team; the rest is refused).
+const MAX_GRID_ROWS: usize = 200;
+
+/// A field of one row of the grid: `r12-sms_enabled`.
+fn grid_field(id: i64, field: &str) -> String {
+    format!("r{id}-{field}")
+}
+
+/// The whole grid at once: what a browser without JavaScript sends with "Save changes". Every
+/// threshold is checked before anything is saved; a refused save comes back with every row as
+/// typed and a message by each threshold at fault.
+#[post("/settings/notifications/recipients/save")]
+pub async fn save_grid(
+    me: CurrentUser,
+    state: web::Data<AppState>,
+    CsrfForm(fields): CsrfForm<Fields>,
+) -> Result<HttpResponse, AppError> {
+    let mut ids: Vec<i64> = fields.all("row").filter_map(|v| v.trim().parse().ok()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.len() > MAX_GRID_ROWS {
+        return Err(AppError::BadRequest(format!("A save carries at most {MAX_GRID_ROWS} rows.")));
+    }
+    let stored = db::recipients::list(&mut *state.db.read().await?, me.business_id()).await?;
+    // Rows removed since the page was drawn are left alone; someone else's row needs a manager.
+    let rows: Vec<&Recipient> = stored.iter().filter(|r| ids.contains(&r.id)).collect();
+    if rows.iter().any(|r| r.user_id != me.user.id) && !me.manages_business() {
+        return Err(AppError::Forbidden(
+            "You can only change your own notification preferences. Ask an owner or admin to change someone else\u{2019}s."
+                .into(),
+        ));
+    }
+    let refused: Vec<(i64, String)> = rows
+        .iter()
+        .filter_map(|r| {
+            let typed = fields.get(&grid_field(r.id, "min_lead_score")).unwrap_or("");
+            LeadScore::parse(typed).err().map(|message| (r.id, message))
+        })
+        .collect();
+    if !refused.is_empty() {
+        let names: Vec<&str> =
+            refused.iter().filter_map(|(id, _)| rows.iter().find(|r| r.id == *id)).map(|r| r.name.as_str()).collect();
+        let problem = format!("Not saved: fix the lead-score threshold of {}.", names.join(", "));
+        let mut page = super::NotificationsPage::load(&state, &me, Some(problem.clone())).await?;
+        for row in page.recipients.rows.iter_mut().filter(|row| ids.contains(&row.id)) {
+            let id = row.id;
+            let typed = fields.get(&grid_field(id, "min_lead_score")).unwrap_or("").to_owned();
+            let error = refused.iter().find(|(r, _)| *r == id).map(|(_, m)| m.clone());
+            let checked = |f: &str| fields.checked(&grid_field(id, f));
+            *row = row.clone().as_typed(checked, &typed, error);
+        }
+        page.recipients.grid_error = Some(problem);
+        return render(StatusCode::UNPROCESSABLE_ENTITY, &page);
+    }
+    let (business, actor) = (me.business_id().to_owned(), me.user.id);
+    let changed = state
+        .db
+        .write(move |w| {
+            Box::pin(async move {
+                let mut changed = 0;
+                let defaults = db::defaults::of(w, &business).await?;
+                for id in ids {
+                    let Some(current) = db::recipients::get(w, &business, id).await? else { continue };
+                    let threshold = fields.get(&grid_field(id, "min_lead_score")).unwrap_or("");
+                    let checked = |f: &str| fields.checked(&grid_field(id, f));
+                    let prefs =
+                        requested_prefs(checked, threshold, &current.prefs, &defaults, current.phone_state())
+                            .map_err(|e| sqlx::Error::Protocol(format!("the threshold was checked already: {e}")))?;
+                    let changes = prefs_changes(&current.prefs, &prefs);
+                    if !changes.is_empty() {
+                        db::recipients::update(w, &business, id, &prefs).await?;
+                        db::audit::record(w, &business, Some(actor), Some(current.user_id), &changes, unix_now())
+                            .await?;
+                        changed += 1;
+                    }
+                }
+                Ok(changed)
+            })
+        })
+        .await?;
+    let saved = if changed == 0 { "unchanged" } else { "recipients" };
+    Ok(see_other(&format!("/settings/notifications?saved={saved}#recipients")))
 }
 
 #[post("/settings/notifications/recipients/{id}/remove")]

@@ -129,7 +129,7 @@ impl RecipientView {
 
     /// The row as the person typed it (`field` answers a checkbox by its plain name), with a
     /// message by the threshold: nothing typed is lost.
-    fn as_typed(mut self, checked: impl Fn(&str) -> bool, threshold: &str, error: Option<String>) -> Self {
+    fn with_typed(mut self, checked: impl Fn(&str) -> bool, threshold: &str, error: Option<String>) -> Self {
         for check in self.checks.iter_mut().filter(|c| !c.locked) {
             check.checked = checked(check.field);
         }
@@ -309,7 +309,7 @@ pub async fn update_recipient(
     let threshold = fields.get("min_lead_score").unwrap_or("").to_owned();
     if let Err(message) = LeadScore::parse(&threshold) {
         let r =
-            RecipientView::new(&stored, &defaults, &me, &[]).as_typed(|f| fields.checked(f), &threshold, Some(message));
+            RecipientView::new(&stored, &defaults, &me, &[]).with_typed(|f| fields.checked(f), &threshold, Some(message));
         let status = format!("Not saved: fix {}\u{2019}s lead-score threshold.", stored.name);
         let fragment = RecipientResponse { r: r.clone(), oob: Oob::status(&status) };
         let adjust = |page: &mut super::NotificationsPage| {
@@ -402,7 +402,7 @@ pub async fn save_grid(
             let typed = fields.get(&grid_field(id, "min_lead_score")).unwrap_or("").to_owned();
             let error = refused.iter().find(|(r, _)| *r == id).map(|(_, m)| m.clone());
             let checked = |f: &str| fields.checked(&grid_field(id, f));
-            *row = row.clone().as_typed(checked, &typed, error);
+            *row = row.clone().with_typed(checked, &typed, error);
         }
         page.recipients.grid_error = Some(problem);
         return render(StatusCode::UNPROCESSABLE_ENTITY, &page);

@@ -166,6 +166,22 @@ async fn main() -> anyhow::Result<()> {
             .await?
     };
 
+    // Someone on each team whose alerts the log is filtered to, and an old page of the log.
+    let (demo_member, big_member, big_old): (i64, i64, i64) = {
+        let pool = sqlx::SqlitePool::connect(&url).await?;
+        let id_of = |email: String| {
+            let pool = pool.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>("SELECT id FROM users WHERE email = $1").bind(email).fetch_one(&pool).await
+            }
+        };
+        let old = sqlx::query_scalar("SELECT min(id) + 100 FROM events WHERE business_id = $1")
+            .bind(&big)
+            .fetch_one(&pool)
+            .await?;
+        (id_of(demo.member_email.clone()).await?, id_of(format!("teammate3-{big}@history.test")).await?, old)
+    };
+
     println!("\n{requests} requests per page, one at a time, after 20 to warm up.\n");
     println!("| page | demo p50 ms | demo p99 ms | large p50 ms | large p99 ms | large ÷ demo (p99) |");
     println!("|---|---:|---:|---:|---:|---:|");
@@ -181,6 +197,22 @@ async fn main() -> anyhow::Result<()> {
             "Threshold preview".into(),
             format!("/settings/notifications/recipients/{demo_row}/preview?min_lead_score=60"),
             format!("/settings/notifications/recipients/{big_row}/preview?min_lead_score=60"),
+        ),
+        ("Alert log".into(), "/settings/notifications/log".into(), "/settings/notifications/log".into()),
+        (
+            "Alert log, one person, not sent".into(),
+            format!("/settings/notifications/log?person={demo_member}&outcome=not_sent"),
+            format!("/settings/notifications/log?person={big_member}&outcome=not_sent"),
+        ),
+        (
+            "Alert log, gave up (rare)".into(),
+            "/settings/notifications/log?outcome=failed".into(),
+            "/settings/notifications/log?outcome=failed".into(),
+        ),
+        (
+            "Alert log, a year back".into(),
+            "/settings/notifications/log?before=2".into(),
+            format!("/settings/notifications/log?before={big_old}&channel=sms"),
         ),
         ("Leads, newest".into(), "/leads".into(), "/leads".into()),
         ("Leads, oldest page".into(), "/leads".into(), format!("/leads?{deep}")),

@@ -82,6 +82,7 @@ async fn main() -> anyhow::Result<()> {
     for (page, path) in [
         ("dashboard", "/"),
         ("notifications", "/settings/notifications"),
+        ("alert-log", "/settings/notifications/log"),
         ("inbox", "/notifications"),
         ("leads", "/leads"),
         ("team", "/team"),

@@ -75,7 +75,7 @@ async fn the_pages_read_every_large_table_through_an_index() {
     tracing::subscriber::set_global_default(tracing_subscriber::registry().with(Capture)).unwrap();
     let app = helpers::spawn_app().await;
     let business = app.create_business("Acme", "owner@acme.test").await;
-    app.add_user(&business, "Sam", "sam@acme.test", Some("(555) 555-0101"), Role::Member).await;
+    let sam_id = app.add_user(&business, "Sam", "sam@acme.test", Some("(555) 555-0101"), Role::Member).await.id;
     let year = history::History { teammates: 15, leads: 2_000, deliveries_per_event: 7, inbox: 500 };
     history::add(&app.db, &business.id, business.owner.id, year).await.unwrap();
     let owner = app.login("owner@acme.test").await;
@@ -90,6 +90,14 @@ async fn the_pages_read_every_large_table_through_an_index() {
             "/",
             "/settings/notifications",
             "/settings/notifications/alerts",
+            "/settings/notifications/log",
+            "/settings/notifications/log?before=1000",
+            "/settings/notifications/log?after=1000",
+            &format!("/settings/notifications/log?person={sam_id}&outcome=not_sent"),
+            &format!("/settings/notifications/log?person={sam_id}&channel=sms&after=1000"),
+            "/settings/notifications/log?person=business&channel=email",
+            "/settings/notifications/log?outcome=failed",
+            "/settings/notifications/log?channel=in_app&before=500",
             &format!("/settings/notifications/recipients/{row}/preview?min_lead_score=60"),
             "/notifications",
             "/notifications/bell",
@@ -129,10 +137,12 @@ async fn the_pages_read_every_large_table_through_an_index() {
             }
         }
         // Sorting in a temporary b-tree reads every row the search finds: the search must then
-        // be bounded by a range, not just by the business or the person.
+        // be bounded by a range or by a list of ids (one page's), not just by the business or
+        // the person.
         let sorts = steps.iter().any(|s| s.starts_with("USE TEMP B-TREE"));
+        let listed = sql.contains(" IN (?");
         for step in steps.iter().filter(|s| large(s, "SEARCH")) {
-            if sorts && !step.contains('<') && !step.contains('>') {
+            if sorts && !listed && !step.contains('<') && !step.contains('>') {
                 unbounded.push(format!("{step}, then sorted\n    in: {sql}"));
             }
         }

@@ -4,7 +4,9 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::Write;
 use crate::domain::Channel;
+use crate::domain::alert_log::{LogFilter, Whom};
 use crate::domain::delivery::DeliveryStatus;
+use crate::domain::routing::SkipCode;
 
 /// A delivery claimed for sending by this process, with a lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,6 +189,7 @@ pub struct DeliveryRow {
     pub address: Option<String>,
     status: String,
     pub reason: Option<String>,
+    skip: Option<String>,
     pub attempts: i64,
     pub next_attempt_ms: Option<i64>,
     pub provider_id: Option<String>,
@@ -202,7 +205,16 @@ impl DeliveryRow {
     pub fn status(&self) -> DeliveryStatus {
         DeliveryStatus::from_code(&self.status).unwrap_or(DeliveryStatus::Pending)
     }
+
+    /// The kind of reason a skipped decision has (`None` when unknown to this version).
+    pub fn skip(&self) -> Option<SkipCode> {
+        self.skip.as_deref().and_then(SkipCode::from_code)
+    }
 }
+
+/// The columns of a `DeliveryRow`.
+const ROW_COLUMNS: &str = "id, event_id, user_id, person_name, channel, address, status, reason, skip, attempts,
+    next_attempt_ms, provider_id, sent_at_ms";
 
 /// The decisions about some events of a business, at most `limit`, oldest first per event.
 pub async fn for_events(
@@ -212,11 +224,10 @@ pub async fn for_events(
     last_event: i64,
     limit: i64,
 ) -> sqlx::Result<Vec<DeliveryRow>> {
-    sqlx::query_as(
-        "SELECT id, event_id, user_id, person_name, channel, address, status, reason, attempts, next_attempt_ms,
-                provider_id, sent_at_ms
-         FROM deliveries WHERE event_id BETWEEN $2 AND $3 AND business_id = $1 ORDER BY event_id DESC, id LIMIT $4",
-    )
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {ROW_COLUMNS} FROM deliveries
+         WHERE event_id BETWEEN $2 AND $3 AND business_id = $1 ORDER BY event_id DESC, id LIMIT $4"
+    )))
     .bind(business_id)
     .bind(first_event)
     .bind(last_event)
@@ -240,13 +251,107 @@ pub async fn needing_attention(
     business_id: &str,
     limit: i64,
 ) -> sqlx::Result<Vec<DeliveryRow>> {
-    sqlx::query_as(
-        "SELECT id, event_id, user_id, person_name, channel, address, status, reason, attempts, next_attempt_ms,
-                provider_id, sent_at_ms
-         FROM deliveries WHERE business_id = $1 AND status IN ('failed', 'dead') ORDER BY id DESC LIMIT $2",
-    )
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {ROW_COLUMNS} FROM deliveries
+         WHERE business_id = $1 AND status IN ('failed', 'dead') ORDER BY id DESC LIMIT $2"
+    )))
     .bind(business_id)
     .bind(limit)
     .fetch_all(conn)
     .await
+}
+
+/// The decisions about some of a business's events (one page of the alert log), at most `limit`.
+pub async fn for_event_ids(
+    conn: &mut SqliteConnection,
+    business_id: &str,
+    event_ids: &[i64],
+    limit: i64,
+) -> sqlx::Result<Vec<DeliveryRow>> {
+    if event_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {ROW_COLUMNS} FROM deliveries WHERE business_id = "));
+    q.push_bind(business_id).push(" AND event_id IN (");
+    let mut list = q.separated(", ");
+    for id in event_ids {
+        list.push_bind(*id);
+    }
+    q.push(") ORDER BY event_id DESC, id LIMIT ").push_bind(limit);
+    q.build_query_as().fetch_all(conn).await
+}
+
+/// Where a page of the alert log starts: the newest events, or those older or newer than an
+/// event already shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogPage {
+    Newest,
+    Before(i64),
+    After(i64),
+}
+
+impl LogPage {
+    /// The condition on `event_id`, the order of the scan, and the bound.
+    fn scan(self) -> (&'static str, &'static str, i64) {
+        match self {
+            Self::Newest => ("<", "DESC", i64::MAX),
+            Self::Before(id) => ("<", "DESC", id),
+            Self::After(id) => (">", "ASC", id),
+        }
+    }
+}
+
+/// The events of one page of the alert log with a decision the filter matches, at most `limit`,
+/// in the order of the scan (newest first; oldest first for `After`). A decision that covers
+/// every channel (an alert type off for the business) is about everyone, so it matches any
+/// person and any channel. Each arm reads one index, in order, and stops at `limit`.
+pub async fn log_events(
+    conn: &mut SqliteConnection,
+    business_id: &str,
+    filter: &LogFilter,
+    page: LogPage,
+    limit: i64,
+) -> sqlx::Result<Vec<i64>> {
+    let channel = filter.channel.map(Channel::code);
+    let statuses = filter.outcome.map(|o| o.statuses().map(DeliveryStatus::code));
+    let (first, second) = (statuses.map(|s| s[0]), statuses.map(|s| s[1]));
+    let (cmp, order, bound) = page.scan();
+    let matches = format!(
+        "event_id {cmp} $3 AND ($4 IS NULL OR channel = $4 OR channel IS NULL) AND ($5 IS NULL OR status IN ($5, $6))"
+    );
+    let sql = match filter.person {
+        Some(Whom::Person(_)) => format!(
+            "SELECT event_id FROM (
+                 SELECT DISTINCT event_id FROM deliveries WHERE business_id = $1 AND user_id = $2 AND {matches}
+                 ORDER BY event_id {order} LIMIT $7)
+             UNION
+             SELECT event_id FROM (
+                 SELECT DISTINCT event_id FROM deliveries
+                 WHERE business_id = $1 AND user_id IS NULL AND channel IS NULL AND {matches}
+                 ORDER BY event_id {order} LIMIT $7)
+             ORDER BY event_id {order} LIMIT $7"
+        ),
+        Some(Whom::Business) => format!(
+            "SELECT DISTINCT event_id FROM deliveries WHERE business_id = $1 AND user_id IS NULL AND {matches}
+             ORDER BY event_id {order} LIMIT $7"
+        ),
+        None => format!(
+            "SELECT DISTINCT event_id FROM deliveries WHERE business_id = $1 AND {matches}
+             ORDER BY event_id {order} LIMIT $7"
+        ),
+    };
+    let user_id = match filter.person {
+        Some(Whom::Person(id)) => Some(id),
+        _ => None,
+    };
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(business_id)
+        .bind(user_id)
+        .bind(bound)
+        .bind(channel)
+        .bind(first)
+        .bind(second)
+        .bind(limit)
+        .fetch_all(conn)
+        .await
 }

@@ -2,6 +2,7 @@
 //! (`db::ingest`).
 use sqlx::SqliteConnection;
 
+use super::deliveries::LogPage;
 use crate::domain::delivery::EventState;
 use crate::domain::events::{Event, EventType};
 
@@ -61,6 +62,35 @@ pub async fn id_of_webhook(conn: &mut SqliteConnection, business_id: &str, webho
         .bind(webhook_id)
         .fetch_one(conn)
         .await
+}
+
+/// Some of a business's events (one page of the alert log), newest first.
+pub async fn in_business(conn: &mut SqliteConnection, business_id: &str, ids: &[i64]) -> sqlx::Result<Vec<EventRow>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut query = sqlx::QueryBuilder::new(format!("SELECT {COLUMNS} FROM events WHERE business_id = "));
+    query.push_bind(business_id).push(" AND id IN (");
+    let mut list = query.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    query.push(") ORDER BY id DESC");
+    query.build_query_as().fetch_all(conn).await
+}
+
+/// A page of a business's events (the alert log without a filter), at most `limit`, in the order
+/// of the scan (newest first; oldest first for `After`).
+pub async fn page(conn: &mut SqliteConnection, business_id: &str, page: LogPage, limit: i64) -> sqlx::Result<Vec<i64>> {
+    let sql = match page {
+        LogPage::After(_) => "SELECT id FROM events WHERE business_id = $1 AND id > $2 ORDER BY id ASC LIMIT $3",
+        _ => "SELECT id FROM events WHERE business_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+    };
+    let bound = match page {
+        LogPage::Newest => i64::MAX,
+        LogPage::Before(id) | LogPage::After(id) => id,
+    };
+    sqlx::query_scalar(sql).bind(business_id).bind(bound).bind(limit).fetch_all(conn).await
 }
 
 /// The newest events of a business, newest first.

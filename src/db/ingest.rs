@@ -324,6 +324,7 @@ struct DeliveryRow<'a> {
     channel: Option<&'static str>,
     address: Option<&'a str>,
     reason: Option<String>,
+    skip: Option<&'static str>,
 }
 
 async fn insert_deliveries(
@@ -351,6 +352,7 @@ async fn insert_deliveries(
                 channel: d.channel.map(|c| c.code()),
                 address: d.address.as_deref(),
                 reason: d.skip.as_ref().map(|s| s.reason(name.unwrap_or("the business"))),
+                skip: d.skip.as_ref().map(|s| s.code().code()),
             });
         }
     }
@@ -359,7 +361,7 @@ async fn insert_deliveries(
     for chunk in rows.chunks(ROWS) {
         let mut q = QueryBuilder::<Sqlite>::new(
             "INSERT INTO deliveries (event_id, business_id, seq, user_id, person_name, channel, address, status, reason,
-                 attempts, next_attempt_ms, lease_until_ms, created_at_ms) ",
+                 skip, attempts, next_attempt_ms, lease_until_ms, created_at_ms) ",
         );
         q.push_values(chunk, |mut row, d| {
             let pending = d.reason.is_none();
@@ -374,6 +376,7 @@ async fn insert_deliveries(
                 .push_bind(d.address)
                 .push_bind(status.code())
                 .push_bind(&d.reason)
+                .push_bind(d.skip)
                 .push_bind(i64::from(claimed))
                 .push_bind(pending.then_some(now_ms))
                 .push_bind(claimed.then_some(now_ms + lease_ms))

@@ -1,4 +1,5 @@
 //! Types and rules of the product. No I/O lives here.
+pub mod alert_log;
 pub mod audit;
 pub mod delivery;
 pub mod email;

@@ -44,6 +44,20 @@ pub enum Skip {
 }
 
 impl Skip {
+    /// The kind of reason, stored beside the words: the alert log sums decisions up by it.
+    pub fn code(&self) -> SkipCode {
+        match self {
+            Self::KindOffForBusiness(_) => SkipCode::KindOffForBusiness,
+            Self::ChannelOffForBusiness(_) => SkipCode::ChannelOffForBusiness,
+            Self::NoBusinessDestination(_) => SkipCode::NoDestination,
+            Self::KindOffForPerson(_) => SkipCode::KindOffForPerson,
+            Self::BelowThreshold { .. } => SkipCode::BelowThreshold,
+            Self::NoPhone => SkipCode::NoPhone,
+            Self::PhoneBlocked(_) => SkipCode::PhoneRefused,
+            Self::Duplicate { .. } => SkipCode::Duplicate,
+        }
+    }
+
     /// The reason in words, as the "Recent alerts" list shows it.
     pub fn reason(&self, name: &str) -> String {
         match self {
@@ -59,6 +73,41 @@ impl Skip {
             Self::PhoneBlocked(why) => why.clone(),
             Self::Duplicate { same_as, .. } => format!("same address as {same_as}, which gets it"),
         }
+    }
+}
+
+/// The kinds of reason not to deliver, as stored (`deliveries.skip`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipCode {
+    KindOffForBusiness,
+    ChannelOffForBusiness,
+    NoDestination,
+    KindOffForPerson,
+    BelowThreshold,
+    NoPhone,
+    PhoneRefused,
+    Duplicate,
+}
+
+impl SkipCode {
+    const CODES: [(Self, &'static str); 8] = [
+        (Self::KindOffForBusiness, "kind_off_business"),
+        (Self::ChannelOffForBusiness, "channel_off_business"),
+        (Self::NoDestination, "no_destination"),
+        (Self::KindOffForPerson, "kind_off_person"),
+        (Self::BelowThreshold, "below_threshold"),
+        (Self::NoPhone, "no_phone"),
+        (Self::PhoneRefused, "phone_refused"),
+        (Self::Duplicate, "duplicate"),
+    ];
+
+    pub fn code(self) -> &'static str {
+        Self::CODES.iter().find(|(s, _)| *s == self).map(|(_, c)| *c).unwrap_or_default()
+    }
+
+    /// `None` for a code this version does not know (stored by an older one as "other").
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::CODES.iter().find(|(_, c)| *c == code).map(|(s, _)| *s)
     }
 }
 

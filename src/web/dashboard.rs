@@ -90,7 +90,11 @@ async fn dashboard(me: CurrentUser, state: web::Data<AppState>) -> Result<HttpRe
                 "{channel} to {who} did not go through{}: {why}",
                 if when.is_empty() { String::new() } else { format!(" ({when})") }
             );
-            attention.push(Attention { text, href: "/settings/notifications#alerts", link: "See Recent alerts" });
+            attention.push(Attention {
+                text,
+                href: "/settings/notifications/log?outcome=failed",
+                link: "Retry it from the alert log",
+            });
         }
         for (name, why) in db::users::refused_phones(&mut conn, business).await? {
             attention.push(Attention {

@@ -201,8 +201,21 @@ async fn owner_journey_sms_threshold_and_the_why_not_log() {
     let to_sam: Vec<_> = sms.iter().filter(|s| s.to == "+15555550101").collect();
     assert_eq!(to_sam.len(), 1);
     assert!(to_sam[0].body.starts_with("New lead 80"));
+    // "Why didn't Sam get that lead?": the alert log, filtered to Sam and what was not sent.
     b.client.refresh().await.unwrap();
-    b.wait_text("alerts", "score 65 is below Sam Rivera’s threshold 70").await;
+    b.client.find(Locator::LinkText("Open the alert log")).await.unwrap().click().await.unwrap();
+    b.field("Person").await.select_by_label("Sam Rivera").await.unwrap();
+    b.field("Outcome").await.select_by_label("Not sent").await.unwrap();
+    b.wait_text(
+        "log-results",
+        "Sam Rivera: not sent by Email, SMS, In-app: score 65 is below Sam Rivera’s threshold 70",
+    )
+    .await;
+    let titles = b.client.find_all(Locator::Css("#log-results .log-title")).await.unwrap();
+    assert_eq!(titles.len(), 1, "only the lead Sam did not get");
+    assert_eq!(titles[0].text().await.unwrap(), "New lead: Jane Doe (score 65)");
+    let url = b.client.current_url().await.unwrap();
+    assert!(url.as_str().contains("outcome=not_sent"), "the filter is in the address, to share or go back to: {url}");
     b.client.clone().close().await.unwrap();
 }
 
@@ -350,6 +363,18 @@ async fn the_owner_journey_works_with_javascript_off() {
     let r = app.recipient(&business.id, app.recipient_id(sam.id).await.unwrap()).await.unwrap();
     assert!(r.prefs.channels.sms && r.prefs.channels.email);
     assert_eq!(r.prefs.min_lead_score.value(), 70);
+
+    // The alert log's filters work as a plain form too.
+    assert_eq!(app.post_event(&business, "l65", &lead("L-65", Some(65))).await.status(), 202);
+    app.wait_count("SELECT count(*) FROM deliveries WHERE status = 'pending'", 0).await;
+    b.open("/settings/notifications/log").await;
+    b.field("Person").await.select_by_label("Sam Rivera").await.unwrap();
+    b.button("Show").await.click().await.unwrap();
+    b.wait_text(
+        "log-results",
+        "Sam Rivera: not sent by Email, SMS, In-app: score 65 is below Sam Rivera’s threshold 70",
+    )
+    .await;
     b.client.clone().close().await.unwrap();
 }
 
@@ -409,8 +434,17 @@ async fn rapid_toggling_leaves_the_stored_state_equal_to_what_the_page_shows() {
 }
 
 /// Every page a signed-in person can open (the same list for the accessibility and width checks).
-const SIGNED_IN_PAGES: [&str; 8] =
-    ["/", "/settings/notifications", "/notifications", "/leads", "/billing", "/team", "/account", "/no-such-page"];
+const SIGNED_IN_PAGES: [&str; 9] = [
+    "/",
+    "/settings/notifications",
+    "/settings/notifications/log",
+    "/notifications",
+    "/leads",
+    "/billing",
+    "/team",
+    "/account",
+    "/no-such-page",
+];
 
 #[tokio::test]
 async fn every_page_fits_a_360_px_phone_without_sideways_scrolling() {

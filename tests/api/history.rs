@@ -28,7 +28,7 @@ const YEAR_SECS: i64 = 365 * 24 * 3600;
 const PARAMS: &str = "p(business, leads, start, now, teammates, per_event, inbox, owner) AS
     (SELECT $1, $2, $3, $4, $5, $6, $7, $8)";
 
-const STATEMENTS: [&str; 9] = [
+const STATEMENTS: [&str; 8] = [
     // Teammates, each a recipient with their own threshold; a third of them take texts.
     "n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n, p WHERE i < p.teammates)
      INSERT INTO users (business_id, name, email, phone, role, password_hash, created_at)
@@ -39,26 +39,24 @@ const STATEMENTS: [&str; 9] = [
          lead_updated, usage_alerts, billing_alerts, min_lead_score, created_at)
      SELECT p.business, u.id, 1, u.id % 3 = 0, 1, 1, u.id % 2, 1, 1, (u.id * 7) % 90, p.start FROM users u, p
      WHERE u.business_id = p.business AND u.email LIKE '%@history.test'",
-    // Leads over the year...
-    "n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n, p WHERE i < p.leads)
+    // Leads over the year, every other one updated a day later, stored in the order they came
+    // in (as the webhook stores them: event ids follow time).
+    "n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n, p WHERE i < p.leads),
+     at(i, ms) AS (SELECT i, (p.start + i * ((p.now - p.start) / p.leads)) * 1000 FROM n, p),
+     came(i, kind, ms) AS (
+         SELECT i, 'created', ms FROM at
+         UNION ALL SELECT i, 'updated', ms + 86400000 FROM at, p WHERE i % 2 = 0 AND ms + 86400000 < p.now * 1000)
      INSERT INTO events (business_id, webhook_id, type, payload, received_at_ms, state, planned_at_ms, lead_id)
-     SELECT p.business, 'history-created-' || i, 'lead.created',
-            json_object('lead_id', 'H-' || i, 'name', 'Caller ' || i, 'phone', '+1555010' || printf('%04d', i % 10000),
-                'email', NULL, 'score', (i * 37) % 101, 'summary', 'Leaking water heater, wants a visit',
-                'occurred_at', p.start + i * ((p.now - p.start) / p.leads)),
-            (p.start + i * ((p.now - p.start) / p.leads)) * 1000, 'planned',
-            (p.start + i * ((p.now - p.start) / p.leads)) * 1000, 'H-' || i
-     FROM n, p",
-    // ...and every other one updated a day later.
-    "n(i) AS (SELECT 2 UNION ALL SELECT i + 2 FROM n, p WHERE i + 2 <= p.leads)
-     INSERT INTO events (business_id, webhook_id, type, payload, received_at_ms, state, planned_at_ms, lead_id)
-     SELECT p.business, 'history-updated-' || i, 'lead.updated',
-            json_object('lead_id', 'H-' || i, 'name', 'Caller ' || i, 'phone', NULL, 'email', NULL,
-                'score', min(100, (i * 37) % 101 + 5), 'summary', 'Booked for Tuesday',
-                'occurred_at', p.start + i * ((p.now - p.start) / p.leads) + 86400),
-            (p.start + i * ((p.now - p.start) / p.leads) + 86400) * 1000, 'planned',
-            (p.start + i * ((p.now - p.start) / p.leads) + 86400) * 1000, 'H-' || i
-     FROM n, p WHERE p.start + i * ((p.now - p.start) / p.leads) + 86400 < p.now",
+     SELECT p.business, 'history-' || kind || '-' || i, 'lead.' || kind,
+            CASE kind
+                WHEN 'created' THEN json_object('lead_id', 'H-' || i, 'name', 'Caller ' || i,
+                    'phone', '+1555010' || printf('%04d', i % 10000), 'email', NULL, 'score', (i * 37) % 101,
+                    'summary', 'Leaking water heater, wants a visit', 'occurred_at', ms / 1000)
+                ELSE json_object('lead_id', 'H-' || i, 'name', 'Caller ' || i, 'phone', NULL, 'email', NULL,
+                    'score', min(100, (i * 37) % 101 + 5), 'summary', 'Booked for Tuesday', 'occurred_at', ms / 1000)
+            END,
+            ms, 'planned', ms, 'H-' || i
+     FROM came, p ORDER BY ms, kind",
     "n(i) AS (SELECT 0)
      INSERT INTO leads (business_id, lead_id, name, phone, email, score, summary, first_seen_at, updated_at, last_event_id)
      SELECT p.business, e.lead_id, 'Caller ' || substr(e.lead_id, 3), min(json_extract(e.payload, '$.phone')), NULL,
@@ -66,23 +64,29 @@ const STATEMENTS: [&str; 9] = [
             min(e.received_at_ms) / 1000, max(e.received_at_ms) / 1000, max(e.id)
      FROM events e, p WHERE e.business_id = p.business AND e.webhook_id LIKE 'history-%' AND e.lead_id IS NOT NULL
      GROUP BY e.lead_id",
-    // Decisions per event: emails, in-app and texts to teammates, some below a threshold.
-    "slot(s) AS (SELECT 0 UNION ALL SELECT s + 1 FROM slot, p WHERE s + 1 < p.per_event)
+    // Decisions per event: emails, in-app and texts to teammates, a quarter below a threshold and
+    // a rare one given up.
+    "slot(s) AS (SELECT 0 UNION ALL SELECT s + 1 FROM slot, p WHERE s + 1 < p.per_event),
+     mates(n, id) AS MATERIALIZED (SELECT row_number() OVER (ORDER BY u.id), u.id FROM users u, p
+         WHERE u.business_id = p.business AND u.email LIKE '%@history.test')
      INSERT INTO deliveries (event_id, business_id, seq, user_id, person_name, channel, address, status, reason,
-         attempts, created_at_ms, sent_at_ms)
-     SELECT e.id, p.business, s, NULL, CASE WHEN s = 0 THEN NULL ELSE 'Teammate ' || s END,
+         skip, attempts, created_at_ms, sent_at_ms)
+     SELECT e.id, p.business, s, u.id, CASE WHEN s = 0 THEN NULL ELSE 'Teammate ' || s END,
             CASE s % 3 WHEN 0 THEN 'email' WHEN 1 THEN 'in_app' ELSE 'sms' END,
             CASE s % 3 WHEN 0 THEN 'teammate' || s || '@history.test' WHEN 1 THEN 'user:' || s
                  ELSE '+1555555' || printf('%04d', s) END,
-            CASE WHEN (e.id + s) % 4 = 0 THEN 'skipped' ELSE 'sent' END,
-            CASE WHEN (e.id + s) % 4 = 0 THEN 'score 40 is below Teammate ' || s || '’s threshold 60' END,
-            1, e.received_at_ms, e.received_at_ms + 900
-     FROM events e, slot, p WHERE e.business_id = p.business AND e.webhook_id LIKE 'history-%'",
+            CASE WHEN (e.id + s) % 997 = 0 THEN 'dead' WHEN (e.id + s) % 4 = 0 THEN 'skipped' ELSE 'sent' END,
+            CASE WHEN (e.id + s) % 997 = 0 THEN 'mailbox unavailable (550)'
+                 WHEN (e.id + s) % 4 = 0 THEN 'score 40 is below Teammate ' || s || '’s threshold 60' END,
+            CASE WHEN (e.id + s) % 997 <> 0 AND (e.id + s) % 4 = 0 THEN 'below_threshold' END,
+            1, e.received_at_ms, CASE WHEN (e.id + s) % 997 <> 0 AND (e.id + s) % 4 <> 0 THEN e.received_at_ms + 900 END
+     FROM events e CROSS JOIN slot CROSS JOIN p LEFT JOIN mates u ON u.n = slot.s
+     WHERE e.business_id = p.business AND e.webhook_id LIKE 'history-%'",
     "n(i) AS (SELECT 0)
-     UPDATE leads SET alerts_sent = (
-         SELECT count(*) FROM deliveries d JOIN events e ON e.id = d.event_id
-         WHERE e.business_id = leads.business_id AND e.lead_id = leads.lead_id AND d.status = 'sent')
-     WHERE business_id = (SELECT business FROM p) AND lead_id LIKE 'H-%'",
+     UPDATE leads SET alerts_sent = sent.n
+     FROM (SELECT e.lead_id, count(*) AS n FROM deliveries d JOIN events e ON e.id = d.event_id, p
+           WHERE e.business_id = p.business AND d.status = 'sent' AND e.lead_id LIKE 'H-%' GROUP BY e.lead_id) AS sent
+     WHERE leads.business_id = (SELECT business FROM p) AND leads.lead_id = sent.lead_id",
     // The owner's inbox, all but the last thirty read.
     "n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n, p WHERE i < p.inbox)
      INSERT INTO notifications (business_id, user_id, title, body, link, created_at, read_at)

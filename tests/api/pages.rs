@@ -80,13 +80,95 @@ async fn recent_alerts_answer_why_someone_did_not_get_a_lead() {
 
     let page = app.get_html(&owner, "/settings/notifications").await;
     assert!(page.contains("New lead: Jane Doe (score 62)"));
-    assert!(page.contains("score 62 is below Sam’s threshold 70"));
-    assert!(page.contains("<span class=\"pill sent\">Sent</span> <strong>Business</strong> · Email"));
+    assert!(
+        page.contains("Sent to the business and 1 person in 2 messages · not sent to 1 person: below threshold"),
+        "one line sums the event up"
+    );
+    assert!(page.contains("score 62 is below Sam’s threshold 70"), "the details say why in full");
+    assert!(page.contains("same address as the business&#39;s notification email, which gets it"));
+    assert!(page.contains("<span class=\"pill sent\">Sent</span> <strong>The business</strong> · Email"));
+    let (summary, details) = page.split_once("Technical details").expect("provider ids sit behind Technical details");
+    assert!(!summary.contains("@kaicalls-notify&#62;"), "no provider id before them");
+    assert!(details.contains("message id &#60;delivery-"), "the email’s message id is there for support: {details}");
     let member = app.login("sam@acme.test").await;
     let mine = app.get_html(&member, "/settings/notifications/alerts").await;
-    assert!(mine.contains("score 62 is below Sam’s threshold 70"));
-    assert!(!mine.contains("<strong>Business</strong>"), "a member sees the rows about themselves");
+    assert!(mine.contains("Sam: not sent by Email, In-app: score 62 is below Sam’s threshold 70"), "{mine}");
+    assert!(!mine.contains("<strong>The business</strong>"), "a member sees the rows about themselves");
     assert!(!mine.contains("owner@acme.test"));
+}
+
+/// The events of an alert log page, in order: their titles.
+fn titles(html: &str) -> Vec<String> {
+    html.split("<span class=\"log-title\">").skip(1).map(|s| s.split('<').next().unwrap().to_owned()).collect()
+}
+
+/// The address of the pager's link marked `rel` ("next": older, "prev": newer).
+fn link(html: &str, rel: &str) -> Option<String> {
+    let at = html.find(&format!("rel=\"{rel}\""))?;
+    let start = html[..at].rfind("href=\"")? + 6;
+    Some(html[start..].split('"').next()?.replace("&amp;", "&"))
+}
+
+#[tokio::test]
+async fn the_alert_log_filters_by_person_channel_and_outcome_and_pages_through_older_events() {
+    let app = spawn_app().await;
+    let business = app.create_business("Acme", "owner@acme.test").await;
+    let sam = app.add_user(&business, "Sam", "sam@acme.test", None, Role::Member).await;
+    let owner = app.login("owner@acme.test").await;
+    add_recipient(&app, &owner, sam.id, "70").await;
+    // 25 leads, every other one (13) below Sam's threshold.
+    for i in 0..25 {
+        let score = if i % 2 == 0 { 62 } else { 80 };
+        let mut body = lead(&format!("L-{i}"), Some(score));
+        body["data"]["name"] = serde_json::json!(format!("Caller {i}"));
+        accepted(app.post_event(&business, &format!("m{i}"), &body).await).await;
+    }
+    app.wait_count("SELECT count(*) FROM deliveries WHERE status = 'pending'", 0).await;
+
+    // Everything, newest first, twenty a page.
+    let first = app.get_html(&owner, "/settings/notifications/log").await;
+    assert_eq!(titles(&first).len(), 20);
+    assert!(titles(&first)[0].starts_with("New lead: Caller 24 "), "{:?}", titles(&first));
+    let older = link(&first, "next").expect("a link to older events");
+    let second = app.get_html(&owner, &older).await;
+    assert_eq!(titles(&second).len(), 5);
+    assert!(titles(&second)[4].starts_with("New lead: Caller 0 "));
+    assert!(link(&second, "next").is_none(), "nothing older");
+    let newer = app.get_html(&owner, &link(&second, "prev").expect("a link back")).await;
+    assert_eq!(titles(&newer), titles(&first), "Newer leads back to the same twenty");
+
+    // "Why didn't Sam get that lead?": one line each, with the reason.
+    let why = app.get_html(&owner, &format!("/settings/notifications/log?person={}&outcome=not_sent", sam.id)).await;
+    assert_eq!(titles(&why).len(), 13, "only the leads Sam did not get");
+    assert!(titles(&why).iter().all(|t| t.ends_with("(score 62)")));
+    assert_eq!(why.matches("Sam: not sent by Email, In-app: score 62 is below Sam’s threshold 70").count(), 13);
+    assert!(why.contains(&format!("<option value=\"{}\" selected>Sam</option>", sam.id)), "the filter shows");
+    let sent = app.get_html(&owner, &format!("/settings/notifications/log?person={}&outcome=sent", sam.id)).await;
+    assert_eq!(titles(&sent).len(), 12);
+    let by_sms = app.get_html(&owner, "/settings/notifications/log?channel=sms").await;
+    assert!(by_sms.contains("No alerts match these filters."), "nobody has SMS");
+    let business_rows = app.get_html(&owner, "/settings/notifications/log?person=business&channel=email").await;
+    assert_eq!(titles(&business_rows).len(), 20);
+    assert!(business_rows.contains("The business: sent by Email"));
+
+    // Bad filters are named, and nothing is shown for them.
+    for (query, message) in [
+        ("outcome=lost", "Choose an outcome from the list"),
+        ("channel=fax", "Choose a channel from the list"),
+        ("person=99999", "That person is not on your team"),
+        ("before=yesterday", "That page link is broken"),
+    ] {
+        let response = app.get(&owner, &format!("/settings/notifications/log?{query}")).await;
+        assert_eq!(response.status(), 400, "{query}");
+        assert!(response.text().await.unwrap().contains(message), "{query}");
+    }
+
+    // Sam's own log is about Sam, whatever the address asks for.
+    let member = app.login("sam@acme.test").await;
+    let own = app.get_html(&member, &format!("/settings/notifications/log?person={}", business.owner.id)).await;
+    assert_eq!(titles(&own).len(), 20);
+    assert!(!own.contains("The business: ") && !own.contains("<strong>The business</strong>"));
+    assert!(!own.contains("name=\"person\""), "no person filter for a teammate");
 }
 
 #[tokio::test]

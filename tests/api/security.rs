@@ -252,7 +252,7 @@ async fn every_page_opens_for_owners_and_members() {
     let _w = world(&app).await;
     for email in ["owner@acme.test", "ann@acme.test", "owner@bravo.test", "ben@bravo.test"] {
         let client = app.login(email).await;
-        for path in ["/settings/notifications", "/team", "/account"] {
+        for path in ["/", "/settings/notifications", "/settings/notifications/log", "/team", "/account"] {
             assert_eq!(app.get(&client, path).await.status(), 200, "{email} {path}");
         }
     }

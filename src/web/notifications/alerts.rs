@@ -1,16 +1,20 @@
-//! "Recent alerts" on the Notifications page: per event, per person and channel, what was sent
-//! or why not, so anyone can answer "why didn't I get this alert?". Also the actions around it:
-//! send a test alert, retry a delivery that was given up.
+//! What became of each alert: "Recent alerts" on the Notifications page (the latest few events)
+//! and the alert log (every event, filtered by person, channel and outcome, paged). Each event is
+//! one line that answers "who got it, and why not?", with the decisions per person and channel
+//! (and the providers' ids, for support) behind it. Also the actions around it: send a test
+//! alert, retry a delivery that was given up.
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
+use serde::Deserialize;
 use sqlx::SqliteConnection;
 
 use crate::clock::{format_utc, unix_now_ms};
 use crate::db;
-use crate::db::deliveries::DeliveryRow;
+use crate::db::deliveries::{DeliveryRow, LogPage};
 use crate::db::events::EventRow;
 use crate::db::writer::NewEvent;
+use crate::domain::alert_log::{Decision, LogFilter, Outcome, Whom, summary_line};
 use crate::domain::delivery::{DeliveryStatus, EventState};
 use crate::domain::events::{Event, Lead};
 use crate::domain::phone::local_format;
@@ -19,11 +23,14 @@ use crate::tokens;
 use crate::web::error::AppError;
 use crate::web::extract::{CsrfForm, CurrentUser, NoFields, is_htmx};
 use crate::web::limits::wait_words;
+use crate::web::shell::Shell;
 use crate::web::{AppState, render, retry_after_secs, see_other};
 
-/// Events shown, and decisions about them read at most (15 people × 3 channels each, and more).
-const EVENTS_SHOWN: i64 = 10;
-const DECISIONS_READ: i64 = 1000;
+/// Events on the Notifications page (the alert log has the rest), events per page of the log,
+/// and decisions read for one page at most (fifteen people on three channels is 45 an event).
+const EVENTS_ON_SETTINGS: i64 = 5;
+const LOG_PAGE: i64 = 20;
+const DECISIONS_READ: i64 = 2000;
 
 pub struct DecisionView {
     pub id: i64,
@@ -35,17 +42,25 @@ pub struct DecisionView {
     pub can_retry: bool,
 }
 
-pub struct AlertEventView {
+pub struct EventView {
+    pub id: i64,
     pub title: String,
     pub when: String,
     pub note: Option<String>,
+    /// "Sent to 3 people in 5 messages · not sent to 2 people: below threshold".
+    pub summary: String,
     pub decisions: Vec<DecisionView>,
+    /// Addresses, provider ids and attempts, for support.
+    pub technical: Vec<String>,
 }
 
+/// A list of events as the page shows them.
 pub struct AlertsView {
     pub csrf: String,
-    pub events: Vec<AlertEventView>,
+    pub events: Vec<EventView>,
     pub only_mine: bool,
+    /// Said when there are no events.
+    pub empty: &'static str,
 }
 
 #[derive(Template)]
@@ -75,6 +90,10 @@ fn event_title(event: &EventRow) -> String {
     }
 }
 
+fn who(d: &DeliveryRow) -> String {
+    d.person_name.clone().unwrap_or_else(|| "The business".into())
+}
+
 fn decision_view(d: &DeliveryRow, manages: bool, region: Region) -> DecisionView {
     let at = |ms: Option<i64>| ms.map(|ms| format_utc(ms / 1000)).unwrap_or_default();
     let reason = d.reason.clone().unwrap_or_default();
@@ -86,8 +105,7 @@ fn decision_view(d: &DeliveryRow, manages: bool, region: Region) -> DecisionView
                 (Some(Channel::Email), Some(address)) => format!(" to {address}"),
                 _ => String::new(),
             };
-            let id = d.provider_id.as_deref().map(|p| format!(" ({p})")).unwrap_or_default();
-            ("Sent", format!("{}{to}{id}", at(d.sent_at_ms)))
+            ("Sent", format!("{}{to}", at(d.sent_at_ms)))
         }
         DeliveryStatus::Skipped => ("Not sent", reason),
         DeliveryStatus::Failed => ("Failed", reason),
@@ -101,7 +119,7 @@ fn decision_view(d: &DeliveryRow, manages: bool, region: Region) -> DecisionView
     };
     DecisionView {
         id: d.id,
-        who: d.person_name.clone().unwrap_or_else(|| "Business".into()),
+        who: who(d),
         channel: d.channel().map(Channel::label).unwrap_or("All channels").into(),
         status: status.code(),
         label,
@@ -110,32 +128,102 @@ fn decision_view(d: &DeliveryRow, manages: bool, region: Region) -> DecisionView
     }
 }
 
-/// The last ten events and every decision about them; members see the rows about themselves.
-pub async fn alerts_view(conn: &mut SqliteConnection, me: &CurrentUser) -> Result<AlertsView, AppError> {
-    let manages = me.manages_business();
-    let events = db::events::recent(conn, me.business_id(), EVENTS_SHOWN).await?;
-    let (Some(newest), Some(oldest)) = (events.first(), events.last()) else {
-        return Ok(AlertsView { csrf: me.csrf_token.clone(), events: Vec::new(), only_mine: !manages });
+/// Where a delivery went and under which id the provider knows it, for support.
+fn technical_line(d: &DeliveryRow, region: Region) -> Option<String> {
+    let channel = d.channel()?;
+    if d.provider_id.is_none() && d.attempts == 0 {
+        return None;
+    }
+    let to = match (channel, d.address.as_deref()) {
+        (Channel::Sms, Some(number)) => format!(" to {}", local_format(number, region)),
+        (Channel::Email, Some(address)) => format!(" to {address}"),
+        _ => String::new(),
     };
-    let rows = db::deliveries::for_events(conn, me.business_id(), oldest.id, newest.id, DECISIONS_READ).await?;
-    let views = events
+    let id = match (channel, d.provider_id.as_deref()) {
+        (Channel::Email, Some(id)) => format!("; message id {id}"),
+        (Channel::Sms, Some(id)) => format!("; Twilio message SID {id}"),
+        (Channel::InApp, Some(id)) => format!("; inbox item {id}"),
+        (_, None) => String::new(),
+    };
+    let attempts = match d.attempts {
+        1 => "1 attempt".to_owned(),
+        n => format!("{n} attempts"),
+    };
+    Some(format!("{} · {}{to}{id}; {attempts} (delivery {})", who(d), channel.label(), d.id))
+}
+
+fn decision(d: &DeliveryRow) -> Decision<'_> {
+    Decision {
+        whom: d.user_id.map_or(Whom::Business, Whom::Person),
+        name: d.person_name.as_deref().unwrap_or("The business"),
+        channel: d.channel(),
+        status: d.status(),
+        skip: d.skip(),
+        reason: d.reason.as_deref().unwrap_or(""),
+    }
+}
+
+/// The events (newest first), each with the decisions `me` may see that the filter matches:
+/// owners and admins see everyone's, teammates their own and those about everyone.
+async fn event_views(
+    conn: &mut SqliteConnection,
+    me: &CurrentUser,
+    ids: &[i64],
+    filter: &LogFilter,
+) -> Result<Vec<EventView>, AppError> {
+    let manages = me.manages_business();
+    let events = db::events::in_business(conn, me.business_id(), ids).await?;
+    let rows = db::deliveries::for_event_ids(conn, me.business_id(), ids, DECISIONS_READ).await?;
+    let mine = LogFilter { person: Some(Whom::Person(me.user.id)), ..LogFilter::default() };
+    Ok(events
         .iter()
-        .map(|e| AlertEventView {
-            title: event_title(e),
-            when: format_utc(e.received_at_ms / 1000),
-            note: match e.state() {
-                EventState::Received => Some("Waiting to be processed.".into()),
-                _ => e.note.clone(),
-            },
-            decisions: rows
+        .map(|e| {
+            let shown: Vec<&DeliveryRow> = rows
                 .iter()
                 .filter(|d| d.event_id == e.id)
-                .filter(|d| manages || d.user_id == Some(me.user.id) || d.channel().is_none())
-                .map(|d| decision_view(d, manages, me.region))
-                .collect(),
+                .filter(|d| manages || mine.matches(&decision(d)))
+                .filter(|d| filter.matches(&decision(d)))
+                .collect();
+            let decisions: Vec<Decision> = shown.iter().map(|d| decision(d)).collect();
+            let note = match e.state() {
+                EventState::Received => Some("Waiting to be processed.".into()),
+                _ => e.note.clone(),
+            };
+            let summary = match (&note, decisions.is_empty()) {
+                (Some(_), true) => String::new(),
+                (None, true) if !manages => "Nothing about you in this one.".into(),
+                _ => summary_line(&decisions),
+            };
+            EventView {
+                id: e.id,
+                title: event_title(e),
+                when: format_utc(e.received_at_ms / 1000),
+                note,
+                summary,
+                decisions: shown.iter().map(|d| decision_view(d, manages, me.region)).collect(),
+                technical: shown.iter().filter_map(|d| technical_line(d, me.region)).collect(),
+            }
         })
-        .collect();
-    Ok(AlertsView { csrf: me.csrf_token.clone(), events: views, only_mine: !manages })
+        .collect())
+}
+
+/// The latest few events, for the Notifications page.
+pub async fn alerts_view(conn: &mut SqliteConnection, me: &CurrentUser) -> Result<AlertsView, AppError> {
+    let manages = me.manages_business();
+    let filter = LogFilter::default();
+    let ids = match manages {
+        true => db::events::page(conn, me.business_id(), LogPage::Newest, EVENTS_ON_SETTINGS).await?,
+        false => {
+            let mine = LogFilter { person: Some(Whom::Person(me.user.id)), ..filter };
+            db::deliveries::log_events(conn, me.business_id(), &mine, LogPage::Newest, EVENTS_ON_SETTINGS).await?
+        }
+    };
+    Ok(AlertsView {
+        csrf: me.csrf_token.clone(),
+        events: event_views(conn, me, &ids, &filter).await?,
+        only_mine: !manages,
+        empty: "No alerts yet. When Kai sends a lead, who got it and why anyone did not shows up here.",
+    })
 }
 
 /// Polled by the page so results of new events and test alerts appear without a reload.
@@ -143,6 +231,199 @@ pub async fn alerts_view(conn: &mut SqliteConnection, me: &CurrentUser) -> Resul
 pub async fn alerts_fragment(me: CurrentUser, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let alerts = alerts_view(&mut *state.db.read().await?, &me).await?;
     render(StatusCode::OK, &AlertsFragment { alerts })
+}
+
+/// One choice in a filter's list.
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+#[derive(Template)]
+#[template(path = "alert_log.html")]
+struct AlertLogPage {
+    shell: Shell,
+    alerts: AlertsView,
+    /// `None` for teammates: their log is about them.
+    people: Option<Vec<Choice>>,
+    channels: Vec<Choice>,
+    outcomes: Vec<Choice>,
+    error: Option<String>,
+    filtered: bool,
+    newer: Option<String>,
+    older: Option<String>,
+    newest: Option<String>,
+    status: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct LogQuery {
+    #[serde(default)]
+    person: String,
+    #[serde(default)]
+    channel: String,
+    #[serde(default)]
+    outcome: String,
+    before: Option<String>,
+    after: Option<String>,
+    retried: Option<String>,
+}
+
+/// The filter's values in the page's address.
+fn filter_params(filter: &LogFilter, manages: bool) -> Vec<(&'static str, String)> {
+    let mut params = Vec::new();
+    match filter.person {
+        Some(Whom::Business) if manages => params.push(("person", "business".to_owned())),
+        Some(Whom::Person(id)) if manages => params.push(("person", id.to_string())),
+        _ => {}
+    }
+    if let Some(c) = filter.channel {
+        params.push(("channel", c.code().to_owned()));
+    }
+    if let Some(o) = filter.outcome {
+        params.push(("outcome", o.param().to_owned()));
+    }
+    params
+}
+
+fn log_link(filter: &LogFilter, manages: bool, page: LogPage) -> String {
+    let mut params = filter_params(filter, manages);
+    match page {
+        LogPage::Newest => {}
+        LogPage::Before(id) => params.push(("before", id.to_string())),
+        LogPage::After(id) => params.push(("after", id.to_string())),
+    }
+    let query: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    match query.is_empty() {
+        true => "/settings/notifications/log".into(),
+        false => format!("/settings/notifications/log?{}", query.join("&")),
+    }
+}
+
+/// The filter and page a query asks for, or what is wrong with it, in words.
+fn parse_query(q: &LogQuery, team: &[(i64, String)], manages: bool) -> Result<(LogFilter, LogPage), String> {
+    let person = match q.person.trim() {
+        "" => None,
+        _ if !manages => None,
+        "business" => Some(Whom::Business),
+        id => match id.parse::<i64>().ok().filter(|id| team.iter().any(|(t, _)| t == id)) {
+            Some(id) => Some(Whom::Person(id)),
+            None => return Err("That person is not on your team: choose someone from the list.".into()),
+        },
+    };
+    let channel = match q.channel.trim() {
+        "" => None,
+        code => Some(Channel::from_code(code).ok_or("Choose a channel from the list: Email, SMS or In-app.")?),
+    };
+    let outcome = match q.outcome.trim() {
+        "" => None,
+        param => Some(
+            Outcome::from_param(param)
+                .ok_or("Choose an outcome from the list: Sent, Not sent, Failed or gave up, Still sending.")?,
+        ),
+    };
+    let cursor = |value: &str| value.trim().parse::<i64>().ok().filter(|id| *id > 0);
+    let broken = || "That page link is broken: here are the newest alerts.".to_owned();
+    let page = match (q.before.as_deref(), q.after.as_deref()) {
+        (None, None) => LogPage::Newest,
+        (Some(before), None) => LogPage::Before(cursor(before).ok_or_else(broken)?),
+        (None, Some(after)) => LogPage::After(cursor(after).ok_or_else(broken)?),
+        (Some(_), Some(_)) => return Err(broken()),
+    };
+    Ok((LogFilter { person, channel, outcome }, page))
+}
+
+/// The alert log: every event, newest first, twenty a page, filtered by person, channel and
+/// outcome. Works as a plain form; with htmx, a change of filter redraws the list in place.
+#[get("/settings/notifications/log")]
+pub async fn alert_log(
+    me: CurrentUser,
+    state: web::Data<AppState>,
+    query: web::Query<LogQuery>,
+) -> Result<HttpResponse, AppError> {
+    let manages = me.manages_business();
+    let mut conn = state.db.read().await?;
+    let team: Vec<(i64, String)> = match manages {
+        true => {
+            db::users::list_active(&mut conn, me.business_id()).await?.into_iter().map(|u| (u.id, u.name)).collect()
+        }
+        false => Vec::new(),
+    };
+    let (parsed, error) = match parse_query(&query, &team, manages) {
+        Ok(parsed) => (parsed, None),
+        Err(message) => ((LogFilter::default(), LogPage::Newest), Some(message)),
+    };
+    let (shown, page) = parsed;
+    // A teammate's log is about them (and about everyone); the filter they see leaves that out.
+    let scope = match manages {
+        true => shown,
+        false => LogFilter { person: Some(Whom::Person(me.user.id)), ..shown },
+    };
+    let mut ids = match (error.is_some(), scope.is_empty()) {
+        (true, _) => Vec::new(),
+        (false, true) => db::events::page(&mut conn, me.business_id(), page, LOG_PAGE + 1).await?,
+        (false, false) => db::deliveries::log_events(&mut conn, me.business_id(), &scope, page, LOG_PAGE + 1).await?,
+    };
+    let more = ids.len() as i64 > LOG_PAGE;
+    ids.truncate(LOG_PAGE as usize);
+    if let LogPage::After(_) = page {
+        ids.reverse();
+    }
+    let (has_newer, has_older) = match page {
+        LogPage::Newest => (false, more),
+        LogPage::Before(_) => (true, more),
+        LogPage::After(_) => (more, true),
+    };
+    let newer = ids.first().filter(|_| has_newer).map(|id| log_link(&shown, manages, LogPage::After(*id)));
+    let older = ids.last().filter(|_| has_older).map(|id| log_link(&shown, manages, LogPage::Before(*id)));
+    let newest = (page != LogPage::Newest).then(|| log_link(&shown, manages, LogPage::Newest));
+    let events = event_views(&mut conn, &me, &ids, &shown).await?;
+    drop(conn);
+
+    let choice = |value: String, label: String, selected: bool| Choice { value, label, selected };
+    let people = manages.then(|| {
+        let mut people = vec![
+            choice(String::new(), "Everyone".into(), shown.person.is_none()),
+            choice(
+                "business".into(),
+                "The business (notification email and phone)".into(),
+                shown.person == Some(Whom::Business),
+            ),
+        ];
+        people.extend(
+            team.iter().map(|(id, name)| choice(id.to_string(), name.clone(), shown.person == Some(Whom::Person(*id)))),
+        );
+        people
+    });
+    let mut channels = vec![choice(String::new(), "Every channel".into(), shown.channel.is_none())];
+    channels.extend(Channel::ALL.map(|c| choice(c.code().into(), c.label().into(), shown.channel == Some(c))));
+    let mut outcomes = vec![choice(String::new(), "Every outcome".into(), shown.outcome.is_none())];
+    outcomes.extend(Outcome::ALL.map(|o| choice(o.param().into(), o.label().into(), shown.outcome == Some(o))));
+    let filtered = !shown.is_empty();
+    let page = AlertLogPage {
+        shell: Shell::new(&me, "notifications"),
+        alerts: AlertsView {
+            csrf: me.csrf_token.clone(),
+            events,
+            only_mine: !manages,
+            empty: match filtered {
+                true => "No alerts match these filters.",
+                false => "No alerts yet. When Kai sends a lead, who got it and why anyone did not shows up here.",
+            },
+        },
+        people,
+        channels,
+        outcomes,
+        filtered,
+        newer,
+        older,
+        newest,
+        status: query.retried.as_ref().map(|_| "Trying again: the alert is back in the queue.".to_owned()),
+        error: error.clone(),
+    };
+    let code = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    render(code, &page)
 }
 
 #[derive(Template)]
@@ -212,5 +493,5 @@ pub async fn retry_delivery(
         return Err(AppError::NotFound);
     }
     state.dispatcher.wake();
-    Ok(see_other("/settings/notifications#alerts"))
+    Ok(see_other("/settings/notifications/log?retried=1"))
 }

@@ -37,6 +37,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(recipients::remove_recipient)
         .service(recipients::threshold_preview)
         .service(alerts::alerts_fragment)
+        .service(alerts::alert_log)
         .service(alerts::send_test)
         .service(alerts::retry_delivery)
         .service(webhook::rotate_secret);

@@ -308,8 +308,11 @@ pub async fn update_recipient(
     }
     let threshold = fields.get("min_lead_score").unwrap_or("").to_owned();
     if let Err(message) = LeadScore::parse(&threshold) {
-        let r =
-            RecipientView::new(&stored, &defaults, &me, &[]).with_typed(|f| fields.checked(f), &threshold, Some(message));
+        let r = RecipientView::new(&stored, &defaults, &me, &[]).with_typed(
+            |f| fields.checked(f),
+            &threshold,
+            Some(message),
+        );
         let status = format!("Not saved: fix {}\u{2019}s lead-score threshold.", stored.name);
         let fragment = RecipientResponse { r: r.clone(), oob: Oob::status(&status) };
         let adjust = |page: &mut super::NotificationsPage| {

@@ -462,6 +462,12 @@ async fn every_page_fits_a_360_px_phone_without_sideways_scrolling() {
         .await;
     let owner = app.login("owner@acme.test").await;
     app.add_recipient(&owner, sam.id).await;
+    // Fifteen people on the grid.
+    for i in 2..15 {
+        let (name, email) = (format!("Teammate {i}"), format!("mate{i}@acme.test"));
+        let mate = app.add_user(&business, &name, &email, None, Role::Member).await;
+        app.add_recipient(&owner, mate.id).await;
+    }
     let mut wordy = lead("L-1", Some(65));
     wordy["data"]["name"] = json!(long_name);
     wordy["data"]["summary"] =

@@ -163,12 +163,16 @@ async fn a_number_the_provider_refuses_is_not_texted_for_the_next_lead() {
 async fn a_burst_past_what_the_dispatcher_holds_in_memory_is_stored_and_each_lead_alerts_once() {
     let app = spawn_manual().await;
     let business = app.create_business("Acme", "owner@acme.test").await;
-    // More events than the writer hands over in memory (256) while the dispatcher is not running.
+    // More events than the writer hands over in memory (256) while the dispatcher is not running,
+    // 64 connections at a time (400 at once can outwait the server's 5 s for a request's head
+    // when the test machine is saturated; the count is what matters here).
+    let connections = Arc::new(tokio::sync::Semaphore::new(64));
     let posts: Vec<_> = (0..400)
         .map(|i| {
             let (app_url, body) = (app.address.clone(), lead(&format!("L-{i}"), Some(70)));
-            let (id, secret) = (business.id.clone(), business.secret.clone());
+            let (id, secret, connections) = (business.id.clone(), business.secret.clone(), connections.clone());
             tokio::spawn(async move {
+                let _turn = connections.acquire_owned().await.unwrap();
                 crate::helpers::post_signed_to(&app_url, &id, &secret, &format!("m{i}"), &body).await
             })
         })

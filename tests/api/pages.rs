@@ -145,6 +145,13 @@ async fn the_alert_log_filters_by_person_channel_and_outcome_and_pages_through_o
     assert!(why.contains(&format!("<option value=\"{}\" selected>Sam</option>", sam.id)), "the filter shows");
     let sent = app.get_html(&owner, &format!("/settings/notifications/log?person={}&outcome=sent", sam.id)).await;
     assert_eq!(titles(&sent).len(), 12);
+    // An outcome chooses the events and the details; the line still sums up the whole event.
+    let not_sent = app.get_html(&owner, "/settings/notifications/log?outcome=not_sent").await;
+    assert_eq!(titles(&not_sent).len(), 20, "the owner's email is a duplicate of the business's each time");
+    assert!(
+        not_sent.contains("Sent to the business and 1 person in 2 messages · not sent to 1 person: below threshold")
+    );
+    assert!(!not_sent.contains("Not sent to 2 people"), "the owner got each alert in-app: not counted as not sent");
     let by_sms = app.get_html(&owner, "/settings/notifications/log?channel=sms").await;
     assert!(by_sms.contains("No alerts match these filters."), "nobody has SMS");
     let business_rows = app.get_html(&owner, "/settings/notifications/log?person=business&channel=email").await;

@@ -175,16 +175,21 @@ async fn event_views(
     let events = db::events::in_business(conn, me.business_id(), ids).await?;
     let rows = db::deliveries::for_event_ids(conn, me.business_id(), ids, DECISIONS_READ).await?;
     let mine = LogFilter { person: Some(Whom::Person(me.user.id)), ..LogFilter::default() };
+    // The line sums up the event for the people the filter is about (a channel or an outcome
+    // only chooses the events and the details: "not sent to" must not count someone who got it
+    // another way).
+    let whom = LogFilter { person: filter.person, ..LogFilter::default() };
     Ok(events
         .iter()
         .map(|e| {
-            let shown: Vec<&DeliveryRow> = rows
+            let visible: Vec<&DeliveryRow> = rows
                 .iter()
                 .filter(|d| d.event_id == e.id)
                 .filter(|d| manages || mine.matches(&decision(d)))
-                .filter(|d| filter.matches(&decision(d)))
+                .filter(|d| whom.matches(&decision(d)))
                 .collect();
-            let decisions: Vec<Decision> = shown.iter().map(|d| decision(d)).collect();
+            let decisions: Vec<Decision> = visible.iter().map(|d| decision(d)).collect();
+            let shown: Vec<&DeliveryRow> = visible.iter().copied().filter(|d| filter.matches(&decision(d))).collect();
             let note = match e.state() {
                 EventState::Received => Some("Waiting to be processed.".into()),
                 _ => e.note.clone(),

@@ -3,6 +3,7 @@
 use super::Channel;
 use super::delivery::DeliveryStatus;
 use super::routing::SkipCode;
+use super::text::capitalize;
 
 /// What became of a decision, as the log's filter offers it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,11 +142,6 @@ fn channels_words(decisions: &[&Decision]) -> String {
         }
     }
     labels.join(", ")
-}
-
-fn capitalize(s: &str) -> String {
-    let mut chars = s.chars();
-    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
 /// The people (in first-seen order) and their decisions.

@@ -218,6 +218,13 @@ pub fn alert_text(event: &Event, usage_threshold: Option<u8>, base_url: &str) ->
     }
 }
 
+/// The text with its first letter in upper case ("sms is off" → "Sms is off"; "score 40…" →
+/// "Score 40…").
+pub fn capitalize(s: &str) -> String {
+    let mut chars = s.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

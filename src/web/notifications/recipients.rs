@@ -12,6 +12,7 @@ use crate::db;
 use crate::db::recipients::Recipient;
 use crate::domain::audit::Change;
 use crate::domain::settings::{ChannelStatus, channel_status, prefs_changes, reach_sentence, requested_prefs, summary};
+use crate::domain::text::capitalize;
 use crate::domain::{AlertKind, BusinessDefaults, Channel, LeadScore, RecipientPrefs};
 use crate::web::error::AppError;
 use crate::web::extract::{CsrfForm, CurrentUser, Fields, is_htmx};
@@ -55,11 +56,6 @@ pub struct RecipientView {
 /// The grid's columns of choices, in the order of `RecipientView::checks`.
 fn columns() -> Vec<&'static str> {
     Channel::ALL.into_iter().map(Channel::label).chain(AlertKind::ALL.into_iter().map(AlertKind::label)).collect()
-}
-
-fn capitalize(s: &str) -> String {
-    let mut chars = s.chars();
-    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
 /// Why the business holds a choice off, and what happens to the person's own choice.

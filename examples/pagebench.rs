@@ -84,7 +84,7 @@ async fn main() -> anyhow::Result<()> {
     let url = format!("sqlite://{}", dir.path().join("kaicalls.db").display());
 
     // The data, written in-process before the server starts.
-    let (database, _handover) = db::open(&url, db::WriterSettings { lease: Duration::from_secs(60) }).await?;
+    let (database, _handover) = db::open(&url, db::WriterSettings::new(Duration::from_secs(60))).await?;
     let demo = kaicalls_notify::demo::seed(&database).await?;
     let hash = tokio::task::spawn_blocking(|| password::hash(BIG_PASSWORD)).await??;
     let big = kaicalls_notify::tokens::business_id();

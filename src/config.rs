@@ -7,7 +7,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use lettre::message::Mailbox;
+use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::SqliteConnectOptions;
+
+use crate::db::Engine;
 use url::Url;
 
 use crate::domain::{PhoneNumber, Region};
@@ -105,10 +108,26 @@ impl Default for DispatchSettings {
     }
 }
 
+/// How PostgreSQL is used (SQLite's connections are fixed: one writer, a few readers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DatabaseSettings {
+    /// Connections for pages (`KAI_DB_POOL_SIZE`).
+    pub pool_size: u32,
+    /// How long one statement may run (`KAI_DB_STATEMENT_TIMEOUT_MS`).
+    pub statement_timeout: std::time::Duration,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self { pool_size: 8, statement_timeout: std::time::Duration::from_secs(2) }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub bind: SocketAddr,
     pub database_url: String,
+    pub database: DatabaseSettings,
     /// Folder for the default database and the file outboxes (`outbox/email`, `outbox/sms.jsonl`).
     pub data_dir: PathBuf,
     pub smtp: Option<SmtpSettings>,
@@ -139,22 +158,49 @@ impl Config {
         let data_dir = PathBuf::from(get("KAI_DATA_DIR").unwrap_or_else(|| "data".into()));
         let database_url = match get("DATABASE_URL") {
             None => format!("sqlite://{}", data_dir.join("kaicalls.db").display()),
-            Some(v) if !v.starts_with("sqlite:") => {
-                return Err(bad(
-                    "DATABASE_URL",
-                    format!("\u{201c}{v}\u{201d} is not a SQLite URL; use one such as sqlite://data/kaicalls.db"),
-                ));
-            }
-            Some(v) => {
-                SqliteConnectOptions::from_str(&v).map_err(|e| {
-                    bad(
+            Some(v) => match Engine::of_url(&v) {
+                Some(Engine::Sqlite) => {
+                    SqliteConnectOptions::from_str(&v).map_err(|e| {
+                        bad(
+                            "DATABASE_URL",
+                            format!("\u{201c}{v}\u{201d} is not a SQLite URL such as sqlite://data/kaicalls.db ({e})"),
+                        )
+                    })?;
+                    v
+                }
+                Some(Engine::Postgres) => {
+                    // The message never repeats the URL: it may hold a password.
+                    PgConnectOptions::from_str(&v).map_err(|e| {
+                        bad(
+                            "DATABASE_URL",
+                            format!("is not a PostgreSQL URL such as postgres://user:password@host/kaicalls ({e})"),
+                        )
+                    })?;
+                    v
+                }
+                None => {
+                    return Err(bad(
                         "DATABASE_URL",
-                        format!("\u{201c}{v}\u{201d} is not a SQLite URL such as sqlite://data/kaicalls.db ({e})"),
-                    )
-                })?;
-                v
-            }
+                        "must start with sqlite: (sqlite://data/kaicalls.db) or postgres:// (postgres://user@host/kaicalls)",
+                    ));
+                }
+            },
         };
+        let mut database = DatabaseSettings::default();
+        if let Some(v) = get("KAI_DB_POOL_SIZE") {
+            database.pool_size = v.parse().ok().filter(|n| (1..=200).contains(n)).ok_or_else(|| {
+                bad("KAI_DB_POOL_SIZE", format!("\u{201c}{v}\u{201d} is not a number of connections from 1 to 200"))
+            })?;
+        }
+        if let Some(v) = get("KAI_DB_STATEMENT_TIMEOUT_MS") {
+            let ms: u64 = v.parse().ok().filter(|n| (100..=600_000).contains(n)).ok_or_else(|| {
+                bad(
+                    "KAI_DB_STATEMENT_TIMEOUT_MS",
+                    format!("\u{201c}{v}\u{201d} is not a number of milliseconds from 100 to 600000"),
+                )
+            })?;
+            database.statement_timeout = std::time::Duration::from_millis(ms);
+        }
 
         let smtp = match get("SMTP_URL") {
             None => None,
@@ -202,6 +248,14 @@ impl Config {
             }
         };
 
+        if session_key.is_none() && Engine::of_url(&database_url) == Some(Engine::Postgres) {
+            return Err(bad(
+                "SESSION_KEY",
+                "must be set when DATABASE_URL is PostgreSQL: every instance signs sign-ins with the same key \
+                 (make one with: openssl rand -base64 64)",
+            ));
+        }
+
         let mut dispatch = DispatchSettings::default();
         if let Some(v) = get("KAI_DISPATCH_LEASE_SECS") {
             let secs: u64 = v.parse().ok().filter(|s| (1..=3600).contains(s)).ok_or_else(|| {
@@ -210,7 +264,7 @@ impl Config {
             dispatch.lease = std::time::Duration::from_secs(secs);
         }
 
-        Ok(Self { bind, database_url, data_dir, smtp, mail_from, sms_api, public_url, session_key, dispatch })
+        Ok(Self { bind, database_url, database, data_dir, smtp, mail_from, sms_api, public_url, session_key, dispatch })
     }
 
     pub fn email_outbox_dir(&self) -> PathBuf {
@@ -257,6 +311,19 @@ mod tests {
     }
 
     #[test]
+    fn postgres_needs_a_shared_session_key_and_a_bad_url_keeps_its_password_secret() {
+        let e = config(&[("DATABASE_URL", "postgres://kai@db.internal/kaicalls")]).unwrap_err();
+        assert_eq!(e.var, "SESSION_KEY");
+        let key = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 64]);
+        let c = config(&[("DATABASE_URL", "postgres://kai@db.internal/kaicalls"), ("SESSION_KEY", &key)]).unwrap();
+        assert_eq!(c.database, DatabaseSettings::default());
+        let e = config(&[("DATABASE_URL", "postgres://kai:hunter2@db/k?sslmode=bogus"), ("SESSION_KEY", &key)])
+            .unwrap_err();
+        assert_eq!(e.var, "DATABASE_URL");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+
+    #[test]
     fn nothing_set_gives_working_defaults() {
         let c = config(&[]).unwrap();
         assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
@@ -273,7 +340,10 @@ mod tests {
             ("MAIL_FROM", "nobody"),
             ("KAI_PUBLIC_URL", "ftp://x"),
             ("SESSION_KEY", "c2hvcnQ="),
-            ("DATABASE_URL", "postgres://x"),
+            ("DATABASE_URL", "mysql://x"),
+            ("DATABASE_URL", "postgres://user:hunter2@/db?sslmode=bogus"),
+            ("KAI_DB_POOL_SIZE", "0"),
+            ("KAI_DB_STATEMENT_TIMEOUT_MS", "5"),
             ("KAI_DISPATCH_LEASE_SECS", "0"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();

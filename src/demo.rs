@@ -46,7 +46,7 @@ pub async fn seed(db: &Db) -> anyhow::Result<DemoLogins> {
             })
         })
         .await?;
-    let business = db::businesses::get(&mut *db.system().acquire().await?, &business_id)
+    let business = db::businesses::get(&mut db.system().await?, &business_id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("demo business vanished"))?;
     Ok(DemoLogins {

@@ -4,6 +4,8 @@
 //! because it listens to every statement the process runs. `SHOW_PLANS=1` prints each plan.
 #![allow(dead_code)]
 
+#[path = "api/engine.rs"]
+mod engine;
 #[path = "api/helpers.rs"]
 mod helpers;
 #[path = "api/history.rs"]
@@ -19,6 +21,9 @@ use std::sync::Mutex;
 use kaicalls_notify::domain::Role;
 use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::{Context, SubscriberExt};
+
+/// The plans checked are SQLite's.
+pub const ENGINE: engine::Engine = engine::Engine::Sqlite;
 
 static STATEMENTS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 

@@ -1,4 +1,4 @@
-use sqlx::SqliteConnection;
+use super::Link;
 
 use super::Write;
 use crate::domain::audit::Change;
@@ -13,7 +13,7 @@ pub async fn record(
     now: i64,
 ) -> sqlx::Result<()> {
     for change in changes {
-        sqlx::query(
+        on!(w, |cx| sqlx::query(
             "INSERT INTO audit_log (business_id, actor_user_id, subject_user_id, change, old_value, new_value, at)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
@@ -24,8 +24,8 @@ pub async fn record(
         .bind(&change.old)
         .bind(&change.new)
         .bind(now)
-        .execute(&mut **w)
-        .await?;
+        .execute(cx)
+        .await.map(|done| done.rows_affected()))?;
     }
     Ok(())
 }
@@ -47,8 +47,8 @@ impl Entry {
 }
 
 /// The newest entries first.
-pub async fn recent(conn: &mut SqliteConnection, business_id: &str, limit: i64) -> sqlx::Result<Vec<Entry>> {
-    sqlx::query_as(
+pub async fn recent(conn: &mut impl Link, business_id: &str, limit: i64) -> sqlx::Result<Vec<Entry>> {
+    on!(conn, |cx| sqlx::query_as(
         "SELECT a.name AS actor_name, s.name AS subject_name, l.change, l.old_value, l.new_value, l.at
          FROM audit_log l
          LEFT JOIN users a ON a.id = l.actor_user_id
@@ -58,6 +58,6 @@ pub async fn recent(conn: &mut SqliteConnection, business_id: &str, limit: i64) 
     )
     .bind(business_id)
     .bind(limit)
-    .fetch_all(conn)
-    .await
+    .fetch_all(cx)
+    .await)
 }

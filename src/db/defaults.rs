@@ -1,4 +1,4 @@
-use sqlx::SqliteConnection;
+use super::Link;
 
 use super::Write;
 use crate::domain::{BusinessDefaults, ChannelSet, EmailAddress, KindSet, PhoneNumber};
@@ -37,20 +37,20 @@ const SELECT: &str = "SELECT lead_created, lead_updated, usage_alerts, billing_a
     FROM notification_defaults WHERE business_id = $1";
 
 /// A business's defaults; `None` only for a business that does not exist.
-pub async fn get(conn: &mut SqliteConnection, business_id: &str) -> sqlx::Result<Option<BusinessDefaults>> {
-    let row: Option<Row> = sqlx::query_as(SELECT).bind(business_id).fetch_optional(conn).await?;
+pub async fn get(conn: &mut impl Link, business_id: &str) -> sqlx::Result<Option<BusinessDefaults>> {
+    let row: Option<Row> = on!(conn, |cx| sqlx::query_as(SELECT).bind(business_id).fetch_optional(cx).await)?;
     Ok(row.map(Into::into))
 }
 
 /// A signed-in person's business's defaults (the row exists from the business's creation).
-pub async fn of(conn: &mut SqliteConnection, business_id: &str) -> sqlx::Result<BusinessDefaults> {
-    let row: Row = sqlx::query_as(SELECT).bind(business_id).fetch_one(conn).await?;
+pub async fn of(conn: &mut impl Link, business_id: &str) -> sqlx::Result<BusinessDefaults> {
+    let row: Row = on!(conn, |cx| sqlx::query_as(SELECT).bind(business_id).fetch_one(cx).await)?;
     Ok(row.into())
 }
 
 pub async fn insert(w: &mut Write, business_id: &str, d: &BusinessDefaults, now: i64) -> sqlx::Result<()> {
     w.routing_changed(business_id);
-    sqlx::query(
+    on!(w, |cx| sqlx::query(
         "INSERT INTO notification_defaults (business_id, lead_created, lead_updated, usage_alerts, billing_alerts,
              email_enabled, sms_enabled, in_app_enabled, notification_email, notification_phone, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -66,14 +66,14 @@ pub async fn insert(w: &mut Write, business_id: &str, d: &BusinessDefaults, now:
     .bind(d.notification_email.as_ref().map(EmailAddress::as_str))
     .bind(d.notification_phone.as_ref().map(PhoneNumber::as_str))
     .bind(now)
-    .execute(&mut **w)
-    .await?;
+    .execute(cx)
+    .await.map(|done| done.rows_affected()))?;
     Ok(())
 }
 
 pub async fn update(w: &mut Write, business_id: &str, d: &BusinessDefaults, now: i64) -> sqlx::Result<()> {
     w.routing_changed(business_id);
-    sqlx::query(
+    on!(w, |cx| sqlx::query(
         "UPDATE notification_defaults SET lead_created = $2, lead_updated = $3, usage_alerts = $4, billing_alerts = $5,
              email_enabled = $6, sms_enabled = $7, in_app_enabled = $8, notification_email = $9,
              notification_phone = $10, updated_at = $11
@@ -90,7 +90,7 @@ pub async fn update(w: &mut Write, business_id: &str, d: &BusinessDefaults, now:
     .bind(d.notification_email.as_ref().map(EmailAddress::as_str))
     .bind(d.notification_phone.as_ref().map(PhoneNumber::as_str))
     .bind(now)
-    .execute(&mut **w)
-    .await?;
+    .execute(cx)
+    .await.map(|done| done.rows_affected()))?;
     Ok(())
 }

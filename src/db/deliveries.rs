@@ -1,6 +1,8 @@
 //! One row per event × person × channel: sent, skipped and why, failed and why, or pending.
 //! Rows are written at ingest (`db::ingest`); outcomes arrive in batches from the dispatcher.
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::QueryBuilder;
+
+use super::{Conn, Link};
 
 use super::Write;
 use crate::domain::Channel;
@@ -60,29 +62,55 @@ pub(super) const CLAIMED_COLUMNS: &str =
 /// while the dispatcher was behind, or one whose lease ran out because the process that held it
 /// stopped — each with a lease until `now + lease_ms`.
 pub async fn claim_due(w: &mut Write, now_ms: i64, lease_ms: i64, limit: i64) -> sqlx::Result<Vec<Claimed>> {
-    let rows: Vec<ClaimedRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE deliveries SET lease_until_ms = $1, attempts = attempts + 1
-         WHERE id IN (
-             SELECT id FROM deliveries
+    // PostgreSQL: instances claiming at once pass over each other's rows instead of waiting.
+    const DUE: &str = "SELECT id FROM deliveries
              WHERE status = 'pending' AND next_attempt_ms <= $2 AND (lease_until_ms IS NULL OR lease_until_ms <= $2)
-             ORDER BY next_attempt_ms LIMIT $3)
-         RETURNING {CLAIMED_COLUMNS}"
-    )))
-    .bind(now_ms + lease_ms)
-    .bind(now_ms)
-    .bind(limit)
-    .fetch_all(&mut **w)
-    .await?;
+             ORDER BY next_attempt_ms LIMIT $3";
+    let rows: Vec<ClaimedRow> = match w.conn() {
+        Conn::Lite(cx) => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "UPDATE deliveries SET lease_until_ms = $1, attempts = attempts + 1
+                 WHERE id IN ({DUE}) RETURNING {CLAIMED_COLUMNS}"
+            )))
+            .bind(now_ms + lease_ms)
+            .bind(now_ms)
+            .bind(limit)
+            .fetch_all(cx)
+            .await?
+        }
+        Conn::Pg(cx) => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "UPDATE deliveries SET lease_until_ms = $1, attempts = attempts + 1
+                 WHERE id IN ({DUE} FOR UPDATE SKIP LOCKED) RETURNING {CLAIMED_COLUMNS}"
+            )))
+            .bind(now_ms + lease_ms)
+            .bind(now_ms)
+            .bind(limit)
+            .fetch_all(cx)
+            .await?
+        }
+    };
     Ok(rows.into_iter().filter_map(ClaimedRow::into_claimed).collect())
 }
 
 /// When the next pending delivery falls due (a retry, or a lease running out), if any.
-pub async fn next_due_ms(conn: &mut SqliteConnection) -> sqlx::Result<Option<i64>> {
-    sqlx::query_scalar(
-        "SELECT min(max(next_attempt_ms, coalesce(lease_until_ms, 0))) FROM deliveries WHERE status = 'pending'",
-    )
-    .fetch_one(conn)
-    .await
+pub async fn next_due_ms(conn: &mut impl Link) -> sqlx::Result<Option<i64>> {
+    match conn.conn() {
+        Conn::Lite(cx) => {
+            sqlx::query_scalar(
+                "SELECT min(max(next_attempt_ms, coalesce(lease_until_ms, 0))) FROM deliveries WHERE status = 'pending'",
+            )
+            .fetch_one(cx)
+            .await
+        }
+        Conn::Pg(cx) => {
+            sqlx::query_scalar(
+                "SELECT min(greatest(next_attempt_ms, coalesce(lease_until_ms, 0))) FROM deliveries WHERE status = 'pending'",
+            )
+            .fetch_one(cx)
+            .await
+        }
+    }
 }
 
 /// What became of a delivery that was tried.
@@ -117,14 +145,16 @@ pub async fn apply(w: &mut Write, outcomes: &[Outcome], now_ms: i64) -> sqlx::Re
         })
         .collect();
     for chunk in sent.chunks(1000) {
-        let mut q = QueryBuilder::<Sqlite>::new("WITH v(id, provider_id) AS (");
-        q.push_values(chunk, |mut row, (id, provider)| {
-            row.push_bind(*id).push_bind(*provider);
-        });
-        q.push(") UPDATE deliveries SET status = 'sent', provider_id = v.provider_id, sent_at_ms = ")
-            .push_bind(now_ms)
-            .push(", lease_until_ms = NULL, reason = NULL FROM v WHERE deliveries.id = v.id AND deliveries.status = 'pending'");
-        q.build().execute(&mut **w).await?;
+        on!(w, |cx| {
+            let mut q = QueryBuilder::new("WITH v(id, provider_id) AS (");
+            q.push_values(chunk, |mut row, (id, provider)| {
+                row.push_bind(*id).push_bind(*provider);
+            });
+            q.push(") UPDATE deliveries SET status = 'sent', provider_id = v.provider_id, sent_at_ms = ")
+                .push_bind(now_ms)
+                .push(", lease_until_ms = NULL, reason = NULL FROM v WHERE deliveries.id = v.id AND deliveries.status = 'pending'");
+            q.build().execute(cx).await.map(|done| done.rows_affected())
+        })?;
     }
     let retries: Vec<_> = outcomes
         .iter()
@@ -134,15 +164,17 @@ pub async fn apply(w: &mut Write, outcomes: &[Outcome], now_ms: i64) -> sqlx::Re
         })
         .collect();
     for chunk in retries.chunks(1000) {
-        let mut q = QueryBuilder::<Sqlite>::new("WITH v(id, at_ms, reason) AS (");
-        q.push_values(chunk, |mut row, (id, at, reason)| {
-            row.push_bind(*id).push_bind(*at).push_bind(*reason);
-        });
-        q.push(
-            ") UPDATE deliveries SET next_attempt_ms = v.at_ms, lease_until_ms = NULL, reason = v.reason
-             FROM v WHERE deliveries.id = v.id AND deliveries.status = 'pending'",
-        );
-        q.build().execute(&mut **w).await?;
+        on!(w, |cx| {
+            let mut q = QueryBuilder::new("WITH v(id, at_ms, reason) AS (");
+            q.push_values(chunk, |mut row, (id, at, reason)| {
+                row.push_bind(*id).push_bind(*at).push_bind(*reason);
+            });
+            q.push(
+                ") UPDATE deliveries SET next_attempt_ms = v.at_ms, lease_until_ms = NULL, reason = v.reason
+                 FROM v WHERE deliveries.id = v.id AND deliveries.status = 'pending'",
+            );
+            q.build().execute(cx).await.map(|done| done.rows_affected())
+        })?;
     }
     let ended: Vec<_> = outcomes
         .iter()
@@ -152,31 +184,33 @@ pub async fn apply(w: &mut Write, outcomes: &[Outcome], now_ms: i64) -> sqlx::Re
         })
         .collect();
     for chunk in ended.chunks(1000) {
-        let mut q = QueryBuilder::<Sqlite>::new("WITH v(id, status, reason) AS (");
-        q.push_values(chunk, |mut row, (id, status, reason)| {
-            row.push_bind(*id).push_bind(*status).push_bind(*reason);
-        });
-        q.push(
-            ") UPDATE deliveries SET status = v.status, reason = v.reason, lease_until_ms = NULL
-             FROM v WHERE deliveries.id = v.id AND deliveries.status = 'pending'",
-        );
-        q.build().execute(&mut **w).await?;
+        on!(w, |cx| {
+            let mut q = QueryBuilder::new("WITH v(id, status, reason) AS (");
+            q.push_values(chunk, |mut row, (id, status, reason)| {
+                row.push_bind(*id).push_bind(*status).push_bind(*reason);
+            });
+            q.push(
+                ") UPDATE deliveries SET status = v.status, reason = v.reason, lease_until_ms = NULL
+                 FROM v WHERE deliveries.id = v.id AND deliveries.status = 'pending'",
+            );
+            q.build().execute(cx).await.map(|done| done.rows_affected())
+        })?;
     }
     Ok(())
 }
 
 /// Puts a delivery that was given up or refused back in the queue (the Retry button).
 pub async fn retry_ended(w: &mut Write, business_id: &str, id: i64, now_ms: i64) -> sqlx::Result<bool> {
-    let done = sqlx::query(
+    let done = on!(w, |cx| sqlx::query(
         "UPDATE deliveries SET status = 'pending', next_attempt_ms = $1, created_at_ms = $1, lease_until_ms = NULL, attempts = 0
          WHERE id = $2 AND business_id = $3 AND status IN ('dead', 'failed')",
     )
     .bind(now_ms)
     .bind(id)
     .bind(business_id)
-    .execute(&mut **w)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    .execute(cx)
+    .await.map(|done| done.rows_affected()))?;
+    Ok(done == 1)
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -218,13 +252,13 @@ const ROW_COLUMNS: &str = "id, event_id, user_id, person_name, channel, address,
 
 /// The decisions about some events of a business, at most `limit`, oldest first per event.
 pub async fn for_events(
-    conn: &mut SqliteConnection,
+    conn: &mut impl Link,
     business_id: &str,
     first_event: i64,
     last_event: i64,
     limit: i64,
 ) -> sqlx::Result<Vec<DeliveryRow>> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    on!(conn, |cx| sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {ROW_COLUMNS} FROM deliveries
          WHERE event_id BETWEEN $2 AND $3 AND business_id = $1 ORDER BY event_id DESC, id LIMIT $4"
     )))
@@ -232,38 +266,38 @@ pub async fn for_events(
     .bind(first_event)
     .bind(last_event)
     .bind(limit)
-    .fetch_all(conn)
-    .await
+    .fetch_all(cx)
+    .await)
 }
 
 /// How many alerts were sent for a business's events from `first_event` on.
-pub async fn sent_from(conn: &mut SqliteConnection, business_id: &str, first_event: i64) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE business_id = $1 AND event_id >= $2 AND status = 'sent'")
+pub async fn sent_from(conn: &mut impl Link, business_id: &str, first_event: i64) -> sqlx::Result<i64> {
+    on!(conn, |cx| sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE business_id = $1 AND event_id >= $2 AND status = 'sent'")
         .bind(business_id)
         .bind(first_event)
-        .fetch_one(conn)
-        .await
+        .fetch_one(cx)
+        .await)
 }
 
 /// The newest deliveries that failed or were given up, at most `limit`.
 pub async fn needing_attention(
-    conn: &mut SqliteConnection,
+    conn: &mut impl Link,
     business_id: &str,
     limit: i64,
 ) -> sqlx::Result<Vec<DeliveryRow>> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    on!(conn, |cx| sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {ROW_COLUMNS} FROM deliveries
          WHERE business_id = $1 AND status IN ('failed', 'dead') ORDER BY id DESC LIMIT $2"
     )))
     .bind(business_id)
     .bind(limit)
-    .fetch_all(conn)
-    .await
+    .fetch_all(cx)
+    .await)
 }
 
 /// The decisions about some of a business's events (one page of the alert log), at most `limit`.
 pub async fn for_event_ids(
-    conn: &mut SqliteConnection,
+    conn: &mut impl Link,
     business_id: &str,
     event_ids: &[i64],
     limit: i64,
@@ -271,14 +305,16 @@ pub async fn for_event_ids(
     if event_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {ROW_COLUMNS} FROM deliveries WHERE business_id = "));
-    q.push_bind(business_id).push(" AND event_id IN (");
-    let mut list = q.separated(", ");
-    for id in event_ids {
-        list.push_bind(*id);
-    }
-    q.push(") ORDER BY event_id DESC, id LIMIT ").push_bind(limit);
-    q.build_query_as().fetch_all(conn).await
+    on!(conn, |cx| {
+        let mut q = QueryBuilder::new(format!("SELECT {ROW_COLUMNS} FROM deliveries WHERE business_id = "));
+        q.push_bind(business_id).push(" AND event_id IN (");
+        let mut list = q.separated(", ");
+        for id in event_ids {
+            list.push_bind(*id);
+        }
+        q.push(") ORDER BY event_id DESC, id LIMIT ").push_bind(limit);
+        q.build_query_as().fetch_all(cx).await
+    })
 }
 
 /// Where a page of the alert log starts: the newest events, or those older or newer than an
@@ -306,7 +342,7 @@ impl LogPage {
 /// every channel (an alert type off for the business) is about everyone, so it matches any
 /// person and any channel. Each arm reads one index, in order, and stops at `limit`.
 pub async fn log_events(
-    conn: &mut SqliteConnection,
+    conn: &mut impl Link,
     business_id: &str,
     filter: &LogFilter,
     page: LogPage,
@@ -323,12 +359,12 @@ pub async fn log_events(
         Some(Whom::Person(_)) => format!(
             "SELECT event_id FROM (
                  SELECT DISTINCT event_id FROM deliveries WHERE business_id = $1 AND user_id = $2 AND {matches}
-                 ORDER BY event_id {order} LIMIT $7)
+                 ORDER BY event_id {order} LIMIT $7) AS theirs
              UNION
              SELECT event_id FROM (
                  SELECT DISTINCT event_id FROM deliveries
                  WHERE business_id = $1 AND user_id IS NULL AND channel IS NULL AND {matches}
-                 ORDER BY event_id {order} LIMIT $7)
+                 ORDER BY event_id {order} LIMIT $7) AS everyones
              ORDER BY event_id {order} LIMIT $7"
         ),
         Some(Whom::Business) => format!(
@@ -344,7 +380,7 @@ pub async fn log_events(
         Some(Whom::Person(id)) => Some(id),
         _ => None,
     };
-    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+    on!(conn, |cx| sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
         .bind(business_id)
         .bind(user_id)
         .bind(bound)
@@ -352,6 +388,6 @@ pub async fn log_events(
         .bind(first)
         .bind(second)
         .bind(limit)
-        .fetch_all(conn)
-        .await
+        .fetch_all(cx)
+        .await)
 }

@@ -10,7 +10,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::QueryBuilder;
 
 use super::Write;
 use super::deliveries::{CLAIMED_COLUMNS, Claimed, ClaimedRow};
@@ -124,6 +124,8 @@ pub(super) enum Conflict {
     Webhooks(Vec<usize>),
     /// These items' alert keys were used before.
     AlertKeys(Vec<usize>),
+    /// Usage thresholds alerted before, per business and billing period.
+    Usage(Vec<(String, String)>),
     Db(sqlx::Error),
 }
 
@@ -159,7 +161,10 @@ pub(super) async fn write(
     if !taken.is_empty() {
         return Err(Conflict::AlertKeys(taken));
     }
-    insert_usage_alerts(w, items, plans, &event_ids).await?;
+    let taken = insert_usage_alerts(w, items, plans, &event_ids).await?;
+    if !taken.is_empty() {
+        return Err(Conflict::Usage(taken));
+    }
     upsert_leads(w, items, plans, &event_ids, now_ms / 1000).await?;
     let claimed = insert_deliveries(w, items, plans, &event_ids, now_ms, lease_ms).await?;
     Ok(Written { event_ids, claimed })
@@ -178,25 +183,27 @@ async fn insert_events(
     }
     let mut ids = HashMap::with_capacity(plans.len());
     for chunk in plans.chunks(ROWS) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO events (business_id, webhook_id, type, payload, received_at_ms, state, note, usage_threshold,
-                 planned_at_ms, lead_id) ",
-        );
-        q.push_values(chunk, |mut row, p| {
-            let new = &items[p.item].new;
-            row.push_bind(&new.business_id)
-                .push_bind(&new.webhook_id)
-                .push_bind(new.event.type_name())
-                .push_bind(&new.payload)
-                .push_bind(new.received_at_ms)
-                .push_bind(p.plan.state.code())
-                .push_bind(&p.plan.note)
-                .push_bind(p.plan.usage_threshold.map(i64::from))
-                .push_bind(now_ms)
-                .push_bind(new.event.lead().map(|l| &l.lead_id));
-        });
-        q.push(" ON CONFLICT (business_id, webhook_id) DO NOTHING RETURNING id, business_id, webhook_id");
-        let rows: Vec<(i64, String, String)> = q.build_query_as().fetch_all(&mut **w).await?;
+        let rows: Vec<(i64, String, String)> = on!(w, |cx| {
+            let mut q = QueryBuilder::new(
+                "INSERT INTO events (business_id, webhook_id, type, payload, received_at_ms, state, note, usage_threshold,
+                     planned_at_ms, lead_id) ",
+            );
+            q.push_values(chunk, |mut row, p| {
+                let new = &items[p.item].new;
+                row.push_bind(&new.business_id)
+                    .push_bind(&new.webhook_id)
+                    .push_bind(new.event.type_name())
+                    .push_bind(&new.payload)
+                    .push_bind(new.received_at_ms)
+                    .push_bind(p.plan.state.code())
+                    .push_bind(&p.plan.note)
+                    .push_bind(p.plan.usage_threshold.map(i64::from))
+                    .push_bind(now_ms)
+                    .push_bind(new.event.lead().map(|l| &l.lead_id));
+            });
+            q.push(" ON CONFLICT (business_id, webhook_id) DO NOTHING RETURNING id, business_id, webhook_id");
+            q.build_query_as().fetch_all(cx).await
+        })?;
         for (id, business, webhook) in rows {
             if let Some(item) = by_webhook.get(&(business.as_str(), webhook.as_str())) {
                 ids.insert(*item, id);
@@ -216,12 +223,14 @@ async fn insert_alert_keys(
     let keyed: Vec<(&ItemPlan, &str)> = plans.iter().filter_map(|p| p.alert_key.as_deref().map(|k| (p, k))).collect();
     let mut inserted: HashSet<(String, String)> = HashSet::new();
     for chunk in keyed.chunks(ROWS) {
-        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO alert_keys (business_id, key, event_id) ");
-        q.push_values(chunk, |mut row, (p, key)| {
-            row.push_bind(&items[p.item].new.business_id).push_bind(*key).push_bind(event_ids[&p.item]);
-        });
-        q.push(" ON CONFLICT (business_id, key) DO NOTHING RETURNING business_id, key");
-        let rows: Vec<(String, String)> = q.build_query_as().fetch_all(&mut **w).await?;
+        let rows: Vec<(String, String)> = on!(w, |cx| {
+            let mut q = QueryBuilder::new("INSERT INTO alert_keys (business_id, key, event_id) ");
+            q.push_values(chunk, |mut row, (p, key)| {
+                row.push_bind(&items[p.item].new.business_id).push_bind(*key).push_bind(event_ids[&p.item]);
+            });
+            q.push(" ON CONFLICT (business_id, key) DO NOTHING RETURNING business_id, key");
+            q.build_query_as().fetch_all(cx).await
+        })?;
         inserted.extend(rows);
     }
     Ok(keyed
@@ -231,31 +240,42 @@ async fn insert_alert_keys(
         .collect())
 }
 
+/// Inserts the usage thresholds that fired; answers the (business, period) of those already
+/// alerted (by another instance) that the plan did not know of.
 async fn insert_usage_alerts(
     w: &mut Write,
     items: &[Item],
     plans: &[ItemPlan],
     event_ids: &HashMap<usize, i64>,
-) -> sqlx::Result<()> {
+) -> sqlx::Result<Vec<(String, String)>> {
     let fired: Vec<(&ItemPlan, &str, u8)> =
         plans.iter().filter_map(|p| p.usage_alert.as_ref().map(|(period, t)| (p, period.as_str(), *t))).collect();
+    let mut inserted: HashSet<(String, String, i64)> = HashSet::new();
     for chunk in fired.chunks(ROWS) {
-        let mut q =
-            QueryBuilder::<Sqlite>::new("INSERT INTO usage_alerts (business_id, period_start, threshold, event_id) ");
-        q.push_values(chunk, |mut row, (p, period, threshold)| {
-            row.push_bind(&items[p.item].new.business_id)
-                .push_bind(*period)
-                .push_bind(i64::from(*threshold))
-                .push_bind(event_ids[&p.item]);
-        });
-        q.push(" ON CONFLICT DO NOTHING");
-        q.build().execute(&mut **w).await?;
+        let rows: Vec<(String, String, i64)> = on!(w, |cx| {
+            let mut q =
+                QueryBuilder::new("INSERT INTO usage_alerts (business_id, period_start, threshold, event_id) ");
+            q.push_values(chunk, |mut row, (p, period, threshold)| {
+                row.push_bind(&items[p.item].new.business_id)
+                    .push_bind(*period)
+                    .push_bind(i64::from(*threshold))
+                    .push_bind(event_ids[&p.item]);
+            });
+            q.push(" ON CONFLICT DO NOTHING RETURNING business_id, period_start, threshold");
+            q.build_query_as().fetch_all(cx).await
+        })?;
+        inserted.extend(rows);
     }
-    Ok(())
+    let mut taken: Vec<(String, String)> = fired
+        .iter()
+        .map(|(p, period, t)| (items[p.item].new.business_id.clone(), (*period).to_owned(), i64::from(*t)))
+        .filter(|key| !inserted.contains(key))
+        .map(|(business, period, _)| (business, period))
+        .collect();
+    taken.dedup();
+    Ok(taken)
 }
 
-/// Records what the batch's lead events say about their leads (newest wins, blanks keep the
-/// earlier value). Two events about one lead in a batch become one row.
 async fn upsert_leads(
     w: &mut Write,
     items: &[Item],
@@ -284,36 +304,46 @@ async fn upsert_leads(
         }
     }
     for chunk in merged.chunks(ROWS) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO leads (business_id, lead_id, name, phone, email, score, summary, first_seen_at, updated_at,
-                 last_event_id) ",
-        );
-        q.push_values(chunk, |mut row, ((business, lead_id), lead, event_id)| {
-            row.push_bind(*business)
-                .push_bind(*lead_id)
-                .push_bind(&lead.name)
-                .push_bind(&lead.phone)
-                .push_bind(&lead.email)
-                .push_bind(lead.score.map(i64::from))
-                .push_bind(&lead.summary)
-                .push_bind(now)
-                .push_bind(now)
-                .push_bind(*event_id);
-        });
-        q.push(
-            " ON CONFLICT (business_id, lead_id) DO UPDATE SET
-                 name = coalesce(excluded.name, leads.name), phone = coalesce(excluded.phone, leads.phone),
-                 email = coalesce(excluded.email, leads.email), score = coalesce(excluded.score, leads.score),
-                 summary = coalesce(excluded.summary, leads.summary), updated_at = excluded.updated_at,
-                 last_event_id = excluded.last_event_id",
-        );
-        q.build().execute(&mut **w).await?;
+        on!(w, |cx| {
+            let mut q = QueryBuilder::new(
+                "INSERT INTO leads (business_id, lead_id, name, phone, email, score, summary, first_seen_at, updated_at,
+                     last_event_id) ",
+            );
+            q.push_values(chunk, |mut row, ((business, lead_id), lead, event_id)| {
+                row.push_bind(*business)
+                    .push_bind(*lead_id)
+                    .push_bind(&lead.name)
+                    .push_bind(&lead.phone)
+                    .push_bind(&lead.email)
+                    .push_bind(lead.score.map(i64::from))
+                    .push_bind(&lead.summary)
+                    .push_bind(now)
+                    .push_bind(now)
+                    .push_bind(*event_id);
+            });
+            q.push(
+                " ON CONFLICT (business_id, lead_id) DO UPDATE SET
+                     name = coalesce(excluded.name, leads.name), phone = coalesce(excluded.phone, leads.phone),
+                     email = coalesce(excluded.email, leads.email), score = coalesce(excluded.score, leads.score),
+                     summary = coalesce(excluded.summary, leads.summary), updated_at = excluded.updated_at,
+                     last_event_id = excluded.last_event_id",
+            );
+            q.build().execute(cx).await.map(|done| done.rows_affected())
+        })?;
     }
     Ok(())
 }
 
 /// One decision as a row: who, which channel, where, and either pending (claimed by us, with a
 /// lease) or skipped with its reason in words.
+#[derive(sqlx::FromRow)]
+struct Returned {
+    #[sqlx(flatten)]
+    row: ClaimedRow,
+    status: String,
+    claimed: bool,
+}
+
 struct DeliveryRow<'a> {
     claimed: bool,
     event_id: i64,
@@ -359,38 +389,33 @@ async fn insert_deliveries(
     let item_of_event: HashMap<i64, usize> = event_ids.iter().map(|(item, id)| (*id, *item)).collect();
     let mut claimed = Vec::new();
     for chunk in rows.chunks(ROWS) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO deliveries (event_id, business_id, seq, user_id, person_name, channel, address, status, reason,
-                 skip, attempts, next_attempt_ms, lease_until_ms, created_at_ms) ",
-        );
-        q.push_values(chunk, |mut row, d| {
-            let pending = d.reason.is_none();
-            let claimed = pending && d.claimed;
-            let status = if pending { DeliveryStatus::Pending } else { DeliveryStatus::Skipped };
-            row.push_bind(d.event_id)
-                .push_bind(d.business_id)
-                .push_bind(d.seq)
-                .push_bind(d.user_id)
-                .push_bind(d.person_name)
-                .push_bind(d.channel)
-                .push_bind(d.address)
-                .push_bind(status.code())
-                .push_bind(&d.reason)
-                .push_bind(d.skip)
-                .push_bind(i64::from(claimed))
-                .push_bind(pending.then_some(now_ms))
-                .push_bind(claimed.then_some(now_ms + lease_ms))
-                .push_bind(now_ms);
-        });
-        q.push(format!(" RETURNING {CLAIMED_COLUMNS}, status, lease_until_ms IS NOT NULL AS claimed"));
-        #[derive(sqlx::FromRow)]
-        struct Returned {
-            #[sqlx(flatten)]
-            row: ClaimedRow,
-            status: String,
-            claimed: bool,
-        }
-        let returned: Vec<Returned> = q.build_query_as().fetch_all(&mut **w).await?;
+        let returned: Vec<Returned> = on!(w, |cx| {
+            let mut q = QueryBuilder::new(
+                "INSERT INTO deliveries (event_id, business_id, seq, user_id, person_name, channel, address, status, reason,
+                     skip, attempts, next_attempt_ms, lease_until_ms, created_at_ms) ",
+            );
+            q.push_values(chunk, |mut row, d| {
+                let pending = d.reason.is_none();
+                let claimed = pending && d.claimed;
+                let status = if pending { DeliveryStatus::Pending } else { DeliveryStatus::Skipped };
+                row.push_bind(d.event_id)
+                    .push_bind(d.business_id)
+                    .push_bind(d.seq)
+                    .push_bind(d.user_id)
+                    .push_bind(d.person_name)
+                    .push_bind(d.channel)
+                    .push_bind(d.address)
+                    .push_bind(status.code())
+                    .push_bind(&d.reason)
+                    .push_bind(d.skip)
+                    .push_bind(i64::from(claimed))
+                    .push_bind(pending.then_some(now_ms))
+                    .push_bind(claimed.then_some(now_ms + lease_ms))
+                    .push_bind(now_ms);
+            });
+            q.push(format!(" RETURNING {CLAIMED_COLUMNS}, status, lease_until_ms IS NOT NULL AS claimed"));
+            q.build_query_as().fetch_all(cx).await
+        })?;
         for r in returned.into_iter().filter(|r| r.claimed && r.status == DeliveryStatus::Pending.code()) {
             let item = item_of_event.get(&r.row.event_id).copied();
             if let (Some(item), Some(c)) = (item, r.row.into_claimed()) {

@@ -1,14 +1,14 @@
-use sqlx::SqliteConnection;
+use super::Link;
 
 use super::Write;
 
 pub async fn create(w: &mut Write, user_id: i64, token_hash: &str, expires_at: i64) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO invitations (token_hash, user_id, expires_at) VALUES ($1, $2, $3)")
+    on!(w, |cx| sqlx::query("INSERT INTO invitations (token_hash, user_id, expires_at) VALUES ($1, $2, $3)")
         .bind(token_hash)
         .bind(user_id)
         .bind(expires_at)
-        .execute(&mut **w)
-        .await?;
+        .execute(cx)
+        .await.map(|done| done.rows_affected()))?;
     Ok(())
 }
 
@@ -31,18 +31,18 @@ pub struct Invitation {
 }
 
 pub async fn find(
-    conn: &mut SqliteConnection,
+    conn: &mut impl Link,
     token_hash: &str,
     now: i64,
 ) -> sqlx::Result<Result<Invitation, InvitationProblem>> {
-    let found: Option<Invitation> = sqlx::query_as(
+    let found: Option<Invitation> = on!(conn, |cx| sqlx::query_as(
         "SELECT i.user_id, u.business_id, u.name, u.email, i.expires_at, i.used_at
          FROM invitations i JOIN users u ON u.id = i.user_id AND u.removed_at IS NULL
          WHERE i.token_hash = $1",
     )
     .bind(token_hash)
-    .fetch_optional(conn)
-    .await?;
+    .fetch_optional(cx)
+    .await)?;
     Ok(match found {
         None => Err(InvitationProblem::Unknown),
         Some(i) if i.used_at.is_some() => Err(InvitationProblem::Used),
@@ -53,12 +53,12 @@ pub async fn find(
 
 /// Marks the invitation used; false when another request used it first.
 pub async fn mark_used(w: &mut Write, token_hash: &str, now: i64) -> sqlx::Result<bool> {
-    let done = sqlx::query(
+    let done = on!(w, |cx| sqlx::query(
         "UPDATE invitations SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1",
     )
     .bind(now)
     .bind(token_hash)
-    .execute(&mut **w)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    .execute(cx)
+    .await.map(|done| done.rows_affected()))?;
+    Ok(done == 1)
 }

@@ -1,6 +1,6 @@
 //! Leads, written by the ingest writer (`db::ingest`); their count per business and the alerts
 //! each caused are kept by triggers at write time (migration 0003), so pages never count them.
-use sqlx::SqliteConnection;
+use super::Link;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct LeadRow {
@@ -42,23 +42,23 @@ const COLUMNS: &str = "lead_id, name, phone, email, score, summary, updated_at, 
 /// Up to `limit` leads of a page, newest first. Paging is by position (keyset), so every page
 /// costs the same however far back it is.
 pub async fn page(
-    conn: &mut SqliteConnection,
+    conn: &mut impl Link,
     business_id: &str,
     page: &Page,
     limit: i64,
 ) -> sqlx::Result<Vec<LeadRow>> {
     match page {
         Page::Newest => {
-            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            on!(conn, |cx| sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT {COLUMNS} FROM leads WHERE business_id = $1 ORDER BY updated_at DESC, lead_id DESC LIMIT $2"
             )))
             .bind(business_id)
             .bind(limit)
-            .fetch_all(conn)
-            .await
+            .fetch_all(cx)
+            .await)
         }
         Page::OlderThan(c) => {
-            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            on!(conn, |cx| sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT {COLUMNS} FROM leads WHERE business_id = $1 AND (updated_at, lead_id) < ($2, $3)
                  ORDER BY updated_at DESC, lead_id DESC LIMIT $4"
             )))
@@ -66,11 +66,11 @@ pub async fn page(
             .bind(c.updated_at)
             .bind(&c.lead_id)
             .bind(limit)
-            .fetch_all(conn)
-            .await
+            .fetch_all(cx)
+            .await)
         }
         Page::NewerThan(c) => {
-            let mut rows: Vec<LeadRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            let mut rows: Vec<LeadRow> = on!(conn, |cx| sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT {COLUMNS} FROM leads WHERE business_id = $1 AND (updated_at, lead_id) > ($2, $3)
                  ORDER BY updated_at, lead_id LIMIT $4"
             )))
@@ -78,8 +78,8 @@ pub async fn page(
             .bind(c.updated_at)
             .bind(&c.lead_id)
             .bind(limit)
-            .fetch_all(conn)
-            .await?;
+            .fetch_all(cx)
+            .await)?;
             rows.reverse();
             Ok(rows)
         }
@@ -88,22 +88,22 @@ pub async fn page(
 
 /// How many leads first seen since `since` had each score (no score counts as 0): at most 101
 /// rows, for the threshold preview.
-pub async fn scores_since(conn: &mut SqliteConnection, business_id: &str, since: i64) -> sqlx::Result<Vec<(i64, i64)>> {
-    sqlx::query_as(
+pub async fn scores_since(conn: &mut impl Link, business_id: &str, since: i64) -> sqlx::Result<Vec<(i64, i64)>> {
+    on!(conn, |cx| sqlx::query_as(
         "SELECT coalesce(score, 0) AS s, count(*) FROM leads WHERE business_id = $1 AND first_seen_at >= $2
          GROUP BY s ORDER BY s LIMIT 101",
     )
     .bind(business_id)
     .bind(since)
-    .fetch_all(conn)
-    .await
+    .fetch_all(cx)
+    .await)
 }
 
 /// How many leads a business first heard of at or after `since` (unix seconds).
-pub async fn count_since(conn: &mut SqliteConnection, business_id: &str, since: i64) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT count(*) FROM leads WHERE business_id = $1 AND first_seen_at >= $2")
+pub async fn count_since(conn: &mut impl Link, business_id: &str, since: i64) -> sqlx::Result<i64> {
+    on!(conn, |cx| sqlx::query_scalar("SELECT count(*) FROM leads WHERE business_id = $1 AND first_seen_at >= $2")
         .bind(business_id)
         .bind(since)
-        .fetch_one(conn)
-        .await
+        .fetch_one(cx)
+        .await)
 }

@@ -11,6 +11,17 @@
 //!   the write-ahead log from being reset.
 //! - **System reads** (health check, webhook keys, the dispatcher's retries) have their own
 //!   read-only connections, so they never queue behind pages.
+/// Runs one query (written once) on the engine behind a [`Link`]: the body is compiled for
+/// each engine, with `$c` the concrete connection.
+macro_rules! on {
+    ($link:expr, |$c:ident| $body:expr) => {
+        match $crate::db::Link::conn($link) {
+            $crate::db::Conn::Lite($c) => $body,
+            $crate::db::Conn::Pg($c) => $body,
+        }
+    };
+}
+
 pub mod app_settings;
 pub mod audit;
 pub mod businesses;
@@ -26,6 +37,7 @@ pub mod recipients;
 pub mod sessions;
 pub mod users;
 pub mod writer;
+mod listen;
 
 use std::collections::HashSet;
 use std::str::FromStr;
@@ -34,12 +46,13 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use futures_util::future::BoxFuture;
 use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{ConnectOptions, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{ConnectOptions, Postgres, Sqlite, SqliteConnection, SqlitePool};
 
 pub use writer::{Handed, Handover, IngestError};
 
-/// How long the statements of one page may run in all before SQLite is told to stop.
+/// How long the statements of one page may run in all before the database is told to stop.
 pub const PAGE_TIME_LIMIT: Duration = Duration::from_secs(2);
 /// Page reads running at once; more wait for a free connection (at most `PAGE_WAIT`).
 const PAGE_CONNECTIONS: u32 = 4;
@@ -49,18 +62,79 @@ const PAGE_WAIT: Duration = Duration::from_secs(3);
 /// commit someone waits for.
 const JOURNAL_SIZE_LIMIT: &str = "67108864";
 
+/// One connection, to whichever engine the process runs on. Every query in `db/` is written
+/// once and run on either through [`on!`]; the few statements that differ match on this.
+pub enum Conn<'c> {
+    Lite(&'c mut SqliteConnection),
+    Pg(&'c mut PgConnection),
+}
+
+/// Anything that lends a connection for one query: a page's [`Reader`], the writer's
+/// [`Write`], or a bare connection.
+pub trait Link: Send {
+    fn conn(&mut self) -> Conn<'_>;
+}
+
+impl Link for SqliteConnection {
+    fn conn(&mut self) -> Conn<'_> {
+        Conn::Lite(self)
+    }
+}
+
+impl Link for PgConnection {
+    fn conn(&mut self) -> Conn<'_> {
+        Conn::Pg(self)
+    }
+}
+
+
+/// Which database the process runs on, chosen by the scheme of `DATABASE_URL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl Engine {
+    pub fn of_url(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Self::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+#[derive(Clone)]
+enum Pools {
+    Lite { pages: SqlitePool, system: SqlitePool },
+    Pg { pages: PgPool, system: PgPool },
+}
+
 /// The database as the rest of the process sees it.
 #[derive(Clone)]
 pub struct Db {
-    pages: SqlitePool,
-    system: SqlitePool,
+    pools: Pools,
     writer: writer::Writer,
 }
 
-/// How the writer claims what it plans (the dispatcher's lease).
+/// How the writer claims what it plans (the dispatcher's lease), and how PostgreSQL is used.
 #[derive(Debug, Clone, Copy)]
 pub struct WriterSettings {
     pub lease: Duration,
+    /// Connections to PostgreSQL for pages (the writer, the system reads and the listener
+    /// have their own).
+    pub pool_size: u32,
+    /// How long one PostgreSQL statement may run.
+    pub statement_timeout: Duration,
+}
+
+impl WriterSettings {
+    pub fn new(lease: Duration) -> Self {
+        Self { lease, pool_size: PAGE_CONNECTIONS, statement_timeout: PAGE_TIME_LIMIT }
+    }
 }
 
 fn options(database_url: &str) -> anyhow::Result<SqliteConnectOptions> {
@@ -70,9 +144,16 @@ fn options(database_url: &str) -> anyhow::Result<SqliteConnectOptions> {
         .busy_timeout(Duration::from_secs(5)))
 }
 
-/// Opens (creating if needed) the database, brings its schema up to date and starts the writer.
+/// Opens the database named by the URL, brings its schema up to date and starts the writer.
 /// `Handed` receives the deliveries the writer plans, right after each commit.
 pub async fn open(database_url: &str, settings: WriterSettings) -> anyhow::Result<(Db, Handed)> {
+    match Engine::of_url(database_url) {
+        Some(Engine::Postgres) => open_postgres(database_url, settings).await,
+        _ => open_sqlite(database_url, settings).await,
+    }
+}
+
+async fn open_sqlite(database_url: &str, settings: WriterSettings) -> anyhow::Result<(Db, Handed)> {
     let base = options(database_url)?;
     if let Some(parent) = base.get_filename().parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
@@ -89,7 +170,10 @@ pub async fn open(database_url: &str, settings: WriterSettings) -> anyhow::Resul
         .pragma("journal_size_limit", JOURNAL_SIZE_LIMIT);
     let mut conn =
         write_options.connect().await.with_context(|| format!("cannot open the database at {database_url}"))?;
-    sqlx::migrate!("./migrations").run(&mut conn).await.context("cannot bring the database schema up to date")?;
+    sqlx::migrate!("./migrations/sqlite")
+        .run(&mut conn)
+        .await
+        .context("cannot bring the database schema up to date")?;
 
     // Pages read small, indexed slices; the operating system caches the file for all of them.
     let read_options = base.read_only(true).pragma("cache_size", "-1024");
@@ -115,23 +199,95 @@ pub async fn open(database_url: &str, settings: WriterSettings) -> anyhow::Resul
         .await
         .context("cannot open the database for checkpoints")?;
 
-    let (writer, handover, activity) = writer::Writer::start(conn, settings);
+    let (writer, handover, activity) = writer::Writer::start(writer::Owned::Lite(conn), settings);
     tokio::spawn(checkpoint::run(checkpointer, activity));
-    Ok((Db { pages, system, writer }, handover))
+    Ok((Db { pools: Pools::Lite { pages, system }, writer }, handover))
+}
+
+/// The URL without its password, for messages.
+fn redacted(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "the PostgreSQL URL".to_owned(),
+    }
+}
+
+pub(crate) fn pg_options(database_url: &str, statement_timeout: Duration) -> anyhow::Result<PgConnectOptions> {
+    let options = PgConnectOptions::from_str(database_url)
+        .map_err(|e| anyhow::anyhow!("DATABASE_URL {} is not a PostgreSQL URL: {e}", redacted(database_url)))?;
+    let timeout = format!("{}ms", statement_timeout.as_millis());
+    Ok(options.application_name("kaicalls-notify").options([("statement_timeout", timeout.as_str())]))
+}
+
+async fn open_postgres(database_url: &str, settings: WriterSettings) -> anyhow::Result<(Db, Handed)> {
+    let base = pg_options(database_url, settings.statement_timeout)?;
+    let shown = redacted(database_url);
+    let connect = |options: PgConnectOptions| {
+        let shown = shown.clone();
+        async move {
+            tokio::time::timeout(Duration::from_secs(10), options.connect())
+                .await
+                .map_err(|_| anyhow::anyhow!("cannot reach PostgreSQL at {shown}: no answer in 10 s"))?
+                .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL at {shown}: {e}"))
+        }
+    };
+    // The writer's statements are not timed: like SQLite's writer, it runs what it was given
+    // (a year of history, a large batch) to the end.
+    let unlimited = PgConnectOptions::from_str(database_url)?.application_name("kaicalls-notify");
+    let mut conn: PgConnection = connect(unlimited.clone()).await?;
+    // Instances starting together take turns at the schema.
+    sqlx::query("SELECT pg_advisory_lock(7427001)").execute(&mut conn).await?;
+    let migrated = sqlx::migrate!("./migrations/postgres").run(&mut conn).await;
+    sqlx::query("SELECT pg_advisory_unlock(7427001)").execute(&mut conn).await?;
+    migrated.context("cannot bring the database schema up to date")?;
+
+    let read_options = base.clone().options([("default_transaction_read_only", "on")]);
+    let pool = |size: u32| {
+        PgPoolOptions::new()
+            .max_connections(size)
+            .acquire_timeout(PAGE_WAIT)
+            .connect_with(read_options.clone())
+    };
+    let pages = pool(settings.pool_size.max(1)).await.with_context(|| format!("cannot open {shown} for reading"))?;
+    let system = pool(2).await.with_context(|| format!("cannot open {shown} for reading"))?;
+    let (writer, handover, _activity) = writer::Writer::start(writer::Owned::Pg(conn, unlimited), settings);
+    let db = Db { pools: Pools::Pg { pages, system }, writer };
+    tokio::spawn(listen::run(base, db.clone()));
+    Ok((db, handover))
 }
 
 impl Db {
-    /// A read-only connection for one page, with the page's time limit set on it.
-    pub async fn read(&self) -> sqlx::Result<Reader> {
-        let mut conn = self.pages.acquire().await?;
-        let deadline = Instant::now() + PAGE_TIME_LIMIT;
-        conn.lock_handle().await?.set_progress_handler(10_000, move || Instant::now() < deadline);
-        Ok(Reader(conn))
+    pub fn engine(&self) -> Engine {
+        match self.pools {
+            Pools::Lite { .. } => Engine::Sqlite,
+            Pools::Pg { .. } => Engine::Postgres,
+        }
     }
 
-    /// Connections for the process's own small reads, apart from the pages.
-    pub fn system(&self) -> &SqlitePool {
-        &self.system
+    /// A read-only connection for one page, with the page's time limit set on it (PostgreSQL:
+    /// each statement's, set on the connection).
+    pub async fn read(&self) -> sqlx::Result<Reader> {
+        match &self.pools {
+            Pools::Lite { pages, .. } => {
+                let mut conn = pages.acquire().await?;
+                let deadline = Instant::now() + PAGE_TIME_LIMIT;
+                conn.lock_handle().await?.set_progress_handler(10_000, move || Instant::now() < deadline);
+                Ok(Reader::Lite(conn))
+            }
+            Pools::Pg { pages, .. } => Ok(Reader::Pg(pages.acquire().await?)),
+        }
+    }
+
+    /// A connection for the process's own small reads, apart from the pages.
+    pub async fn system(&self) -> sqlx::Result<Reader> {
+        match &self.pools {
+            Pools::Lite { system, .. } => Ok(Reader::Lite(system.acquire().await?)),
+            Pools::Pg { system, .. } => Ok(Reader::Pg(system.acquire().await?)),
+        }
     }
 
     /// Runs `job` in the writer's next transaction and answers once that transaction has
@@ -159,30 +315,33 @@ impl Db {
         self.writer.add_to_inbox(notification).await
     }
 
-    /// Tells of every person whose inbox changed, right after the commit that changed it.
+    /// Tells of every person whose inbox changed, right after the commit that changed it (on
+    /// PostgreSQL, a commit by any instance).
     pub fn inbox_changes(&self) -> tokio::sync::broadcast::Receiver<i64> {
         self.writer.inbox_changes()
     }
 
     /// True when the database answers a query.
     pub async fn healthy(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.system).await.is_ok()
+        match self.system().await {
+            Ok(mut conn) => on!(&mut conn, |cx| sqlx::query("SELECT 1").execute(cx).await.map(|done| done.rows_affected())).is_ok(),
+            Err(_) => false,
+        }
     }
 }
 
 /// A read-only connection lent to one page.
-pub struct Reader(PoolConnection<Sqlite>);
-
-impl std::ops::Deref for Reader {
-    type Target = SqliteConnection;
-    fn deref(&self) -> &SqliteConnection {
-        &self.0
-    }
+pub enum Reader {
+    Lite(PoolConnection<Sqlite>),
+    Pg(PoolConnection<Postgres>),
 }
 
-impl std::ops::DerefMut for Reader {
-    fn deref_mut(&mut self) -> &mut SqliteConnection {
-        &mut self.0
+impl Link for Reader {
+    fn conn(&mut self) -> Conn<'_> {
+        match self {
+            Reader::Lite(c) => Conn::Lite(&mut *c),
+            Reader::Pg(c) => Conn::Pg(&mut *c),
+        }
     }
 }
 
@@ -190,13 +349,13 @@ impl std::ops::DerefMut for Reader {
 /// functions take it, so every write goes through the writer; the ones that change what the
 /// routing rules read say so, and the writer's settings cache forgets that business.
 pub struct Write {
-    conn: SqliteConnection,
+    conn: writer::Owned,
     routing_changed: HashSet<String>,
     inbox_changed: HashSet<i64>,
 }
 
 impl Write {
-    fn new(conn: SqliteConnection) -> Self {
+    fn new(conn: writer::Owned) -> Self {
         Self { conn, routing_changed: HashSet::new(), inbox_changed: HashSet::new() }
     }
 
@@ -211,16 +370,9 @@ impl Write {
     }
 }
 
-impl std::ops::Deref for Write {
-    type Target = SqliteConnection;
-    fn deref(&self) -> &SqliteConnection {
-        &self.conn
-    }
-}
-
-impl std::ops::DerefMut for Write {
-    fn deref_mut(&mut self) -> &mut SqliteConnection {
-        &mut self.conn
+impl Link for Write {
+    fn conn(&mut self) -> Conn<'_> {
+        self.conn.conn()
     }
 }
 
@@ -229,10 +381,10 @@ pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
-/// True when SQLite stopped a statement because its page ran out of time.
+/// True when the database stopped a statement because its page ran out of time.
 pub fn is_interrupted(err: &sqlx::Error) -> bool {
-    // SQLITE_INTERRUPT
-    matches!(err, sqlx::Error::Database(db) if db.code().as_deref() == Some("9"))
+    // SQLITE_INTERRUPT, or PostgreSQL's query_canceled (statement_timeout)
+    matches!(err, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("9" | "57014")))
 }
 
 #[cfg(test)]
@@ -243,19 +395,20 @@ mod tests {
     async fn a_page_query_past_its_time_limit_is_stopped_and_the_connection_lives_on() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let (db, _handed) = open(&url, WriterSettings { lease: Duration::from_secs(60) }).await.unwrap();
+        let (db, _handed) = open(&url, WriterSettings::new(Duration::from_secs(60))).await.unwrap();
         let endless = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n";
 
         let started = Instant::now();
         let mut page = db.read().await.unwrap();
-        let stopped = sqlx::query(endless).fetch_one(&mut *page).await.unwrap_err();
+        let stopped = on!(&mut page, |cx| sqlx::query(endless).fetch_one(cx).await.map(|_| ())).unwrap_err();
 
         assert!(is_interrupted(&stopped), "{stopped}");
         let took = started.elapsed();
         assert!(took >= PAGE_TIME_LIMIT && took < PAGE_TIME_LIMIT * 3, "stopped after {took:?}");
         drop(page);
         // The next page gets a fresh limit on the same connections.
-        let answer: i64 = sqlx::query_scalar("SELECT 41 + 1").fetch_one(&mut *db.read().await.unwrap()).await.unwrap();
+        let answer: i64 =
+            on!(&mut db.read().await.unwrap(), |cx| sqlx::query_scalar("SELECT 41 + 1").fetch_one(cx).await).unwrap();
         assert_eq!(answer, 42);
         assert!(matches!(crate::web::error::AppError::from(stopped), crate::web::error::AppError::TooSlow));
     }

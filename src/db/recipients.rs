@@ -1,4 +1,4 @@
-use sqlx::SqliteConnection;
+use super::Link;
 
 use super::Write;
 use crate::domain::routing::Person;
@@ -90,44 +90,44 @@ const SELECT: &str = "SELECT r.id, r.user_id, u.name, u.email, u.phone, u.phone_
         r.min_lead_score
     FROM recipients r JOIN users u ON u.id = r.user_id AND u.business_id = r.business_id AND u.removed_at IS NULL";
 
-pub async fn list(conn: &mut SqliteConnection, business_id: &str) -> sqlx::Result<Vec<Recipient>> {
-    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+pub async fn list(conn: &mut impl Link, business_id: &str) -> sqlx::Result<Vec<Recipient>> {
+    let rows: Vec<Row> = on!(conn, |cx| sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT} WHERE r.business_id = $1 ORDER BY lower(u.name), r.id LIMIT $2"
     )))
     .bind(business_id)
     .bind(MAX_RECIPIENTS)
-    .fetch_all(conn)
-    .await?;
+    .fetch_all(cx)
+    .await)?;
     Ok(rows.into_iter().map(Recipient::from).collect())
 }
 
-pub async fn get(conn: &mut SqliteConnection, business_id: &str, id: i64) -> sqlx::Result<Option<Recipient>> {
+pub async fn get(conn: &mut impl Link, business_id: &str, id: i64) -> sqlx::Result<Option<Recipient>> {
     let row: Option<Row> =
-        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE r.business_id = $1 AND r.id = $2")))
+        on!(conn, |cx| sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE r.business_id = $1 AND r.id = $2")))
             .bind(business_id)
             .bind(id)
-            .fetch_optional(conn)
-            .await?;
+            .fetch_optional(cx)
+            .await)?;
     Ok(row.map(Recipient::from))
 }
 
 /// The recipient row of a user, if they are one.
-pub async fn of_user(conn: &mut SqliteConnection, user_id: i64) -> sqlx::Result<Option<Recipient>> {
-    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE r.user_id = $1")))
+pub async fn of_user(conn: &mut impl Link, user_id: i64) -> sqlx::Result<Option<Recipient>> {
+    let row: Option<Row> = on!(conn, |cx| sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE r.user_id = $1")))
         .bind(user_id)
-        .fetch_optional(conn)
-        .await?;
+        .fetch_optional(cx)
+        .await)?;
     Ok(row.map(Recipient::from))
 }
 
 /// The recipients of a business as the routing rules see them.
-pub async fn for_routing(conn: &mut SqliteConnection, business_id: &str) -> sqlx::Result<Vec<Person>> {
+pub async fn for_routing(conn: &mut impl Link, business_id: &str) -> sqlx::Result<Vec<Person>> {
     let rows: Vec<Row> =
-        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE r.business_id = $1 ORDER BY r.id LIMIT $2")))
+        on!(conn, |cx| sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE r.business_id = $1 ORDER BY r.id LIMIT $2")))
             .bind(business_id)
             .bind(MAX_RECIPIENTS)
-            .fetch_all(conn)
-            .await?;
+            .fetch_all(cx)
+            .await)?;
     Ok(rows.into_iter().map(|r| Recipient::from(r).person()).collect())
 }
 
@@ -140,7 +140,7 @@ pub async fn insert(
     now: i64,
 ) -> sqlx::Result<Option<i64>> {
     w.routing_changed(business_id);
-    sqlx::query_scalar(
+    on!(w, |cx| sqlx::query_scalar(
         "INSERT INTO recipients (business_id, user_id, email_enabled, sms_enabled, in_app_enabled, lead_created,
              lead_updated, usage_alerts, billing_alerts, min_lead_score, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
@@ -158,13 +158,13 @@ pub async fn insert(
     .bind(p.kinds.billing)
     .bind(i64::from(p.min_lead_score.value()))
     .bind(now)
-    .fetch_optional(&mut **w)
-    .await
+    .fetch_optional(cx)
+    .await)
 }
 
 pub async fn update(w: &mut Write, business_id: &str, id: i64, p: &RecipientPrefs) -> sqlx::Result<()> {
     w.routing_changed(business_id);
-    sqlx::query(
+    on!(w, |cx| sqlx::query(
         "UPDATE recipients SET email_enabled = $3, sms_enabled = $4, in_app_enabled = $5, lead_created = $6,
              lead_updated = $7, usage_alerts = $8, billing_alerts = $9, min_lead_score = $10
          WHERE business_id = $1 AND id = $2",
@@ -179,17 +179,17 @@ pub async fn update(w: &mut Write, business_id: &str, id: i64, p: &RecipientPref
     .bind(p.kinds.usage)
     .bind(p.kinds.billing)
     .bind(i64::from(p.min_lead_score.value()))
-    .execute(&mut **w)
-    .await?;
+    .execute(cx)
+    .await.map(|done| done.rows_affected()))?;
     Ok(())
 }
 
 pub async fn delete(w: &mut Write, business_id: &str, id: i64) -> sqlx::Result<bool> {
     w.routing_changed(business_id);
-    let done = sqlx::query("DELETE FROM recipients WHERE business_id = $1 AND id = $2")
+    let done = on!(w, |cx| sqlx::query("DELETE FROM recipients WHERE business_id = $1 AND id = $2")
         .bind(business_id)
         .bind(id)
-        .execute(&mut **w)
-        .await?;
-    Ok(done.rows_affected() == 1)
+        .execute(cx)
+        .await.map(|done| done.rows_affected()))?;
+    Ok(done == 1)
 }

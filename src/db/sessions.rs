@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use actix_web::cookie::time::Duration;
-use sqlx::SqliteConnection;
+use super::Link;
 
 use super::{Db, Write};
 use crate::clock::unix_now;
@@ -51,14 +51,14 @@ async fn insert(
     now: i64,
     ttl: i64,
 ) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO sessions (id_hash, user_id, state, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+    on!(w, |cx| sqlx::query("INSERT INTO sessions (id_hash, user_id, state, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(id_hash)
         .bind(user_id)
         .bind(state)
         .bind(now)
         .bind(now + ttl)
-        .execute(&mut **w)
-        .await?;
+        .execute(cx)
+        .await.map(|done| done.rows_affected()))?;
     Ok(())
 }
 
@@ -71,12 +71,12 @@ impl SessionStore for SqliteSessionStore {
         let now = unix_now();
         let mut conn = self.db.read().await.map_err(|e| LoadError::Other(e.into()))?;
         let state: Option<String> =
-            sqlx::query_scalar("SELECT state FROM sessions WHERE id_hash = $1 AND expires_at > $2 AND created_at > $3")
+            on!(&mut conn, |cx| sqlx::query_scalar("SELECT state FROM sessions WHERE id_hash = $1 AND expires_at > $2 AND created_at > $3")
                 .bind(fingerprint(key.as_ref()))
                 .bind(now)
                 .bind(now - ABSOLUTE_LIFETIME_SECS)
-                .fetch_optional(&mut *conn)
-                .await
+                .fetch_optional(cx)
+                .await)
                 .map_err(|e| LoadError::Other(e.into()))?;
         state.map(|s| serde_json::from_str(&s).map_err(|e| LoadError::Deserialization(e.into()))).transpose()
     }
@@ -99,14 +99,14 @@ impl SessionStore for SqliteSessionStore {
             .write(move |w| {
                 Box::pin(async move {
                     let done =
-                        sqlx::query("UPDATE sessions SET state = $1, user_id = $2, expires_at = $3 WHERE id_hash = $4")
+                        on!(w, |cx| sqlx::query("UPDATE sessions SET state = $1, user_id = $2, expires_at = $3 WHERE id_hash = $4")
                             .bind(json)
                             .bind(user_id)
                             .bind(expires_at)
                             .bind(id_hash)
-                            .execute(&mut **w)
-                            .await?;
-                    Ok(done.rows_affected() == 1)
+                            .execute(cx)
+                            .await.map(|done| done.rows_affected()))?;
+                    Ok(done == 1)
                 })
             })
             .await
@@ -136,11 +136,11 @@ impl SessionStore for SqliteSessionStore {
         self.db
             .write(move |w| {
                 Box::pin(async move {
-                    sqlx::query("UPDATE sessions SET expires_at = $1 WHERE id_hash = $2")
+                    on!(w, |cx| sqlx::query("UPDATE sessions SET expires_at = $1 WHERE id_hash = $2")
                         .bind(expires_at)
                         .bind(id_hash)
-                        .execute(&mut **w)
-                        .await?;
+                        .execute(cx)
+                        .await.map(|done| done.rows_affected()))?;
                     Ok(())
                 })
             })
@@ -156,26 +156,26 @@ impl SessionStore for SqliteSessionStore {
 }
 
 async fn delete(w: &mut Write, id_hash: String) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(&mut **w).await?;
+    on!(w, |cx| sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(cx).await.map(|done| done.rows_affected()))?;
     Ok(())
 }
 
 /// Deletes sessions past their idle or absolute expiry; returns how many.
 pub async fn delete_expired(w: &mut Write) -> sqlx::Result<u64> {
     let now = unix_now();
-    let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR created_at <= $2")
+    let done = on!(w, |cx| sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR created_at <= $2")
         .bind(now)
         .bind(now - ABSOLUTE_LIFETIME_SECS)
-        .execute(&mut **w)
-        .await?;
-    Ok(done.rows_affected())
+        .execute(cx)
+        .await.map(|done| done.rows_affected()))?;
+    Ok(done)
 }
 
 /// How many live sessions a user has.
-pub async fn count_for_user(conn: &mut SqliteConnection, user_id: i64) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT count(*) FROM sessions WHERE user_id = $1 AND expires_at > $2")
+pub async fn count_for_user(conn: &mut impl Link, user_id: i64) -> sqlx::Result<i64> {
+    on!(conn, |cx| sqlx::query_scalar("SELECT count(*) FROM sessions WHERE user_id = $1 AND expires_at > $2")
         .bind(user_id)
         .bind(unix_now())
-        .fetch_one(conn)
-        .await
+        .fetch_one(cx)
+        .await)
 }

@@ -1,4 +1,4 @@
-use sqlx::SqliteConnection;
+use super::Link;
 
 use super::Write;
 use crate::domain::{EmailAddress, PersonName, PhoneNumber, Region, Role};
@@ -60,7 +60,7 @@ pub struct NewUser<'a> {
 /// (for a user with a password) already has an active account.
 pub async fn insert(w: &mut Write, new: NewUser<'_>, now: i64) -> sqlx::Result<i64> {
     w.routing_changed(new.business_id);
-    sqlx::query_scalar(
+    on!(w, |cx| sqlx::query_scalar(
         "INSERT INTO users (business_id, name, email, phone, role, password_hash, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
     )
@@ -71,47 +71,47 @@ pub async fn insert(w: &mut Write, new: NewUser<'_>, now: i64) -> sqlx::Result<i
     .bind(new.role.as_str())
     .bind(new.password_hash)
     .bind(now)
-    .fetch_one(&mut **w)
-    .await
+    .fetch_one(cx)
+    .await)
 }
 
 /// The active account with this email (any business) and its password hash, for login.
-pub async fn find_for_login(conn: &mut SqliteConnection, email: &str) -> sqlx::Result<Option<(User, String)>> {
+pub async fn find_for_login(conn: &mut impl Link, email: &str) -> sqlx::Result<Option<(User, String)>> {
     #[derive(sqlx::FromRow)]
     struct Row {
         #[sqlx(flatten)]
         user: UserRow,
         password_hash: String,
     }
-    let sql = "SELECT id, business_id, name, email, phone, role, 1 AS has_password, created_at, password_hash
+    let sql = "SELECT id, business_id, name, email, phone, role, TRUE AS has_password, created_at, password_hash
                FROM users WHERE lower(email) = lower($1) AND removed_at IS NULL AND password_hash IS NOT NULL";
-    let row: Option<Row> = sqlx::query_as(sql).bind(email).fetch_optional(conn).await?;
+    let row: Option<Row> = on!(conn, |cx| sqlx::query_as(sql).bind(email).fetch_optional(cx).await)?;
     Ok(row.map(|r| (r.user.into(), r.password_hash)))
 }
 
-pub async fn get_active(conn: &mut SqliteConnection, business_id: &str, user_id: i64) -> sqlx::Result<Option<User>> {
-    let row: Option<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+pub async fn get_active(conn: &mut impl Link, business_id: &str, user_id: i64) -> sqlx::Result<Option<User>> {
+    let row: Option<UserRow> = on!(conn, |cx| sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM users WHERE id = $1 AND business_id = $2 AND removed_at IS NULL"
     )))
     .bind(user_id)
     .bind(business_id)
-    .fetch_optional(conn)
-    .await?;
+    .fetch_optional(cx)
+    .await)?;
     Ok(row.map(User::from))
 }
 
 /// People on one team at most (a team is far smaller).
 const MAX_TEAM: i64 = 1000;
 
-pub async fn list_active(conn: &mut SqliteConnection, business_id: &str) -> sqlx::Result<Vec<User>> {
-    let rows: Vec<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+pub async fn list_active(conn: &mut impl Link, business_id: &str) -> sqlx::Result<Vec<User>> {
+    let rows: Vec<UserRow> = on!(conn, |cx| sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM users WHERE business_id = $1 AND removed_at IS NULL
          ORDER BY CASE role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 ELSE 2 END, lower(name) LIMIT $2"
     )))
     .bind(business_id)
     .bind(MAX_TEAM)
-    .fetch_all(conn)
-    .await?;
+    .fetch_all(cx)
+    .await)?;
     Ok(rows.into_iter().map(User::from).collect())
 }
 
@@ -120,24 +120,24 @@ pub async fn list_active(conn: &mut SqliteConnection, business_id: &str) -> sqlx
 pub async fn remove(w: &mut Write, business_id: &str, user_id: i64, now: i64) -> sqlx::Result<bool> {
     w.routing_changed(business_id);
     let done =
-        sqlx::query("UPDATE users SET removed_at = $1 WHERE id = $2 AND business_id = $3 AND removed_at IS NULL")
+        on!(w, |cx| sqlx::query("UPDATE users SET removed_at = $1 WHERE id = $2 AND business_id = $3 AND removed_at IS NULL")
             .bind(now)
             .bind(user_id)
             .bind(business_id)
-            .execute(&mut **w)
-            .await?;
-    sqlx::query("DELETE FROM recipients WHERE user_id = $1 AND business_id = $2")
+            .execute(cx)
+            .await.map(|done| done.rows_affected()))?;
+    on!(w, |cx| sqlx::query("DELETE FROM recipients WHERE user_id = $1 AND business_id = $2")
         .bind(user_id)
         .bind(business_id)
-        .execute(&mut **w)
-        .await?;
-    sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut **w).await?;
-    sqlx::query("UPDATE invitations SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL")
+        .execute(cx)
+        .await.map(|done| done.rows_affected()))?;
+    on!(w, |cx| sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(cx).await.map(|done| done.rows_affected()))?;
+    on!(w, |cx| sqlx::query("UPDATE invitations SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL")
         .bind(now)
         .bind(user_id)
-        .execute(&mut **w)
-        .await?;
-    Ok(done.rows_affected() == 1)
+        .execute(cx)
+        .await.map(|done| done.rows_affected()))?;
+    Ok(done == 1)
 }
 
 pub async fn update_profile(
@@ -148,37 +148,37 @@ pub async fn update_profile(
     phone: Option<&PhoneNumber>,
 ) -> sqlx::Result<()> {
     w.routing_changed(business_id);
-    sqlx::query(
+    on!(w, |cx| sqlx::query(
         "UPDATE users SET name = $1, phone = $2,
-             phone_blocked_reason = CASE WHEN phone IS $2 THEN phone_blocked_reason ELSE NULL END
+             phone_blocked_reason = CASE WHEN phone IS NOT DISTINCT FROM $2 THEN phone_blocked_reason ELSE NULL END
          WHERE id = $3 AND business_id = $4 AND removed_at IS NULL",
     )
     .bind(name.as_str())
     .bind(phone.map(PhoneNumber::as_str))
     .bind(user_id)
     .bind(business_id)
-    .execute(&mut **w)
-    .await?;
+    .execute(cx)
+    .await.map(|done| done.rows_affected()))?;
     Ok(())
 }
 
 /// Sets a new password and ends every session of the user (the caller renews its own). A
 /// UNIQUE violation means the email already has an active account with another business.
 pub async fn set_password(w: &mut Write, user_id: i64, password_hash: &str) -> sqlx::Result<()> {
-    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND removed_at IS NULL")
+    on!(w, |cx| sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND removed_at IS NULL")
         .bind(password_hash)
         .bind(user_id)
-        .execute(&mut **w)
-        .await?;
-    sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut **w).await?;
+        .execute(cx)
+        .await.map(|done| done.rows_affected()))?;
+    on!(w, |cx| sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(cx).await.map(|done| done.rows_affected()))?;
     Ok(())
 }
 
-pub async fn password_hash(conn: &mut SqliteConnection, user_id: i64) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1 AND removed_at IS NULL")
+pub async fn password_hash(conn: &mut impl Link, user_id: i64) -> sqlx::Result<Option<String>> {
+    on!(conn, |cx| sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1 AND removed_at IS NULL")
         .bind(user_id)
-        .fetch_optional(conn)
-        .await
+        .fetch_optional(cx)
+        .await)
         .map(Option::flatten)
 }
 
@@ -192,7 +192,7 @@ pub struct SignedIn {
 
 /// The signed-in user and their business's name, in one query (run on every request).
 /// Also answers how many in-app notifications they have not read (kept by triggers).
-pub async fn get_signed_in(conn: &mut SqliteConnection, user_id: i64) -> sqlx::Result<Option<SignedIn>> {
+pub async fn get_signed_in(conn: &mut impl Link, user_id: i64) -> sqlx::Result<Option<SignedIn>> {
     #[derive(sqlx::FromRow)]
     struct Row {
         #[sqlx(flatten)]
@@ -201,7 +201,7 @@ pub async fn get_signed_in(conn: &mut SqliteConnection, user_id: i64) -> sqlx::R
         business_region: String,
         unread: i64,
     }
-    let row: Option<Row> = sqlx::query_as(
+    let row: Option<Row> = on!(conn, |cx| sqlx::query_as(
         "SELECT u.id, u.business_id, u.name, u.email, u.phone, u.role, u.password_hash IS NOT NULL AS has_password,
                 u.created_at, b.name AS business_name, b.region AS business_region,
                 u.unread
@@ -209,8 +209,8 @@ pub async fn get_signed_in(conn: &mut SqliteConnection, user_id: i64) -> sqlx::R
          WHERE u.id = $1 AND u.removed_at IS NULL AND u.password_hash IS NOT NULL",
     )
     .bind(user_id)
-    .fetch_optional(conn)
-    .await?;
+    .fetch_optional(cx)
+    .await)?;
     Ok(row.map(|r| SignedIn {
         user: r.user.into(),
         business_name: r.business_name,
@@ -222,37 +222,37 @@ pub async fn get_signed_in(conn: &mut SqliteConnection, user_id: i64) -> sqlx::R
 /// Marks a phone number the SMS provider refused for good; cleared when the person changes it.
 pub async fn block_phone(w: &mut Write, business_id: &str, user_id: i64, reason: &str) -> sqlx::Result<()> {
     w.routing_changed(business_id);
-    sqlx::query("UPDATE users SET phone_blocked_reason = $1 WHERE id = $2 AND business_id = $3")
+    on!(w, |cx| sqlx::query("UPDATE users SET phone_blocked_reason = $1 WHERE id = $2 AND business_id = $3")
         .bind(reason)
         .bind(user_id)
         .bind(business_id)
-        .execute(&mut **w)
-        .await?;
+        .execute(cx)
+        .await.map(|done| done.rows_affected()))?;
     Ok(())
 }
 
 /// The business a user belongs to.
-pub async fn business_of(conn: &mut SqliteConnection, user_id: i64) -> sqlx::Result<String> {
-    sqlx::query_scalar("SELECT business_id FROM users WHERE id = $1").bind(user_id).fetch_one(conn).await
+pub async fn business_of(conn: &mut impl Link, user_id: i64) -> sqlx::Result<String> {
+    on!(conn, |cx| sqlx::query_scalar("SELECT business_id FROM users WHERE id = $1").bind(user_id).fetch_one(cx).await)
 }
 
 /// How many in-app notifications a person has not read (kept by triggers).
-pub async fn unread(conn: &mut SqliteConnection, user_id: i64) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT unread FROM users WHERE id = $1")
+pub async fn unread(conn: &mut impl Link, user_id: i64) -> sqlx::Result<i64> {
+    on!(conn, |cx| sqlx::query_scalar("SELECT unread FROM users WHERE id = $1")
         .bind(user_id)
-        .fetch_optional(conn)
-        .await
+        .fetch_optional(cx)
+        .await)
         .map(Option::unwrap_or_default)
 }
 
 /// The people of a business whose phone the SMS provider refused: (name, why).
-pub async fn refused_phones(conn: &mut SqliteConnection, business_id: &str) -> sqlx::Result<Vec<(String, String)>> {
-    sqlx::query_as(
+pub async fn refused_phones(conn: &mut impl Link, business_id: &str) -> sqlx::Result<Vec<(String, String)>> {
+    on!(conn, |cx| sqlx::query_as(
         "SELECT name, phone_blocked_reason FROM users
          WHERE business_id = $1 AND removed_at IS NULL AND phone_blocked_reason IS NOT NULL ORDER BY name LIMIT $2",
     )
     .bind(business_id)
     .bind(MAX_TEAM)
-    .fetch_all(conn)
-    .await
+    .fetch_all(cx)
+    .await)
 }

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
-use sqlx::SqliteConnection;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::{ConnectOptions, SqliteConnection};
 use tokio::sync::mpsc::OwnedPermit;
 use tokio::sync::{Notify, broadcast, mpsc, oneshot};
 use tracing::Instrument;
@@ -21,7 +22,7 @@ use super::events::{self, Stored};
 pub use super::ingest::NewEvent;
 use super::ingest::{self, Conflict, Item, ItemPlan, UsageAlerted};
 use super::notifications::{self, NewNotification};
-use super::{Write, WriterSettings, defaults, recipients};
+use super::{Conn, Link, Write, WriterSettings, defaults, recipients};
 use crate::clock::unix_now_ms;
 use crate::domain::events::Event;
 use crate::domain::planning::Routing;
@@ -75,7 +76,47 @@ pub struct Handover {
     pub committed: Instant,
 }
 
+/// The writer's own connection.
+pub(super) enum Owned {
+    Lite(SqliteConnection),
+    /// With what it was opened with, to open it again after PostgreSQL dropped it.
+    Pg(PgConnection, PgConnectOptions),
+}
+
+impl Owned {
+    pub(super) fn conn(&mut self) -> Conn<'_> {
+        match self {
+            Owned::Lite(c) => Conn::Lite(c),
+            Owned::Pg(c, _) => Conn::Pg(c),
+        }
+    }
+
+    /// After a failed batch: a PostgreSQL connection that no longer answers is opened again.
+    async fn heal(&mut self) {
+        if let Owned::Pg(conn, options) = self {
+            if sqlx::Connection::ping(conn).await.is_ok() {
+                return;
+            }
+            match options.connect().await {
+                Ok(fresh) => {
+                    tracing::info!("the writer reconnected to PostgreSQL");
+                    *conn = fresh;
+                }
+                Err(e) => tracing::warn!(error = %e, "the writer cannot reconnect to PostgreSQL yet"),
+            }
+        }
+    }
+}
+
+/// What another instance changed, heard through PostgreSQL (see `listen`).
+pub(super) enum Heard {
+    /// A business's routing settings (`None`: possibly any business's, while not listening).
+    Routing(Option<String>),
+    Inbox(i64),
+}
+
 enum Job {
+    Heard(Heard),
     Ingest { new: NewEvent, received: Instant, reply: oneshot::Sender<Result<Stored, IngestError>> },
     Outcome(Outcome, oneshot::Sender<bool>),
     Inbox(NewNotification, oneshot::Sender<bool>),
@@ -131,12 +172,14 @@ fn not_stored(why: &str) -> sqlx::Error {
 pub struct Writer {
     jobs: mpsc::Sender<Job>,
     inbox: broadcast::Sender<i64>,
+    /// Names this process in the changes it announces, so it can ignore its own.
+    pub(super) instance: u64,
 }
 
 impl Writer {
     /// Starts the writer on `conn`. Answers the handle, the receiver of planned deliveries, and
     /// the writer's activity (for the checkpointer).
-    pub(super) fn start(conn: SqliteConnection, settings: WriterSettings) -> (Self, Handed, Watch) {
+    pub(super) fn start(conn: Owned, settings: WriterSettings) -> (Self, Handed, Watch) {
         let (jobs, rx) = mpsc::channel(QUEUE);
         let (handover, deliveries) = mpsc::channel(HANDOVER_QUEUE);
         let spilled = Arc::new(Notify::new());
@@ -151,11 +194,13 @@ impl Writer {
             spilled: spilled.clone(),
             inbox: inbox.clone(),
             lease: settings.lease,
+            instance: rand::random(),
             activity,
             checkpointed: Instant::now(),
         };
+        let instance = task.instance;
         tokio::spawn(task.run(rx));
-        (Self { jobs, inbox }, Handed { deliveries, spilled }, watch)
+        (Self { jobs, inbox, instance }, Handed { deliveries, spilled }, watch)
     }
 
     pub(super) async fn run<T, F>(&self, job: F) -> sqlx::Result<T>
@@ -167,6 +212,11 @@ impl Writer {
         let pending = Box::new(Closure { job: Some(job), result: None, reply });
         self.jobs.send(Job::Other(pending)).await.map_err(|_| not_stored("the writer has stopped"))?;
         answer.await.unwrap_or_else(|_| Err(not_stored("the writer has stopped")))
+    }
+
+    /// Passes on what another instance changed, in order with the writes that follow.
+    pub(super) async fn heard(&self, heard: Heard) {
+        let _ = self.jobs.send(Job::Heard(heard)).await;
     }
 
     pub(super) fn inbox_changes(&self) -> broadcast::Receiver<i64> {
@@ -191,6 +241,12 @@ impl Writer {
     }
 }
 
+/// True for the errors PostgreSQL answers when concurrent transactions collide (a deadlock, a
+/// serialization failure): the transaction may simply run again.
+fn is_retryable(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40P01" | "40001")))
+}
+
 type IngestReply = (oneshot::Sender<Result<Stored, IngestError>>, Instant);
 
 /// Room reserved with the dispatcher, per batch item.
@@ -205,6 +261,7 @@ struct Batch {
     outcomes: Vec<(Outcome, oneshot::Sender<bool>)>,
     inbox: Vec<(NewNotification, oneshot::Sender<bool>)>,
     other: Vec<Box<dyn Pending>>,
+    heard: Vec<Heard>,
 }
 
 impl Batch {
@@ -227,6 +284,7 @@ impl Batch {
                 Job::Outcome(outcome, done) => batch.outcomes.push((outcome, done)),
                 Job::Inbox(notification, done) => batch.inbox.push((notification, done)),
                 Job::Other(pending) => batch.other.push(pending),
+                Job::Heard(heard) => batch.heard.push(heard),
             }
         }
         batch
@@ -242,6 +300,7 @@ struct Task {
     /// Whose inbox a commit changed, for their open pages.
     inbox: broadcast::Sender<i64>,
     lease: Duration,
+    instance: u64,
     activity: Activity,
     /// When the writer last finished a checkpoint itself.
     checkpointed: Instant,
@@ -272,6 +331,20 @@ impl Task {
     }
 
     async fn process(&mut self, mut batch: Batch) {
+        for heard in std::mem::take(&mut batch.heard) {
+            match heard {
+                Heard::Routing(Some(business)) => {
+                    self.routing.remove(&business);
+                }
+                Heard::Routing(None) => self.routing.clear(),
+                Heard::Inbox(user) => {
+                    let _ = self.inbox.send(user);
+                }
+            }
+        }
+        if batch.items.is_empty() && batch.outcomes.is_empty() && batch.inbox.is_empty() && batch.other.is_empty() {
+            return;
+        }
         let started = Instant::now();
         let result = match self.load_caches(&batch.items).await {
             Ok(()) => self.commit(&mut batch).await,
@@ -302,6 +375,7 @@ impl Task {
             Err(e) => {
                 tracing::warn!(error = %e, "a write batch failed; nothing in it was stored");
                 self.fail(batch, &e.to_string());
+                self.write.conn.heal().await;
             }
         }
     }
@@ -317,7 +391,8 @@ impl Task {
             return;
         }
         self.checkpointed = Instant::now();
-        match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut *self.write).await {
+        let Conn::Lite(conn) = self.write.conn() else { return };
+        match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(conn).await {
             Ok(_) => tracing::debug!(
                 target: "kaicalls_notify::timing",
                 checkpoint_us = self.checkpointed.elapsed().as_micros() as u64,
@@ -356,7 +431,7 @@ impl Task {
     }
 
     async fn exec(&mut self, sql: &'static str) -> sqlx::Result<()> {
-        sqlx::query(sql).execute(&mut *self.write).await.map(|_| ())
+        on!(&mut self.write, |cx| sqlx::query(sql).execute(cx).await.map(|done| done.rows_affected())).map(|_| ())
     }
 
     async fn rollback(&mut self) {
@@ -372,7 +447,12 @@ impl Task {
             let mut plans = ingest::plan(&batch.items, &self.routing, &self.usage);
             let permits = self.reserve_handover(&mut plans);
             let (now_ms, lease_ms) = (unix_now_ms(), self.lease.as_millis() as i64);
-            self.exec("BEGIN IMMEDIATE").await?;
+            // SQLite: take the write lock at once (a deferred one could fail at the first insert).
+            let begin = match self.write.conn() {
+                Conn::Lite(_) => "BEGIN IMMEDIATE",
+                Conn::Pg(_) => "BEGIN",
+            };
+            self.exec(begin).await?;
             let written = match ingest::write(&mut self.write, &batch.items, &plans, now_ms, lease_ms).await {
                 Ok(written) => written,
                 Err(conflict) => {
@@ -389,12 +469,26 @@ impl Task {
                         Conflict::AlertKeys(items) => {
                             items.into_iter().for_each(|i| batch.items[i].alerted_before = true)
                         }
+                        // Another instance alerted a usage threshold this one had not heard of.
+                        Conflict::Usage(keys) => {
+                            for (business, period) in keys {
+                                let highest = events::highest_usage_alerted(&mut self.write, &business, &period).await?;
+                                self.usage.insert((business, period), highest);
+                            }
+                        }
+                        // Two instances' batches waited on each other: PostgreSQL stopped this
+                        // one; it runs again.
+                        Conflict::Db(e) if is_retryable(&e) => continue,
                         Conflict::Db(e) => return Err(e),
                     }
                     continue;
                 }
             };
             if let Err(e) = self.write_the_rest(batch, now_ms).await {
+                self.rollback().await;
+                return Err(e);
+            }
+            if let Err(e) = self.announce().await {
                 self.rollback().await;
                 return Err(e);
             }
@@ -405,6 +499,22 @@ impl Task {
             return Ok((plans, written, permits));
         }
         Err(not_stored("the batch kept meeting conflicts"))
+    }
+
+    /// On PostgreSQL, tells the other instances (when this transaction commits) whose routing
+    /// settings and whose inbox it changed.
+    async fn announce(&mut self) -> sqlx::Result<()> {
+        let instance = self.instance;
+        let Write { conn, routing_changed, inbox_changed } = &mut self.write;
+        let Conn::Pg(conn) = conn.conn() else { return Ok(()) };
+        let messages = routing_changed
+            .iter()
+            .map(|b| format!("{instance} routing {b}"))
+            .chain(inbox_changed.iter().map(|u| format!("{instance} inbox {u}")));
+        for message in messages {
+            sqlx::query("SELECT pg_notify($1, $2)").bind(super::listen::CHANNEL).bind(message).execute(&mut *conn).await?;
+        }
+        Ok(())
     }
 
     /// Reserves room with the dispatcher for each planned event that sends something; the ones

@@ -196,7 +196,7 @@ impl Dispatcher {
         let next = if more {
             now
         } else {
-            let due = deliveries::next_due_ms(&mut *self.db.system().acquire().await?).await?;
+            let due = deliveries::next_due_ms(&mut self.db.system().await?).await?;
             due.map_or(lease_check, |due| due.clamp(now + 50, lease_check))
         };
         self.next_poll_ms.store(next, Ordering::Relaxed);
@@ -221,7 +221,7 @@ impl Dispatcher {
         event_ids.sort_unstable();
         event_ids.dedup();
         let mut alerts: HashMap<i64, Result<Arc<Alert>, String>> = HashMap::new();
-        for row in events::by_ids(&mut *self.db.system().acquire().await?, &event_ids).await? {
+        for row in events::by_ids(&mut self.db.system().await?, &event_ids).await? {
             let alert = row.event().map_err(|e| format!("the stored event could not be read: {e}")).map(|event| {
                 let event = AlertEvent {
                     id: row.id,

@@ -119,7 +119,7 @@ async fn change_password(
     if let Err(message) = password::check_new(&input.new_password, &input.confirm_password) {
         return refuse(message);
     }
-    let stored = db::users::password_hash(&mut *state.db.read().await?, me.user.id).await?.unwrap_or_default();
+    let stored = db::users::password_hash(&mut state.db.read().await?, me.user.id).await?.unwrap_or_default();
     let (current, new) = (input.current_password.clone(), input.new_password.clone());
     let checked = state
         .hasher

@@ -105,7 +105,7 @@ async fn login(
         }
     };
 
-    let found = db::users::find_for_login(&mut *state.db.read().await?, &email).await?;
+    let found = db::users::find_for_login(&mut state.db.read().await?, &email).await?;
     let stored_hash = found.as_ref().map(|(_, hash)| hash.clone()).unwrap_or_else(|| state.dummy_password_hash.clone());
     let password = form.password.clone();
     let matches = match state.hasher.run(move || password::verify(&password, &stored_hash)).await {

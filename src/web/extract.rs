@@ -88,7 +88,7 @@ impl FromRequest for CurrentUser {
             let Ok(Some(user_id)) = session.get::<i64>(db::sessions::USER_ID_KEY) else {
                 return Err(signed_out);
             };
-            let found = db::users::get_signed_in(&mut *state.db.read().await?, user_id).await?;
+            let found = db::users::get_signed_in(&mut state.db.read().await?, user_id).await?;
             let Some(db::users::SignedIn { user, business_name, region, unread }) = found else {
                 session.purge();
                 return Err(signed_out);

@@ -269,7 +269,7 @@ async fn remove_member(
     path: web::Path<i64>,
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<HttpResponse, AppError> {
-    let user = db::users::get_active(&mut *state.db.read().await?, me.business_id(), path.into_inner())
+    let user = db::users::get_active(&mut state.db.read().await?, me.business_id(), path.into_inner())
         .await?
         .ok_or(AppError::NotFound)?;
     me.require_manager("remove team members")?;
@@ -355,7 +355,7 @@ async fn invitation_page(
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let token = path.into_inner();
-    let found = db::invitations::find(&mut *state.db.read().await?, &tokens::fingerprint(&token), unix_now()).await?;
+    let found = db::invitations::find(&mut state.db.read().await?, &tokens::fingerprint(&token), unix_now()).await?;
     match found {
         Ok(i) => {
             let invitee = Invitee { token, name: i.name, email: i.email, problem: None, error: None };
@@ -383,7 +383,7 @@ async fn accept_invitation(
 ) -> Result<HttpResponse, AppError> {
     let token = path.into_inner();
     let token_hash = tokens::fingerprint(&token);
-    let invitation = match db::invitations::find(&mut *state.db.read().await?, &token_hash, unix_now()).await? {
+    let invitation = match db::invitations::find(&mut state.db.read().await?, &token_hash, unix_now()).await? {
         Ok(i) => i,
         Err(p) => return Invitee::problem(token, p).answer(&req, &state, StatusCode::NOT_FOUND),
     };

@@ -40,7 +40,7 @@ impl SecretCache {
         {
             return Ok(Some((*region, keys.clone())));
         }
-        let mut conn = db.system().acquire().await?;
+        let mut conn = db.system().await?;
         let Some((region, secrets)) = db::businesses::webhook_secrets(&mut conn, business_id, unix_now()).await? else {
             return Ok(None);
         };

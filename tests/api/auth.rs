@@ -21,7 +21,7 @@ async fn an_owner_signs_in_and_lands_on_the_notifications_page() {
 
     let response = app.login_with(&client, "owner@acme.test", PASSWORD).await;
 
-    assert_eq!(response.status(), 303);
+    assert_eq!(response.status(), 303, "{}", response.text().await.unwrap_or_default());
     assert_eq!(location(&response), "/", "a person lands on the Dashboard");
     let page = app.get_html(&client, "/settings/notifications").await;
     assert!(page.contains("Acme Plumbing"));
@@ -114,7 +114,7 @@ async fn after_sign_out_the_old_cookie_no_longer_works() {
     assert_eq!(page.status(), 303);
     assert_eq!(location(&page), "/login");
     assert_eq!(
-        db::sessions::count_for_user(&mut app.pool.acquire().await.unwrap(), business.owner.id).await.unwrap(),
+        db::sessions::count_for_user(&mut app.db.read().await.unwrap(), business.owner.id).await.unwrap(),
         0
     );
 }

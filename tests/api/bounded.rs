@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use kaicalls_notify::domain::Role;
 
-use crate::helpers::{PASSWORD, TestApp, client, csrf_in, lead, spawn_app, usage};
+use crate::helpers::{PASSWORD, TestApp, client, csrf_in, lead, spawn_app};
 use crate::history::{self, History};
 
 /// A client whose requests come from `address` (any 127.x.y.z reaches the server on loopback).
@@ -213,36 +213,6 @@ async fn adding_someone_with_an_account_elsewhere_does_not_say_so_and_they_learn
     );
     let bright = app.login("dr@bright.test").await;
     assert_eq!(app.get(&bright, "/settings/notifications").await.status(), 200, "their own account is untouched");
-}
-
-#[tokio::test]
-async fn the_write_ahead_log_returns_to_nothing_after_a_burst() {
-    let app = spawn_app().await;
-    let business = app.create_business("Acme", "owner@acme.test").await;
-    let posts: Vec<_> = (0..300)
-        .map(|i| {
-            let (address, id, secret) = (app.address.clone(), business.id.clone(), business.secret.clone());
-            let body = usage(i, 100_000, "2026-11-01");
-            tokio::spawn(async move {
-                crate::helpers::post_signed_to(&address, &id, &secret, &format!("u{i}"), &body).await
-            })
-        })
-        .collect();
-    for p in posts {
-        assert!(p.await.unwrap().is_success());
-    }
-    let wal = app.dir.path().join("kaicalls.db-wal");
-    assert!(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0) > 0, "the burst went through the log");
-
-    let mut size = u64::MAX;
-    for _ in 0..100 {
-        size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
-        if size == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(size, 0, "the log is emptied once the writer is idle");
 }
 
 #[tokio::test]

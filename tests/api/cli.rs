@@ -8,10 +8,11 @@ const BIN: &str = env!("CARGO_BIN_EXE_kaicalls-notify");
 #[tokio::test]
 async fn create_business_reads_the_password_from_stdin_and_prints_json() {
     let dir = tempfile::tempdir().unwrap();
+    let url = crate::helpers::database_url(dir.path()).await;
     let mut child = Command::new(BIN)
         .args(["create-business", "--name", "Bright Dental", "--owner-email", "dr@bright.test"])
         .env("KAI_DATA_DIR", dir.path())
-        .env_remove("DATABASE_URL")
+        .envs(crate::helpers::binary_env(dir.path()))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -26,8 +27,8 @@ async fn create_business_reads_the_password_from_stdin_and_prints_json() {
     let secret = json["webhook_secret"].as_str().unwrap();
     assert!(id.starts_with("biz_"));
     assert!(secret.starts_with("whsec_"));
-    let pool = crate::helpers::read_only_pool(&format!("sqlite://{}", dir.path().join("kaicalls.db").display())).await;
-    let mut conn = pool.acquire().await.unwrap();
+    let (db, _handed) = db::open(&url, db::WriterSettings::new(std::time::Duration::from_secs(60))).await.unwrap();
+    let mut conn = db.read().await.unwrap();
     let business = db::businesses::get(&mut conn, id).await.unwrap().unwrap();
     assert_eq!(business.name, "Bright Dental");
     assert_eq!(business.webhook_secret, secret);
@@ -79,14 +80,12 @@ fn a_bad_environment_variable_stops_start_up_naming_it() {
 #[tokio::test]
 async fn the_demo_seed_can_run_again_on_the_same_database() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("demo.db").display());
-    let (demo_db, _handover) =
-        db::open(&url, db::WriterSettings { lease: std::time::Duration::from_secs(60) }).await.unwrap();
+    let url = crate::helpers::database_url(dir.path()).await;
+    let (demo_db, _handover) = db::open(&url, db::WriterSettings::new(std::time::Duration::from_secs(60))).await.unwrap();
 
     let first = kaicalls_notify::demo::seed(&demo_db).await.unwrap();
     let second = kaicalls_notify::demo::seed(&demo_db).await.unwrap();
-    let pool = crate::helpers::read_only_pool(&url).await;
-    let mut conn = pool.acquire().await.unwrap();
+    let mut conn = demo_db.read().await.unwrap();
 
     assert_eq!(first.business_id, second.business_id);
     assert_eq!(first.webhook_secret, second.webhook_secret);

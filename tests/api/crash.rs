@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::helpers::{csrf_in, lead, read_only_pool};
+use crate::helpers::{any_pool, csrf_in, lead};
 use crate::twilio::{self, Reply, TwilioServer};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kaicalls-notify");
@@ -46,6 +46,7 @@ fn serve(dir: &Path, port: u16, sms_api: &str) -> Server {
         .arg("serve")
         .env("KAI_BIND", format!("127.0.0.1:{port}"))
         .env("KAI_DATA_DIR", dir)
+        .envs(crate::helpers::binary_env(dir))
         .env("SMS_API_BASE", sms_api)
         .env("SMS_ACCOUNT_SID", twilio::SID)
         .env("SMS_AUTH_TOKEN", twilio::TOKEN)
@@ -71,9 +72,11 @@ async fn wait_until_up(port: u16) {
 
 /// Creates a business with the CLI, turns SMS on with a business phone; answers (id, secret).
 async fn business_with_sms(dir: &Path) -> (String, String) {
+    crate::helpers::database_url(dir).await;
     let mut create = Command::new(BIN)
         .args(["create-business", "--name", "Acme", "--owner-email", "owner@acme.test"])
         .env("KAI_DATA_DIR", dir)
+        .envs(crate::helpers::binary_env(dir))
         .env("RUST_LOG", "warn")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -82,8 +85,8 @@ async fn business_with_sms(dir: &Path) -> (String, String) {
     create.stdin.take().unwrap().write_all(format!("{OWNER_PASSWORD}\n").as_bytes()).unwrap();
     let created: serde_json::Value = serde_json::from_slice(&create.wait_with_output().unwrap().stdout).unwrap();
     // The server is not running yet: change the file directly.
-    let writable = sqlx::SqlitePool::connect(&database_url(dir)).await.unwrap();
-    sqlx::query("UPDATE notification_defaults SET sms_enabled = 1, notification_phone = '+15555550100'")
+    let writable = any_pool(&database_url(dir)).await;
+    sqlx::query("UPDATE notification_defaults SET sms_enabled = TRUE, notification_phone = '+15555550100'")
         .execute(&writable)
         .await
         .unwrap();
@@ -92,7 +95,7 @@ async fn business_with_sms(dir: &Path) -> (String, String) {
 }
 
 fn database_url(dir: &Path) -> String {
-    format!("sqlite://{}", dir.join("kaicalls.db").display())
+    crate::engine::url_of(dir)
 }
 
 async fn post_lead(port: u16, business: &str, secret: &str, webhook_id: &str, lead_id: &str) -> u16 {
@@ -108,7 +111,7 @@ async fn post_lead(port: u16, business: &str, secret: &str, webhook_id: &str, le
 }
 
 async fn sms_status(dir: &Path) -> Vec<String> {
-    let pool = read_only_pool(&database_url(dir)).await;
+    let pool = any_pool(&database_url(dir)).await;
     sqlx::query_scalar("SELECT status FROM deliveries WHERE channel = 'sms'").fetch_all(&pool).await.unwrap()
 }
 
@@ -195,11 +198,11 @@ async fn sigterm_stops_the_server_within_ten_seconds_while_pages_are_busy() {
     {
         let (db, _handover) = kaicalls_notify::db::open(
             &database_url(dir.path()),
-            kaicalls_notify::db::WriterSettings { lease: Duration::from_secs(60) },
+            kaicalls_notify::db::WriterSettings::new(Duration::from_secs(60)),
         )
         .await
         .unwrap();
-        let pool = read_only_pool(&database_url(dir.path())).await;
+        let pool = any_pool(&database_url(dir.path())).await;
         let owner: i64 = sqlx::query_scalar("SELECT id FROM users").fetch_one(&pool).await.unwrap();
         crate::history::add(&db, &business, owner, crate::history::History::YEAR).await.unwrap();
     }

@@ -2,7 +2,6 @@
 //! and one helper per endpoint.
 use std::sync::Arc;
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use kaicalls_notify::clock::unix_now;
@@ -12,8 +11,8 @@ use kaicalls_notify::dispatch::Dispatcher;
 use kaicalls_notify::domain::{EmailAddress, PersonName, PhoneNumber, Region, Role, password};
 use kaicalls_notify::startup::Application;
 use reqwest::header::HeaderMap;
-use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use sqlx::AnyPool;
+use sqlx::any::AnyPoolOptions;
 
 use crate::smtp::SmtpServer;
 use crate::twilio::{self, TwilioServer};
@@ -24,8 +23,9 @@ pub struct TestApp {
     pub address: String,
     /// The application's database handle (its writer, its readers).
     pub db: Db,
-    /// A read-only pool of the test's own on the same database, for checking what was stored.
-    pub pool: SqlitePool,
+    /// A pool of the test's own on the same database (either engine), for checking what was
+    /// stored.
+    pub pool: AnyPool,
     pub dispatcher: Arc<Dispatcher>,
     pub smtp: SmtpServer,
     pub twilio: TwilioServer,
@@ -43,8 +43,13 @@ pub struct TestBusiness {
     pub secret: String,
 }
 
-fn config(dir: &std::path::Path, smtp_url: &str, twilio: &TwilioServer) -> Config {
+/// A session key shared by every instance of a test (PostgreSQL requires one).
+const SESSION_KEY: &str = "a2FpY2FsbHMtdGVzdC1zZXNzaW9uLWtleS1rYWljYWxscy10ZXN0LXNlc3Npb24ta2V5LWthaWNhbGxzLXRlc3Qtc2Vzc2lvbg==";
+
+async fn config(dir: &std::path::Path, smtp_url: &str, twilio: &TwilioServer) -> Config {
     let vars = [
+        ("DATABASE_URL", crate::engine::database_url(dir).await),
+        ("SESSION_KEY", SESSION_KEY.to_owned()),
         ("KAI_BIND", "127.0.0.1:0".to_owned()),
         ("KAI_DATA_DIR", dir.display().to_string()),
         ("SMTP_URL", smtp_url.to_owned()),
@@ -86,22 +91,36 @@ pub async fn spawn_with(
     twilio: TwilioServer,
     adjust: impl FnOnce(&mut Config),
 ) -> TestApp {
-    let mut config = config(dir.path(), smtp_url, &twilio);
+    // KAI_TEST_LOG=warn (any filter) shows the application's log in a test's output.
+    if let Ok(filter) = std::env::var("KAI_TEST_LOG") {
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    }
+    let mut config = config(dir.path(), smtp_url, &twilio).await;
     adjust(&mut config);
     let database_url = config.database_url.clone();
     let app = Application::build(config).await.expect("the app starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     let (db, dispatcher) = (app.db().clone(), app.dispatcher());
     tokio::spawn(app.run_until_stopped());
-    let pool = read_only_pool(&database_url).await;
+    let pool = any_pool(&database_url).await;
     let password_hash = password::hash(PASSWORD).unwrap();
     TestApp { address, db, pool, dispatcher, smtp, twilio, dir, password_hash }
 }
 
-/// A read-only pool on a database, for looking at what the application stored.
-pub async fn read_only_pool(database_url: &str) -> SqlitePool {
-    let options = SqliteConnectOptions::from_str(database_url).unwrap().read_only(true);
-    SqlitePoolOptions::new().max_connections(2).connect_with(options).await.unwrap()
+/// A small pool on a database (either engine), for looking at what the application stored.
+pub async fn any_pool(database_url: &str) -> AnyPool {
+    sqlx::any::install_default_drivers();
+    AnyPoolOptions::new().max_connections(2).connect(database_url).await.unwrap()
+}
+
+/// What the binary needs to run on a data folder's database (made first with `database_url`).
+pub fn binary_env(dir: &std::path::Path) -> [(&'static str, String); 2] {
+    [("DATABASE_URL", crate::engine::url_of(dir)), ("SESSION_KEY", SESSION_KEY.to_owned())]
+}
+
+/// The database URL of a data folder, on the engine the suite runs on (made if missing).
+pub async fn database_url(dir: &std::path::Path) -> String {
+    crate::engine::database_url(dir).await
 }
 
 pub fn client() -> reqwest::Client {
@@ -245,11 +264,11 @@ impl TestApp {
     }
 
     pub async fn defaults(&self, business_id: &str) -> kaicalls_notify::domain::BusinessDefaults {
-        db::defaults::of(&mut self.pool.acquire().await.unwrap(), business_id).await.unwrap()
+        db::defaults::of(&mut self.db.read().await.unwrap(), business_id).await.unwrap()
     }
 
     pub async fn recipient(&self, business_id: &str, id: i64) -> Option<db::recipients::Recipient> {
-        db::recipients::get(&mut self.pool.acquire().await.unwrap(), business_id, id).await.unwrap()
+        db::recipients::get(&mut self.db.read().await.unwrap(), business_id, id).await.unwrap()
     }
 }
 

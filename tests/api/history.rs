@@ -3,7 +3,7 @@
 //! year of usage reports. Used by the tests that check pages stay cheap at size, and by
 //! `examples/bigbusiness.rs`.
 use kaicalls_notify::clock::unix_now;
-use kaicalls_notify::db::Db;
+use kaicalls_notify::db::{Conn, Db, Link};
 
 /// What to add.
 #[derive(Debug, Clone, Copy)]
@@ -107,6 +107,81 @@ const STATEMENTS: [&str; 8] = [
      FROM d, p",
 ];
 
+/// The same statements for PostgreSQL (its own names for formatting, JSON and dates).
+const PG_STATEMENTS: [&str; 8] = [
+    "n(i) AS (SELECT generate_series(1, p.teammates) FROM p)
+     INSERT INTO users (business_id, name, email, phone, role, password_hash, created_at)
+     SELECT p.business, 'Teammate ' || i, 'teammate' || i || '-' || p.business || '@history.test',
+            '+1555555' || lpad(i::text, 4, '0'), 'member', NULL, p.start FROM n, p",
+    "n(i) AS (SELECT 0)
+     INSERT INTO recipients (business_id, user_id, email_enabled, sms_enabled, in_app_enabled, lead_created,
+         lead_updated, usage_alerts, billing_alerts, min_lead_score, created_at)
+     SELECT p.business, u.id, TRUE, u.id % 3 = 0, TRUE, TRUE, u.id % 2 = 1, TRUE, TRUE, (u.id * 7) % 90, p.start
+     FROM users u, p WHERE u.business_id = p.business AND u.email LIKE '%@history.test'",
+    "n(i) AS (SELECT generate_series(1, p.leads) FROM p),
+     at(i, ms) AS (SELECT i, (p.start + i * ((p.now - p.start) / p.leads)) * 1000 FROM n, p),
+     came(i, kind, ms) AS (
+         SELECT i, 'created', ms FROM at
+         UNION ALL SELECT i, 'updated', ms + 86400000 FROM at, p WHERE i % 2 = 0 AND ms + 86400000 < p.now * 1000)
+     INSERT INTO events (business_id, webhook_id, type, payload, received_at_ms, state, planned_at_ms, lead_id)
+     SELECT p.business, 'history-' || kind || '-' || i, 'lead.' || kind,
+            CASE kind
+                WHEN 'created' THEN json_build_object('lead_id', 'H-' || i, 'name', 'Caller ' || i,
+                    'phone', '+1555010' || lpad((i % 10000)::text, 4, '0'), 'email', NULL, 'score', (i * 37) % 101,
+                    'summary', 'Leaking water heater, wants a visit', 'occurred_at', ms / 1000)::text
+                ELSE json_build_object('lead_id', 'H-' || i, 'name', 'Caller ' || i, 'phone', NULL, 'email', NULL,
+                    'score', least(100, (i * 37) % 101 + 5), 'summary', 'Booked for Tuesday',
+                    'occurred_at', ms / 1000)::text
+            END,
+            ms, 'planned', ms, 'H-' || i
+     FROM came, p ORDER BY ms, kind",
+    "n(i) AS (SELECT 0)
+     INSERT INTO leads (business_id, lead_id, name, phone, email, score, summary, first_seen_at, updated_at, last_event_id)
+     SELECT p.business, e.lead_id, 'Caller ' || substr(e.lead_id, 3), min(e.payload::json ->> 'phone'), NULL,
+            max((e.payload::json ->> 'score')::bigint), 'Leaking water heater, wants a visit',
+            min(e.received_at_ms) / 1000, max(e.received_at_ms) / 1000, max(e.id)
+     FROM events e, p WHERE e.business_id = p.business AND e.webhook_id LIKE 'history-%' AND e.lead_id IS NOT NULL
+     GROUP BY p.business, e.lead_id",
+    "slot(s) AS (SELECT generate_series(0, p.per_event - 1) FROM p),
+     mates(n, id) AS MATERIALIZED (SELECT row_number() OVER (ORDER BY u.id), u.id FROM users u, p
+         WHERE u.business_id = p.business AND u.email LIKE '%@history.test')
+     INSERT INTO deliveries (event_id, business_id, seq, user_id, person_name, channel, address, status, reason,
+         skip, attempts, created_at_ms, sent_at_ms)
+     SELECT e.id, p.business, s, u.id, CASE WHEN s = 0 THEN NULL ELSE 'Teammate ' || s END,
+            CASE s % 3 WHEN 0 THEN 'email' WHEN 1 THEN 'in_app' ELSE 'sms' END,
+            CASE s % 3 WHEN 0 THEN 'teammate' || s || '@history.test' WHEN 1 THEN 'user:' || s
+                 ELSE '+1555555' || lpad(s::text, 4, '0') END,
+            CASE WHEN (e.id + s) % 997 = 0 THEN 'dead' WHEN (e.id + s) % 4 = 0 THEN 'skipped' ELSE 'sent' END,
+            CASE WHEN (e.id + s) % 997 = 0 THEN 'mailbox unavailable (550)'
+                 WHEN (e.id + s) % 4 = 0 THEN 'score 40 is below Teammate ' || s || '’s threshold 60' END,
+            CASE WHEN (e.id + s) % 997 <> 0 AND (e.id + s) % 4 = 0 THEN 'below_threshold' END,
+            1, e.received_at_ms, CASE WHEN (e.id + s) % 997 <> 0 AND (e.id + s) % 4 <> 0 THEN e.received_at_ms + 900 END
+     FROM events e CROSS JOIN slot CROSS JOIN p LEFT JOIN mates u ON u.n = slot.s
+     WHERE e.business_id = p.business AND e.webhook_id LIKE 'history-%'",
+    "n(i) AS (SELECT 0)
+     UPDATE leads SET alerts_sent = sent.n
+     FROM (SELECT e.lead_id, count(*) AS n FROM deliveries d JOIN events e ON e.id = d.event_id, p
+           WHERE e.business_id = p.business AND d.status = 'sent' AND e.lead_id LIKE 'H-%' GROUP BY e.lead_id) AS sent
+     WHERE leads.business_id = (SELECT business FROM p) AND leads.lead_id = sent.lead_id",
+    "n(i) AS (SELECT generate_series(1, p.inbox) FROM p)
+     INSERT INTO notifications (business_id, user_id, title, body, link, created_at, read_at)
+     SELECT p.business, p.owner, 'New lead: Caller ' || i, '+15550100, score 80. Leaking water heater', '/leads',
+            p.start + i * ((p.now - p.start) / p.inbox),
+            CASE WHEN i <= p.inbox - 30 THEN p.start + i * ((p.now - p.start) / p.inbox) + 60 END
+     FROM n, p",
+    "d(i) AS (SELECT generate_series(0, 364))
+     INSERT INTO events (business_id, webhook_id, type, payload, received_at_ms, state, usage_threshold, planned_at_ms)
+     SELECT p.business, 'history-usage-' || i, 'usage.updated',
+            json_build_object('minutes_used', (i % 30) * 20, 'included_minutes', 500,
+                'period_start', to_char(to_timestamp(p.start + (i / 30) * 30 * 86400) AT TIME ZONE 'UTC', 'YYYY-MM-DD'),
+                'period_end', to_char(to_timestamp(p.start + ((i / 30) * 30 + 29) * 86400) AT TIME ZONE 'UTC',
+                    'YYYY-MM-DD'))::text,
+            (p.start + i * 86400) * 1000, 'planned',
+            CASE (i % 30) * 20 WHEN 380 THEN 75 WHEN 460 THEN 90 WHEN 500 THEN 100 END,
+            (p.start + i * 86400) * 1000
+     FROM d, p",
+];
+
 /// Adds `history` to a business whose owner is `owner_id`, in one transaction. Answers the
 /// number of rows written.
 pub async fn add(db: &Db, business_id: &str, owner_id: i64, history: History) -> sqlx::Result<u64> {
@@ -115,20 +190,28 @@ pub async fn add(db: &Db, business_id: &str, owner_id: i64, history: History) ->
         Box::pin(async move {
             let now = unix_now();
             let mut rows = 0;
-            for statement in STATEMENTS {
-                let sql = format!("WITH RECURSIVE {PARAMS}, {statement}");
-                rows += sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(&business)
-                    .bind(history.leads)
-                    .bind(now - YEAR_SECS)
-                    .bind(now)
-                    .bind(history.teammates)
-                    .bind(history.deliveries_per_event)
-                    .bind(history.inbox)
-                    .bind(owner_id)
-                    .execute(&mut **w)
-                    .await?
-                    .rows_affected();
+            macro_rules! each {
+                ($statements:expr, $conn:expr) => {
+                    for statement in $statements {
+                        let sql = format!("WITH RECURSIVE {PARAMS}, {statement}");
+                        rows += sqlx::query(sqlx::AssertSqlSafe(sql))
+                            .bind(&business)
+                            .bind(history.leads)
+                            .bind(now - YEAR_SECS)
+                            .bind(now)
+                            .bind(history.teammates)
+                            .bind(history.deliveries_per_event)
+                            .bind(history.inbox)
+                            .bind(owner_id)
+                            .execute(&mut *$conn)
+                            .await?
+                            .rows_affected();
+                    }
+                };
+            }
+            match w.conn() {
+                Conn::Lite(conn) => each!(STATEMENTS, conn),
+                Conn::Pg(conn) => each!(PG_STATEMENTS, conn),
             }
             Ok(rows)
         })

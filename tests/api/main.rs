@@ -6,12 +6,17 @@ mod browser;
 mod cli;
 mod crash;
 mod delivery;
+mod engine;
 mod helpers;
 mod history;
 mod notifications;
 mod pages;
 mod security;
 mod smtp;
+mod sqlite_only;
 mod team;
 mod twilio;
 mod webhooks;
+
+/// The engine this copy of the suite runs on (`tests/api_postgres` runs it on PostgreSQL).
+pub const ENGINE: engine::Engine = engine::Engine::Sqlite;

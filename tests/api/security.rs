@@ -160,9 +160,11 @@ async fn world(app: &TestApp) -> World {
 /// A snapshot of everything the routes below could change.
 async fn snapshot(app: &TestApp) -> String {
     let rows: Vec<(String, String)> = sqlx::query_as(
-        "SELECT 'r' || id, user_id || email_enabled || sms_enabled || in_app_enabled || lead_created || min_lead_score FROM recipients
-         UNION ALL SELECT 'u' || id, coalesce(removed_at, '-') || name FROM users
-         UNION ALL SELECT 'd' || business_id, lead_created || sms_enabled || coalesce(notification_phone, '-') FROM notification_defaults
+        "SELECT 'r' || id, CAST(user_id AS TEXT) || CAST(email_enabled AS TEXT) || CAST(sms_enabled AS TEXT)
+             || CAST(in_app_enabled AS TEXT) || CAST(lead_created AS TEXT) || CAST(min_lead_score AS TEXT) FROM recipients
+         UNION ALL SELECT 'u' || id, coalesce(CAST(removed_at AS TEXT), '-') || name FROM users
+         UNION ALL SELECT 'd' || business_id, CAST(lead_created AS TEXT) || CAST(sms_enabled AS TEXT)
+             || coalesce(notification_phone, '-') FROM notification_defaults
          ORDER BY 1",
     )
     .fetch_all(&app.pool)

@@ -167,7 +167,7 @@ async fn everyone_edits_their_own_name_and_phone() {
 
     let good = app.post_form(&member, "/account/profile", &[("name", "Ann Lee"), ("phone", "555.555.0109")]).await;
     assert_eq!(good.status(), 303);
-    let user = kaicalls_notify::db::users::get_active(&mut app.pool.acquire().await.unwrap(), &business.id, ann.id)
+    let user = kaicalls_notify::db::users::get_active(&mut app.db.read().await.unwrap(), &business.id, ann.id)
         .await
         .unwrap()
         .unwrap();

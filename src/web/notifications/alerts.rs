@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 use serde::Deserialize;
-use sqlx::SqliteConnection;
+use crate::db::Link;
 
 use crate::clock::{format_utc, unix_now_ms};
 use crate::db;
@@ -166,7 +166,7 @@ fn decision(d: &DeliveryRow) -> Decision<'_> {
 /// The events (newest first), each with the decisions `me` may see that the filter matches:
 /// owners and admins see everyone's, teammates their own and those about everyone.
 async fn event_views(
-    conn: &mut SqliteConnection,
+    conn: &mut impl Link,
     me: &CurrentUser,
     ids: &[i64],
     filter: &LogFilter,
@@ -213,7 +213,7 @@ async fn event_views(
 }
 
 /// The latest few events, for the Notifications page.
-pub async fn alerts_view(conn: &mut SqliteConnection, me: &CurrentUser) -> Result<AlertsView, AppError> {
+pub async fn alerts_view(conn: &mut impl Link, me: &CurrentUser) -> Result<AlertsView, AppError> {
     let manages = me.manages_business();
     let filter = LogFilter::default();
     let ids = match manages {
@@ -234,7 +234,7 @@ pub async fn alerts_view(conn: &mut SqliteConnection, me: &CurrentUser) -> Resul
 /// Polled by the page so results of new events and test alerts appear without a reload.
 #[get("/settings/notifications/alerts")]
 pub async fn alerts_fragment(me: CurrentUser, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    let alerts = alerts_view(&mut *state.db.read().await?, &me).await?;
+    let alerts = alerts_view(&mut state.db.read().await?, &me).await?;
     render(StatusCode::OK, &AlertsFragment { alerts })
 }
 
@@ -448,7 +448,7 @@ pub async fn send_test(
     path: web::Path<i64>,
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Result<HttpResponse, AppError> {
-    let recipient = db::recipients::get(&mut *state.db.read().await?, me.business_id(), path.into_inner())
+    let recipient = db::recipients::get(&mut state.db.read().await?, me.business_id(), path.into_inner())
         .await?
         .ok_or(AppError::NotFound)?;
     if recipient.user_id != me.user.id && !me.manages_business() {
@@ -474,7 +474,7 @@ pub async fn send_test(
     );
     state.db.ingest(test).await.map_err(|_| AppError::Busy)?;
     if is_htmx(&req) {
-        let alerts = alerts_view(&mut *state.db.read().await?, &me).await?;
+        let alerts = alerts_view(&mut state.db.read().await?, &me).await?;
         let status = format!("Test alert on its way to {whose} channels. See Recent alerts.");
         return render(StatusCode::OK, &TestSent { alerts, status });
     }

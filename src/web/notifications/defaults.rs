@@ -114,7 +114,7 @@ pub async fn save_defaults(
 
     let (email, phone) = parse_destinations(&fields, region);
     if !switches_only && (email.is_err() || phone.is_err()) {
-        let stored = db::defaults::of(&mut *state.db.read().await?, me.business_id()).await?;
+        let stored = db::defaults::of(&mut state.db.read().await?, me.business_id()).await?;
         let shown = BusinessDefaults { kinds, channels, ..stored };
         let mut d = DefaultsView::new(&shown, true, region);
         d.email = fields.get("notification_email").unwrap_or("").to_owned();

@@ -12,7 +12,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use askama::Template;
 use serde::Deserialize;
-use sqlx::SqliteConnection;
+use crate::db::Link;
 
 use super::error::AppError;
 use super::extract::{CurrentUser, is_htmx};
@@ -64,7 +64,7 @@ impl Oob {
 
     /// The status, and the recent changes read again (something was saved).
     async fn saved(
-        conn: &mut SqliteConnection,
+        conn: &mut impl Link,
         business_id: &str,
         status: impl Into<String>,
     ) -> Result<Self, AppError> {
@@ -93,7 +93,7 @@ impl NotificationsPage {
     }
 
     async fn load_with(
-        conn: &mut SqliteConnection,
+        conn: &mut impl Link,
         state: &AppState,
         me: &CurrentUser,
         defaults: &BusinessDefaults,
@@ -111,7 +111,7 @@ impl NotificationsPage {
     }
 }
 
-async fn audit_lines(conn: &mut SqliteConnection, business_id: &str) -> Result<Vec<AuditLine>, AppError> {
+async fn audit_lines(conn: &mut impl Link, business_id: &str) -> Result<Vec<AuditLine>, AppError> {
     let entries = db::audit::recent(conn, business_id, 20).await?;
     Ok(entries
         .iter()

@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 use serde::Deserialize;
-use sqlx::SqliteConnection;
+use crate::db::Link;
 
 use super::{Oob, answer};
 use crate::clock::unix_now;
@@ -179,12 +179,12 @@ struct ConfirmRemove {
 }
 
 /// How many of the last 30 days' leads had each score (the threshold preview).
-async fn recent_scores(conn: &mut SqliteConnection, business_id: &str) -> Result<Vec<(i64, i64)>, AppError> {
+async fn recent_scores(conn: &mut impl Link, business_id: &str) -> Result<Vec<(i64, i64)>, AppError> {
     Ok(db::leads::scores_since(conn, business_id, unix_now() - 30 * 24 * 3600).await?)
 }
 
 pub async fn recipients_view(
-    conn: &mut SqliteConnection,
+    conn: &mut impl Link,
     me: &CurrentUser,
     d: &BusinessDefaults,
 ) -> Result<RecipientsView, AppError> {
@@ -252,7 +252,7 @@ pub async fn add_recipient(
         let code = StatusCode::UNPROCESSABLE_ENTITY;
         return recipients_answer(&req, &state, &me, code, format!("Not added: {problem}"), Some(problem)).await;
     };
-    let user = db::users::get_active(&mut *state.db.read().await?, me.business_id(), user_id)
+    let user = db::users::get_active(&mut state.db.read().await?, me.business_id(), user_id)
         .await?
         .ok_or(AppError::NotFound)?;
     let (business, actor) = (me.business_id().to_owned(), me.user.id);
@@ -375,7 +375,7 @@ pub async fn save_grid(
     if ids.len() > MAX_GRID_ROWS {
         return Err(AppError::BadRequest(format!("A save carries at most {MAX_GRID_ROWS} rows.")));
     }
-    let stored = db::recipients::list(&mut *state.db.read().await?, me.business_id()).await?;
+    let stored = db::recipients::list(&mut state.db.read().await?, me.business_id()).await?;
     // Rows removed since the page was drawn are left alone; someone else's row needs a manager.
     let rows: Vec<&Recipient> = stored.iter().filter(|r| ids.contains(&r.id)).collect();
     if rows.iter().any(|r| r.user_id != me.user.id) && !me.manages_business() {
@@ -446,7 +446,7 @@ pub async fn remove_recipient(
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
     let stored =
-        db::recipients::get(&mut *state.db.read().await?, me.business_id(), id).await?.ok_or(AppError::NotFound)?;
+        db::recipients::get(&mut state.db.read().await?, me.business_id(), id).await?.ok_or(AppError::NotFound)?;
     me.require_manager("remove notification recipients")?;
     if fields.get("confirmed") != Some("yes") {
         let page = ConfirmRemove { shell: Shell::new(&me, "notifications"), id, name: stored.name, status: None };

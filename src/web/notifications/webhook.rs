@@ -1,6 +1,6 @@
 //! Where Kai posts events, for owners and admins: the URL, the signing secret, rotation.
 use actix_web::{HttpResponse, post, web};
-use sqlx::SqliteConnection;
+use crate::db::Link;
 
 use crate::clock::{format_utc, unix_now};
 use crate::db;
@@ -18,7 +18,7 @@ pub struct WebhookView {
 
 /// The webhook section, shown to the people who manage the business.
 pub async fn webhook_view(
-    conn: &mut SqliteConnection,
+    conn: &mut impl Link,
     state: &AppState,
     me: &CurrentUser,
 ) -> Result<Option<WebhookView>, AppError> {

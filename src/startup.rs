@@ -129,11 +129,15 @@ impl Application {
 
 /// Opens the configured database and starts its writer.
 pub async fn open_database(config: &Config) -> anyhow::Result<(Db, Handed)> {
-    db::open(&config.database_url, WriterSettings {
+    db::open(
+        &config.database_url,
+        WriterSettings {
             lease: config.dispatch.lease,
             pool_size: config.database.pool_size,
             statement_timeout: config.database.statement_timeout,
-        }).await
+        },
+    )
+    .await
 }
 
 async fn not_found() -> HttpResponse {

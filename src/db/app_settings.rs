@@ -3,7 +3,10 @@ use super::Link;
 use super::Write;
 
 pub async fn get(conn: &mut impl Link, key: &str) -> sqlx::Result<Option<String>> {
-    on!(conn, |cx| sqlx::query_scalar("SELECT value FROM app_settings WHERE key = $1").bind(key).fetch_optional(cx).await)
+    on!(conn, |cx| sqlx::query_scalar("SELECT value FROM app_settings WHERE key = $1")
+        .bind(key)
+        .fetch_optional(cx)
+        .await)
 }
 
 /// Stores `value` unless the key already has one; returns the value that is stored.
@@ -12,7 +15,8 @@ pub async fn get_or_insert(w: &mut Write, key: &str, value: &str) -> sqlx::Resul
         .bind(key)
         .bind(value)
         .execute(cx)
-        .await.map(|done| done.rows_affected()))?;
+        .await
+        .map(|done| done.rows_affected()))?;
     on!(w, |cx| sqlx::query_scalar("SELECT value FROM app_settings WHERE key = $1").bind(key).fetch_one(cx).await)
 }
 
@@ -23,6 +27,7 @@ pub async fn set(w: &mut Write, key: &str, value: &str) -> sqlx::Result<()> {
     .bind(key)
     .bind(value)
     .execute(cx)
-    .await.map(|done| done.rows_affected()))?;
+    .await
+    .map(|done| done.rows_affected()))?;
     Ok(())
 }

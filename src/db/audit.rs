@@ -25,7 +25,8 @@ pub async fn record(
         .bind(&change.new)
         .bind(now)
         .execute(cx)
-        .await.map(|done| done.rows_affected()))?;
+        .await
+        .map(|done| done.rows_affected()))?;
     }
     Ok(())
 }

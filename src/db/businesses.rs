@@ -31,14 +31,17 @@ pub struct NewBusiness<'a> {
 /// Creates a business with its owner, its notification defaults and the owner as the first
 /// recipient, in one transaction. Returns the owner's user id.
 pub async fn create(w: &mut Write, new: NewBusiness<'_>, now: i64) -> sqlx::Result<i64> {
-    on!(w, |cx| sqlx::query("INSERT INTO businesses (id, name, region, webhook_secret, created_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(new.id)
-        .bind(new.name)
-        .bind(new.region.code())
-        .bind(new.webhook_secret)
-        .bind(now)
-        .execute(cx)
-        .await.map(|done| done.rows_affected()))?;
+    on!(w, |cx| sqlx::query(
+        "INSERT INTO businesses (id, name, region, webhook_secret, created_at) VALUES ($1, $2, $3, $4, $5)"
+    )
+    .bind(new.id)
+    .bind(new.name)
+    .bind(new.region.code())
+    .bind(new.webhook_secret)
+    .bind(now)
+    .execute(cx)
+    .await
+    .map(|done| done.rows_affected()))?;
     let owner_id = super::users::insert(
         w,
         super::users::NewUser {
@@ -60,10 +63,12 @@ pub async fn create(w: &mut Write, new: NewBusiness<'_>, now: i64) -> sqlx::Resu
 }
 
 pub async fn get(conn: &mut impl Link, id: &str) -> sqlx::Result<Option<Business>> {
-    on!(conn, |cx| sqlx::query_as("SELECT id, name, region, webhook_secret, previous_secret_expires_at FROM businesses WHERE id = $1")
-        .bind(id)
-        .fetch_optional(cx)
-        .await)
+    on!(conn, |cx| sqlx::query_as(
+        "SELECT id, name, region, webhook_secret, previous_secret_expires_at FROM businesses WHERE id = $1"
+    )
+    .bind(id)
+    .fetch_optional(cx)
+    .await)
 }
 
 /// How many leads a business has (kept by a trigger as leads are added).
@@ -73,17 +78,15 @@ pub async fn leads_count(conn: &mut impl Link, id: &str) -> sqlx::Result<i64> {
 
 /// The signing keys a webhook may use now: the current secret, and the previous one for 24 hours
 /// after a rotation.
-pub async fn webhook_secrets(
-    conn: &mut impl Link,
-    id: &str,
-    now: i64,
-) -> sqlx::Result<Option<(Region, Vec<String>)>> {
-    let row: Option<(String, String, Option<String>, Option<i64>)> = on!(conn, |cx| sqlx::query_as(
+pub async fn webhook_secrets(conn: &mut impl Link, id: &str, now: i64) -> sqlx::Result<Option<(Region, Vec<String>)>> {
+    let row: Option<(String, String, Option<String>, Option<i64>)> = on!(conn, |cx| {
+        sqlx::query_as(
         "SELECT region, webhook_secret, previous_webhook_secret, previous_secret_expires_at FROM businesses WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(cx)
-    .await)?;
+    .await
+    })?;
     Ok(row.map(|(region, current, previous, expires)| {
         let mut secrets = vec![current];
         if let (Some(previous), Some(expires)) = (previous, expires)
@@ -97,7 +100,8 @@ pub async fn webhook_secrets(
 
 /// Replaces the webhook secret; the old one keeps working until `old_valid_until`.
 pub async fn rotate_secret(w: &mut Write, id: &str, new_secret: &str, old_valid_until: i64) -> sqlx::Result<()> {
-    on!(w, |cx| sqlx::query(
+    on!(w, |cx| {
+        sqlx::query(
         "UPDATE businesses SET previous_webhook_secret = webhook_secret, previous_secret_expires_at = $1, webhook_secret = $2
          WHERE id = $3",
     )
@@ -105,6 +109,7 @@ pub async fn rotate_secret(w: &mut Write, id: &str, new_secret: &str, old_valid_
     .bind(new_secret)
     .bind(id)
     .execute(cx)
-    .await.map(|done| done.rows_affected()))?;
+    .await.map(|done| done.rows_affected())
+    })?;
     Ok(())
 }

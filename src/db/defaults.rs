@@ -67,7 +67,8 @@ pub async fn insert(w: &mut Write, business_id: &str, d: &BusinessDefaults, now:
     .bind(d.notification_phone.as_ref().map(PhoneNumber::as_str))
     .bind(now)
     .execute(cx)
-    .await.map(|done| done.rows_affected()))?;
+    .await
+    .map(|done| done.rows_affected()))?;
     Ok(())
 }
 
@@ -91,6 +92,7 @@ pub async fn update(w: &mut Write, business_id: &str, d: &BusinessDefaults, now:
     .bind(d.notification_phone.as_ref().map(PhoneNumber::as_str))
     .bind(now)
     .execute(cx)
-    .await.map(|done| done.rows_affected()))?;
+    .await
+    .map(|done| done.rows_affected()))?;
     Ok(())
 }

@@ -201,7 +201,8 @@ pub async fn apply(w: &mut Write, outcomes: &[Outcome], now_ms: i64) -> sqlx::Re
 
 /// Puts a delivery that was given up or refused back in the queue (the Retry button).
 pub async fn retry_ended(w: &mut Write, business_id: &str, id: i64, now_ms: i64) -> sqlx::Result<bool> {
-    let done = on!(w, |cx| sqlx::query(
+    let done = on!(w, |cx| {
+        sqlx::query(
         "UPDATE deliveries SET status = 'pending', next_attempt_ms = $1, created_at_ms = $1, lease_until_ms = NULL, attempts = 0
          WHERE id = $2 AND business_id = $3 AND status IN ('dead', 'failed')",
     )
@@ -209,7 +210,8 @@ pub async fn retry_ended(w: &mut Write, business_id: &str, id: i64, now_ms: i64)
     .bind(id)
     .bind(business_id)
     .execute(cx)
-    .await.map(|done| done.rows_affected()))?;
+    .await.map(|done| done.rows_affected())
+    })?;
     Ok(done == 1)
 }
 
@@ -272,19 +274,17 @@ pub async fn for_events(
 
 /// How many alerts were sent for a business's events from `first_event` on.
 pub async fn sent_from(conn: &mut impl Link, business_id: &str, first_event: i64) -> sqlx::Result<i64> {
-    on!(conn, |cx| sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE business_id = $1 AND event_id >= $2 AND status = 'sent'")
-        .bind(business_id)
-        .bind(first_event)
-        .fetch_one(cx)
-        .await)
+    on!(conn, |cx| sqlx::query_scalar(
+        "SELECT count(*) FROM deliveries WHERE business_id = $1 AND event_id >= $2 AND status = 'sent'"
+    )
+    .bind(business_id)
+    .bind(first_event)
+    .fetch_one(cx)
+    .await)
 }
 
 /// The newest deliveries that failed or were given up, at most `limit`.
-pub async fn needing_attention(
-    conn: &mut impl Link,
-    business_id: &str,
-    limit: i64,
-) -> sqlx::Result<Vec<DeliveryRow>> {
+pub async fn needing_attention(conn: &mut impl Link, business_id: &str, limit: i64) -> sqlx::Result<Vec<DeliveryRow>> {
     on!(conn, |cx| sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {ROW_COLUMNS} FROM deliveries
          WHERE business_id = $1 AND status IN ('failed', 'dead') ORDER BY id DESC LIMIT $2"

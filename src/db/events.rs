@@ -134,12 +134,13 @@ pub async fn highest_usage_alerted(
     business_id: &str,
     period_start: &str,
 ) -> sqlx::Result<Option<u8>> {
-    let highest: Option<i64> =
-        on!(conn, |cx| sqlx::query_scalar("SELECT max(threshold) FROM usage_alerts WHERE business_id = $1 AND period_start = $2")
-            .bind(business_id)
-            .bind(period_start)
-            .fetch_one(cx)
-            .await)?;
+    let highest: Option<i64> = on!(conn, |cx| sqlx::query_scalar(
+        "SELECT max(threshold) FROM usage_alerts WHERE business_id = $1 AND period_start = $2"
+    )
+    .bind(business_id)
+    .bind(period_start)
+    .fetch_one(cx)
+    .await)?;
     Ok(highest.and_then(|t| u8::try_from(t).ok()))
 }
 
@@ -156,10 +157,11 @@ pub async fn first_since(conn: &mut impl Link, business_id: &str, since_ms: i64)
 
 /// True once Kai (not a test alert) has sent the business an event.
 pub async fn heard_from_kai(conn: &mut impl Link, business_id: &str) -> sqlx::Result<bool> {
-    let found: Option<i64> = on!(conn, |cx| sqlx::query_scalar("SELECT id FROM events WHERE business_id = $1 AND type <> $2 LIMIT 1")
-        .bind(business_id)
-        .bind(EventType::Test.name())
-        .fetch_optional(cx)
-        .await)?;
+    let found: Option<i64> =
+        on!(conn, |cx| sqlx::query_scalar("SELECT id FROM events WHERE business_id = $1 AND type <> $2 LIMIT 1")
+            .bind(business_id)
+            .bind(EventType::Test.name())
+            .fetch_optional(cx)
+            .await)?;
     Ok(found.is_some())
 }

@@ -253,8 +253,7 @@ async fn insert_usage_alerts(
     let mut inserted: HashSet<(String, String, i64)> = HashSet::new();
     for chunk in fired.chunks(ROWS) {
         let rows: Vec<(String, String, i64)> = on!(w, |cx| {
-            let mut q =
-                QueryBuilder::new("INSERT INTO usage_alerts (business_id, period_start, threshold, event_id) ");
+            let mut q = QueryBuilder::new("INSERT INTO usage_alerts (business_id, period_start, threshold, event_id) ");
             q.push_values(chunk, |mut row, (p, period, threshold)| {
                 row.push_bind(&items[p.item].new.business_id)
                     .push_bind(*period)

@@ -8,7 +8,8 @@ pub async fn create(w: &mut Write, user_id: i64, token_hash: &str, expires_at: i
         .bind(user_id)
         .bind(expires_at)
         .execute(cx)
-        .await.map(|done| done.rows_affected()))?;
+        .await
+        .map(|done| done.rows_affected()))?;
     Ok(())
 }
 
@@ -59,6 +60,7 @@ pub async fn mark_used(w: &mut Write, token_hash: &str, now: i64) -> sqlx::Resul
     .bind(now)
     .bind(token_hash)
     .execute(cx)
-    .await.map(|done| done.rows_affected()))?;
+    .await
+    .map(|done| done.rows_affected()))?;
     Ok(done == 1)
 }

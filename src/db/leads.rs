@@ -41,12 +41,7 @@ const COLUMNS: &str = "lead_id, name, phone, email, score, summary, updated_at, 
 
 /// Up to `limit` leads of a page, newest first. Paging is by position (keyset), so every page
 /// costs the same however far back it is.
-pub async fn page(
-    conn: &mut impl Link,
-    business_id: &str,
-    page: &Page,
-    limit: i64,
-) -> sqlx::Result<Vec<LeadRow>> {
+pub async fn page(conn: &mut impl Link, business_id: &str, page: &Page, limit: i64) -> sqlx::Result<Vec<LeadRow>> {
     match page {
         Page::Newest => {
             on!(conn, |cx| sqlx::query_as(sqlx::AssertSqlSafe(format!(

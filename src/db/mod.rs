@@ -32,12 +32,12 @@ pub mod events;
 pub mod ingest;
 pub mod invitations;
 pub mod leads;
+mod listen;
 pub mod notifications;
 pub mod recipients;
 pub mod sessions;
 pub mod users;
 pub mod writer;
-mod listen;
 
 use std::collections::HashSet;
 use std::str::FromStr;
@@ -86,7 +86,6 @@ impl Link for PgConnection {
         Conn::Pg(self)
     }
 }
-
 
 /// Which database the process runs on, chosen by the scheme of `DATABASE_URL`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -247,14 +246,11 @@ async fn open_postgres(database_url: &str, settings: WriterSettings) -> anyhow::
 
     let read_options = base.clone().options([("default_transaction_read_only", "on")]);
     let pool = |size: u32| {
-        PgPoolOptions::new()
-            .max_connections(size)
-            .acquire_timeout(PAGE_WAIT)
-            .connect_with(read_options.clone())
+        PgPoolOptions::new().max_connections(size).acquire_timeout(PAGE_WAIT).connect_with(read_options.clone())
     };
     let pages = pool(settings.pool_size.max(1)).await.with_context(|| format!("cannot open {shown} for reading"))?;
     let system = pool(2).await.with_context(|| format!("cannot open {shown} for reading"))?;
-    let (writer, handover, _activity) = writer::Writer::start(writer::Owned::Pg(conn, unlimited), settings);
+    let (writer, handover, _activity) = writer::Writer::start(writer::Owned::Pg(conn, Box::new(unlimited)), settings);
     let db = Db { pools: Pools::Pg { pages, system }, writer };
     tokio::spawn(listen::run(base, db.clone()));
     Ok((db, handover))
@@ -324,7 +320,9 @@ impl Db {
     /// True when the database answers a query.
     pub async fn healthy(&self) -> bool {
         match self.system().await {
-            Ok(mut conn) => on!(&mut conn, |cx| sqlx::query("SELECT 1").execute(cx).await.map(|done| done.rows_affected())).is_ok(),
+            Ok(mut conn) => {
+                on!(&mut conn, |cx| sqlx::query("SELECT 1").execute(cx).await.map(|done| done.rows_affected())).is_ok()
+            }
             Err(_) => false,
         }
     }

@@ -102,32 +102,35 @@ pub async fn list(conn: &mut impl Link, business_id: &str) -> sqlx::Result<Vec<R
 }
 
 pub async fn get(conn: &mut impl Link, business_id: &str, id: i64) -> sqlx::Result<Option<Recipient>> {
-    let row: Option<Row> =
-        on!(conn, |cx| sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE r.business_id = $1 AND r.id = $2")))
-            .bind(business_id)
-            .bind(id)
-            .fetch_optional(cx)
-            .await)?;
+    let row: Option<Row> = on!(conn, |cx| sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE r.business_id = $1 AND r.id = $2"
+    )))
+    .bind(business_id)
+    .bind(id)
+    .fetch_optional(cx)
+    .await)?;
     Ok(row.map(Recipient::from))
 }
 
 /// The recipient row of a user, if they are one.
 pub async fn of_user(conn: &mut impl Link, user_id: i64) -> sqlx::Result<Option<Recipient>> {
-    let row: Option<Row> = on!(conn, |cx| sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE r.user_id = $1")))
-        .bind(user_id)
-        .fetch_optional(cx)
-        .await)?;
+    let row: Option<Row> =
+        on!(conn, |cx| sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE r.user_id = $1")))
+            .bind(user_id)
+            .fetch_optional(cx)
+            .await)?;
     Ok(row.map(Recipient::from))
 }
 
 /// The recipients of a business as the routing rules see them.
 pub async fn for_routing(conn: &mut impl Link, business_id: &str) -> sqlx::Result<Vec<Person>> {
-    let rows: Vec<Row> =
-        on!(conn, |cx| sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE r.business_id = $1 ORDER BY r.id LIMIT $2")))
-            .bind(business_id)
-            .bind(MAX_RECIPIENTS)
-            .fetch_all(cx)
-            .await)?;
+    let rows: Vec<Row> = on!(conn, |cx| sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE r.business_id = $1 ORDER BY r.id LIMIT $2"
+    )))
+    .bind(business_id)
+    .bind(MAX_RECIPIENTS)
+    .fetch_all(cx)
+    .await)?;
     Ok(rows.into_iter().map(|r| Recipient::from(r).person()).collect())
 }
 
@@ -180,7 +183,8 @@ pub async fn update(w: &mut Write, business_id: &str, id: i64, p: &RecipientPref
     .bind(p.kinds.billing)
     .bind(i64::from(p.min_lead_score.value()))
     .execute(cx)
-    .await.map(|done| done.rows_affected()))?;
+    .await
+    .map(|done| done.rows_affected()))?;
     Ok(())
 }
 
@@ -190,6 +194,7 @@ pub async fn delete(w: &mut Write, business_id: &str, id: i64) -> sqlx::Result<b
         .bind(business_id)
         .bind(id)
         .execute(cx)
-        .await.map(|done| done.rows_affected()))?;
+        .await
+        .map(|done| done.rows_affected()))?;
     Ok(done == 1)
 }

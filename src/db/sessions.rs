@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use super::Link;
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use actix_web::cookie::time::Duration;
-use super::Link;
 
 use super::{Db, Write};
 use crate::clock::unix_now;
@@ -51,14 +51,17 @@ async fn insert(
     now: i64,
     ttl: i64,
 ) -> sqlx::Result<()> {
-    on!(w, |cx| sqlx::query("INSERT INTO sessions (id_hash, user_id, state, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(id_hash)
-        .bind(user_id)
-        .bind(state)
-        .bind(now)
-        .bind(now + ttl)
-        .execute(cx)
-        .await.map(|done| done.rows_affected()))?;
+    on!(w, |cx| sqlx::query(
+        "INSERT INTO sessions (id_hash, user_id, state, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)"
+    )
+    .bind(id_hash)
+    .bind(user_id)
+    .bind(state)
+    .bind(now)
+    .bind(now + ttl)
+    .execute(cx)
+    .await
+    .map(|done| done.rows_affected()))?;
     Ok(())
 }
 
@@ -70,14 +73,15 @@ impl SessionStore for SqliteSessionStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
         let now = unix_now();
         let mut conn = self.db.read().await.map_err(|e| LoadError::Other(e.into()))?;
-        let state: Option<String> =
-            on!(&mut conn, |cx| sqlx::query_scalar("SELECT state FROM sessions WHERE id_hash = $1 AND expires_at > $2 AND created_at > $3")
-                .bind(fingerprint(key.as_ref()))
-                .bind(now)
-                .bind(now - ABSOLUTE_LIFETIME_SECS)
-                .fetch_optional(cx)
-                .await)
-                .map_err(|e| LoadError::Other(e.into()))?;
+        let state: Option<String> = on!(&mut conn, |cx| sqlx::query_scalar(
+            "SELECT state FROM sessions WHERE id_hash = $1 AND expires_at > $2 AND created_at > $3"
+        )
+        .bind(fingerprint(key.as_ref()))
+        .bind(now)
+        .bind(now - ABSOLUTE_LIFETIME_SECS)
+        .fetch_optional(cx)
+        .await)
+        .map_err(|e| LoadError::Other(e.into()))?;
         state.map(|s| serde_json::from_str(&s).map_err(|e| LoadError::Deserialization(e.into()))).transpose()
     }
 
@@ -98,14 +102,16 @@ impl SessionStore for SqliteSessionStore {
             .db
             .write(move |w| {
                 Box::pin(async move {
-                    let done =
-                        on!(w, |cx| sqlx::query("UPDATE sessions SET state = $1, user_id = $2, expires_at = $3 WHERE id_hash = $4")
-                            .bind(json)
-                            .bind(user_id)
-                            .bind(expires_at)
-                            .bind(id_hash)
-                            .execute(cx)
-                            .await.map(|done| done.rows_affected()))?;
+                    let done = on!(w, |cx| sqlx::query(
+                        "UPDATE sessions SET state = $1, user_id = $2, expires_at = $3 WHERE id_hash = $4"
+                    )
+                    .bind(json)
+                    .bind(user_id)
+                    .bind(expires_at)
+                    .bind(id_hash)
+                    .execute(cx)
+                    .await
+                    .map(|done| done.rows_affected()))?;
                     Ok(done == 1)
                 })
             })
@@ -140,7 +146,8 @@ impl SessionStore for SqliteSessionStore {
                         .bind(expires_at)
                         .bind(id_hash)
                         .execute(cx)
-                        .await.map(|done| done.rows_affected()))?;
+                        .await
+                        .map(|done| done.rows_affected()))?;
                     Ok(())
                 })
             })
@@ -156,7 +163,11 @@ impl SessionStore for SqliteSessionStore {
 }
 
 async fn delete(w: &mut Write, id_hash: String) -> sqlx::Result<()> {
-    on!(w, |cx| sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(cx).await.map(|done| done.rows_affected()))?;
+    on!(w, |cx| sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+        .bind(id_hash)
+        .execute(cx)
+        .await
+        .map(|done| done.rows_affected()))?;
     Ok(())
 }
 
@@ -167,7 +178,8 @@ pub async fn delete_expired(w: &mut Write) -> sqlx::Result<u64> {
         .bind(now)
         .bind(now - ABSOLUTE_LIFETIME_SECS)
         .execute(cx)
-        .await.map(|done| done.rows_affected()))?;
+        .await
+        .map(|done| done.rows_affected()))?;
     Ok(done)
 }
 

@@ -119,24 +119,32 @@ pub async fn list_active(conn: &mut impl Link, business_id: &str) -> sqlx::Resul
 /// sessions end.
 pub async fn remove(w: &mut Write, business_id: &str, user_id: i64, now: i64) -> sqlx::Result<bool> {
     w.routing_changed(business_id);
-    let done =
-        on!(w, |cx| sqlx::query("UPDATE users SET removed_at = $1 WHERE id = $2 AND business_id = $3 AND removed_at IS NULL")
-            .bind(now)
-            .bind(user_id)
-            .bind(business_id)
-            .execute(cx)
-            .await.map(|done| done.rows_affected()))?;
+    let done = on!(w, |cx| sqlx::query(
+        "UPDATE users SET removed_at = $1 WHERE id = $2 AND business_id = $3 AND removed_at IS NULL"
+    )
+    .bind(now)
+    .bind(user_id)
+    .bind(business_id)
+    .execute(cx)
+    .await
+    .map(|done| done.rows_affected()))?;
     on!(w, |cx| sqlx::query("DELETE FROM recipients WHERE user_id = $1 AND business_id = $2")
         .bind(user_id)
         .bind(business_id)
         .execute(cx)
-        .await.map(|done| done.rows_affected()))?;
-    on!(w, |cx| sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(cx).await.map(|done| done.rows_affected()))?;
+        .await
+        .map(|done| done.rows_affected()))?;
+    on!(w, |cx| sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user_id)
+        .execute(cx)
+        .await
+        .map(|done| done.rows_affected()))?;
     on!(w, |cx| sqlx::query("UPDATE invitations SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL")
         .bind(now)
         .bind(user_id)
         .execute(cx)
-        .await.map(|done| done.rows_affected()))?;
+        .await
+        .map(|done| done.rows_affected()))?;
     Ok(done == 1)
 }
 
@@ -158,7 +166,8 @@ pub async fn update_profile(
     .bind(user_id)
     .bind(business_id)
     .execute(cx)
-    .await.map(|done| done.rows_affected()))?;
+    .await
+    .map(|done| done.rows_affected()))?;
     Ok(())
 }
 
@@ -169,8 +178,13 @@ pub async fn set_password(w: &mut Write, user_id: i64, password_hash: &str) -> s
         .bind(password_hash)
         .bind(user_id)
         .execute(cx)
-        .await.map(|done| done.rows_affected()))?;
-    on!(w, |cx| sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(cx).await.map(|done| done.rows_affected()))?;
+        .await
+        .map(|done| done.rows_affected()))?;
+    on!(w, |cx| sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user_id)
+        .execute(cx)
+        .await
+        .map(|done| done.rows_affected()))?;
     Ok(())
 }
 
@@ -179,7 +193,7 @@ pub async fn password_hash(conn: &mut impl Link, user_id: i64) -> sqlx::Result<O
         .bind(user_id)
         .fetch_optional(cx)
         .await)
-        .map(Option::flatten)
+    .map(Option::flatten)
 }
 
 /// A signed-in person, with what every page shows about their business and their inbox.
@@ -227,7 +241,8 @@ pub async fn block_phone(w: &mut Write, business_id: &str, user_id: i64, reason:
         .bind(user_id)
         .bind(business_id)
         .execute(cx)
-        .await.map(|done| done.rows_affected()))?;
+        .await
+        .map(|done| done.rows_affected()))?;
     Ok(())
 }
 
@@ -238,10 +253,7 @@ pub async fn business_of(conn: &mut impl Link, user_id: i64) -> sqlx::Result<Str
 
 /// How many in-app notifications a person has not read (kept by triggers).
 pub async fn unread(conn: &mut impl Link, user_id: i64) -> sqlx::Result<i64> {
-    on!(conn, |cx| sqlx::query_scalar("SELECT unread FROM users WHERE id = $1")
-        .bind(user_id)
-        .fetch_optional(cx)
-        .await)
+    on!(conn, |cx| sqlx::query_scalar("SELECT unread FROM users WHERE id = $1").bind(user_id).fetch_optional(cx).await)
         .map(Option::unwrap_or_default)
 }
 

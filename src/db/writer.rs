@@ -80,7 +80,7 @@ pub struct Handover {
 pub(super) enum Owned {
     Lite(SqliteConnection),
     /// With what it was opened with, to open it again after PostgreSQL dropped it.
-    Pg(PgConnection, PgConnectOptions),
+    Pg(PgConnection, Box<PgConnectOptions>),
 }
 
 impl Owned {
@@ -97,7 +97,7 @@ impl Owned {
             if sqlx::Connection::ping(conn).await.is_ok() {
                 return;
             }
-            match options.connect().await {
+            match options.as_ref().connect().await {
                 Ok(fresh) => {
                     tracing::info!("the writer reconnected to PostgreSQL");
                     *conn = fresh;
@@ -472,7 +472,8 @@ impl Task {
                         // Another instance alerted a usage threshold this one had not heard of.
                         Conflict::Usage(keys) => {
                             for (business, period) in keys {
-                                let highest = events::highest_usage_alerted(&mut self.write, &business, &period).await?;
+                                let highest =
+                                    events::highest_usage_alerted(&mut self.write, &business, &period).await?;
                                 self.usage.insert((business, period), highest);
                             }
                         }
@@ -512,7 +513,11 @@ impl Task {
             .map(|b| format!("{instance} routing {b}"))
             .chain(inbox_changed.iter().map(|u| format!("{instance} inbox {u}")));
         for message in messages {
-            sqlx::query("SELECT pg_notify($1, $2)").bind(super::listen::CHANNEL).bind(message).execute(&mut *conn).await?;
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(super::listen::CHANNEL)
+                .bind(message)
+                .execute(&mut *conn)
+                .await?;
         }
         Ok(())
     }

@@ -25,7 +25,7 @@ use actix_web::{HttpResponse, get, web};
 use askama::Template;
 
 use crate::config::Config;
-use crate::db::Db;
+use crate::db::{self, Db};
 use crate::dispatch::Dispatcher;
 use crate::dispatch::email::EmailSender;
 use error::AppError;
@@ -65,10 +65,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 #[get("/healthz")]
 async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+    let engine = match state.db.engine() {
+        db::Engine::Sqlite => "SQLite",
+        db::Engine::Postgres => "PostgreSQL",
+    };
     if state.db.healthy().await {
-        HttpResponse::Ok().content_type("text/plain").body("ok")
+        HttpResponse::Ok().content_type("text/plain").body(format!("ok: {engine} answers"))
     } else {
-        HttpResponse::ServiceUnavailable().content_type("text/plain").body("database unavailable")
+        HttpResponse::ServiceUnavailable()
+            .content_type("text/plain")
+            .body(format!("database unavailable: {engine} does not answer"))
     }
 }
 

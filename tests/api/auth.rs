@@ -113,10 +113,7 @@ async fn after_sign_out_the_old_cookie_no_longer_works() {
     let page = raw.get(app.url("/settings/notifications")).header("cookie", &cookie).send().await.unwrap();
     assert_eq!(page.status(), 303);
     assert_eq!(location(&page), "/login");
-    assert_eq!(
-        db::sessions::count_for_user(&mut app.db.read().await.unwrap(), business.owner.id).await.unwrap(),
-        0
-    );
+    assert_eq!(db::sessions::count_for_user(&mut app.db.read().await.unwrap(), business.owner.id).await.unwrap(), 0);
 }
 
 #[tokio::test]

@@ -514,6 +514,7 @@ async fn the_set_up_checklist_of_a_new_business_shrinks_as_each_step_is_done() {
             "Dr Bright",
         ])
         .env("KAI_DATA_DIR", app.dir.path())
+        .envs(crate::helpers::binary_env(app.dir.path()))
         .env("RUST_LOG", "warn")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

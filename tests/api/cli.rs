@@ -81,7 +81,8 @@ fn a_bad_environment_variable_stops_start_up_naming_it() {
 async fn the_demo_seed_can_run_again_on_the_same_database() {
     let dir = tempfile::tempdir().unwrap();
     let url = crate::helpers::database_url(dir.path()).await;
-    let (demo_db, _handover) = db::open(&url, db::WriterSettings::new(std::time::Duration::from_secs(60))).await.unwrap();
+    let (demo_db, _handover) =
+        db::open(&url, db::WriterSettings::new(std::time::Duration::from_secs(60))).await.unwrap();
 
     let first = kaicalls_notify::demo::seed(&demo_db).await.unwrap();
     let second = kaicalls_notify::demo::seed(&demo_db).await.unwrap();

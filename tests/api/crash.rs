@@ -12,7 +12,7 @@ use crate::twilio::{self, Reply, TwilioServer};
 const BIN: &str = env!("CARGO_BIN_EXE_kaicalls-notify");
 const OWNER_PASSWORD: &str = "a very long password";
 
-struct Server(Child);
+pub struct Server(pub Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -37,11 +37,11 @@ impl Server {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn serve(dir: &Path, port: u16, sms_api: &str) -> Server {
+pub fn serve(dir: &Path, port: u16, sms_api: &str) -> Server {
     let child = Command::new(BIN)
         .arg("serve")
         .env("KAI_BIND", format!("127.0.0.1:{port}"))
@@ -60,7 +60,7 @@ fn serve(dir: &Path, port: u16, sms_api: &str) -> Server {
     Server(child)
 }
 
-async fn wait_until_up(port: u16) {
+pub async fn wait_until_up(port: u16) {
     for _ in 0..100 {
         if reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await.is_ok_and(|r| r.status() == 200) {
             return;
@@ -71,7 +71,7 @@ async fn wait_until_up(port: u16) {
 }
 
 /// Creates a business with the CLI, turns SMS on with a business phone; answers (id, secret).
-async fn business_with_sms(dir: &Path) -> (String, String) {
+pub async fn business_with_sms(dir: &Path) -> (String, String) {
     crate::helpers::database_url(dir).await;
     let mut create = Command::new(BIN)
         .args(["create-business", "--name", "Acme", "--owner-email", "owner@acme.test"])
@@ -98,7 +98,7 @@ fn database_url(dir: &Path) -> String {
     crate::engine::url_of(dir)
 }
 
-async fn post_lead(port: u16, business: &str, secret: &str, webhook_id: &str, lead_id: &str) -> u16 {
+pub async fn post_lead(port: u16, business: &str, secret: &str, webhook_id: &str, lead_id: &str) -> u16 {
     crate::helpers::post_signed_to(
         &format!("http://127.0.0.1:{port}"),
         business,

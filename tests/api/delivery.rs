@@ -199,6 +199,7 @@ async fn a_burst_past_what_the_dispatcher_holds_in_memory_is_stored_and_each_lea
     assert_eq!(app.smtp.messages().len(), 400);
     let leads: i64 = sqlx::query_scalar("SELECT leads_count FROM businesses").fetch_one(&app.pool).await.unwrap();
     assert_eq!(leads, 400);
-    let sent: i64 = sqlx::query_scalar("SELECT CAST(sum(alerts_sent) AS BIGINT) FROM leads").fetch_one(&app.pool).await.unwrap();
+    let sent: i64 =
+        sqlx::query_scalar("SELECT CAST(sum(alerts_sent) AS BIGINT) FROM leads").fetch_one(&app.pool).await.unwrap();
     assert_eq!(sent, 800, "the leads page's counts follow the sends");
 }

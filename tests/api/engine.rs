@@ -39,7 +39,8 @@ pub async fn database_url(dir: &Path) -> String {
         Engine::Postgres => {
             let server = server().expect("PostgreSQL could not be started for the tests");
             let name = database_name(dir);
-            let mut admin = sqlx::PgConnection::connect(server.base.as_str()).await.expect("connect to the test server");
+            let mut admin =
+                sqlx::PgConnection::connect(server.base.as_str()).await.expect("connect to the test server");
             let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
                 .bind(&name)
                 .fetch_optional(&mut admin)
@@ -103,9 +104,13 @@ fn start() -> Option<Server> {
     std::thread::spawn(move || {
         let mut postgres = Command::new(bin.join("postgres"));
         postgres.args(["-D", data.to_str().unwrap(), "-k", socket.to_str().unwrap(), "-c", "listen_addresses="]);
-        for setting in
-            ["fsync=off", "synchronous_commit=off", "full_page_writes=off", "max_connections=400", "shared_buffers=64MB"]
-        {
+        for setting in [
+            "fsync=off",
+            "synchronous_commit=off",
+            "full_page_writes=off",
+            "max_connections=400",
+            "shared_buffers=64MB",
+        ] {
             postgres.args(["-c", setting]);
         }
         with_user(&mut postgres, as_user).stdout(Stdio::null()).stderr(Stdio::null());

@@ -44,7 +44,8 @@ pub struct TestBusiness {
 }
 
 /// A session key shared by every instance of a test (PostgreSQL requires one).
-const SESSION_KEY: &str = "a2FpY2FsbHMtdGVzdC1zZXNzaW9uLWtleS1rYWljYWxscy10ZXN0LXNlc3Npb24ta2V5LWthaWNhbGxzLXRlc3Qtc2Vzc2lvbg==";
+const SESSION_KEY: &str =
+    "a2FpY2FsbHMtdGVzdC1zZXNzaW9uLWtleS1rYWljYWxscy10ZXN0LXNlc3Npb24ta2V5LWthaWNhbGxzLXRlc3Qtc2Vzc2lvbg==";
 
 async fn config(dir: &std::path::Path, smtp_url: &str, twilio: &TwilioServer) -> Config {
     let vars = [

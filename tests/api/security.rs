@@ -265,4 +265,6 @@ async fn health_check_answers_200() {
     let app = spawn_app().await;
     let response = crate::helpers::client().get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(response.status(), 200);
+    let engine = if crate::ENGINE == crate::engine::Engine::Sqlite { "SQLite" } else { "PostgreSQL" };
+    assert_eq!(response.text().await.unwrap(), format!("ok: {engine} answers"), "it names the database it checked");
 }

@@ -3,11 +3,11 @@
 //! one line that answers "who got it, and why not?", with the decisions per person and channel
 //! (and the providers' ids, for support) behind it. Also the actions around it: send a test
 //! alert, retry a delivery that was given up.
+use crate::db::Link;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 use serde::Deserialize;
-use crate::db::Link;
 
 use crate::clock::{format_utc, unix_now_ms};
 use crate::db;

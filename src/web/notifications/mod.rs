@@ -8,11 +8,11 @@ mod webhook;
 
 use std::future::Future;
 
+use crate::db::Link;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use askama::Template;
 use serde::Deserialize;
-use crate::db::Link;
 
 use super::error::AppError;
 use super::extract::{CurrentUser, is_htmx};
@@ -63,11 +63,7 @@ impl Oob {
     }
 
     /// The status, and the recent changes read again (something was saved).
-    async fn saved(
-        conn: &mut impl Link,
-        business_id: &str,
-        status: impl Into<String>,
-    ) -> Result<Self, AppError> {
+    async fn saved(conn: &mut impl Link, business_id: &str, status: impl Into<String>) -> Result<Self, AppError> {
         Ok(Self { status: Some(status.into()), audit: Some(audit_lines(conn, business_id).await?), recipients: None })
     }
 }

@@ -1,10 +1,10 @@
 //! Notification users: the teammates who receive alerts, each with their channels, alert types
 //! and lead-score threshold (with a preview of what the threshold would have let through).
+use crate::db::Link;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 use serde::Deserialize;
-use crate::db::Link;
 
 use super::{Oob, answer};
 use crate::clock::unix_now;

@@ -1,6 +1,6 @@
 //! Where Kai posts events, for owners and admins: the URL, the signing secret, rotation.
-use actix_web::{HttpResponse, post, web};
 use crate::db::Link;
+use actix_web::{HttpResponse, post, web};
 
 use crate::clock::{format_utc, unix_now};
 use crate::db;

@@ -128,6 +128,8 @@ pub struct Config {
     pub bind: SocketAddr,
     pub database_url: String,
     pub database: DatabaseSettings,
+    /// Load balancers or proxies whose `X-Forwarded-For` names the client (`KAI_TRUSTED_PROXIES`).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Folder for the default database and the file outboxes (`outbox/email`, `outbox/sms.jsonl`).
     pub data_dir: PathBuf,
     pub smtp: Option<SmtpSettings>,
@@ -248,6 +250,25 @@ impl Config {
             }
         };
 
+        let trusted_proxies = match get("KAI_TRUSTED_PROXIES") {
+            None => Vec::new(),
+            Some(v) => v
+                .split(',')
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(|a| {
+                    a.parse().map_err(|_| {
+                        bad(
+                            "KAI_TRUSTED_PROXIES",
+                            format!(
+                                "\u{201c}{a}\u{201d} is not an IP address (list them with commas: 10.0.0.5,10.0.0.6)"
+                            ),
+                        )
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+
         if session_key.is_none() && Engine::of_url(&database_url) == Some(Engine::Postgres) {
             return Err(bad(
                 "SESSION_KEY",
@@ -264,7 +285,19 @@ impl Config {
             dispatch.lease = std::time::Duration::from_secs(secs);
         }
 
-        Ok(Self { bind, database_url, database, data_dir, smtp, mail_from, sms_api, public_url, session_key, dispatch })
+        Ok(Self {
+            bind,
+            database_url,
+            database,
+            trusted_proxies,
+            data_dir,
+            smtp,
+            mail_from,
+            sms_api,
+            public_url,
+            session_key,
+            dispatch,
+        })
     }
 
     pub fn email_outbox_dir(&self) -> PathBuf {
@@ -343,6 +376,7 @@ mod tests {
             ("DATABASE_URL", "mysql://x"),
             ("DATABASE_URL", "postgres://user:hunter2@/db?sslmode=bogus"),
             ("KAI_DB_POOL_SIZE", "0"),
+            ("KAI_TRUSTED_PROXIES", "10.0.0.5, load-balancer"),
             ("KAI_DB_STATEMENT_TIMEOUT_MS", "5"),
             ("KAI_DISPATCH_LEASE_SECS", "0"),
         ] {

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::extract::{CsrfForm, NoFields, PublicForm, sign_in};
 use super::shell::PublicAssets;
-use super::{AppState, render_public, retry_after_secs, see_other};
+use super::{AppState, render_public, retry_after_secs, see_other, throttle};
 use crate::db;
 use crate::domain::password;
 use crate::web::error::AppError;
@@ -81,7 +81,9 @@ async fn login(
 ) -> Result<HttpResponse, AppError> {
     let email = form.email.trim().to_lowercase();
     let typed = form.email.trim().to_owned();
-    let address = req.peer_addr().map(|a| a.ip()).unwrap_or([0, 0, 0, 0].into());
+    let peer = req.peer_addr().map(|a| a.ip()).unwrap_or([0, 0, 0, 0].into());
+    let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let address = throttle::client_address(peer, forwarded, &state.config.trusted_proxies);
     let again =
         |status: StatusCode, error: String| login_answer(&req, &state, status, typed.clone(), Some(error), None);
     if email.is_empty() || form.password.is_empty() {

@@ -10,6 +10,25 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// The address a request came from: the peer, or, when the peer is a trusted proxy (a load
+/// balancer in front of several instances), the last address in `X-Forwarded-For` that is not
+/// one of the trusted proxies (the ones before it could be made up by the client).
+pub fn client_address(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpAddr]) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let Some(chain) = forwarded_for else { return peer };
+    for hop in chain.rsplit(',').map(str::trim) {
+        match hop.parse::<IpAddr>() {
+            Ok(address) if trusted.contains(&address) => continue,
+            Ok(address) => return address,
+            // Garbage in the chain: nothing before it can be trusted either.
+            Err(_) => return peer,
+        }
+    }
+    peer
+}
+
 const ACCOUNT_FREE_FAILURES: u32 = 5;
 const ADDRESS_FREE_FAILURES: u32 = 20;
 const MAX_DELAY: Duration = Duration::from_secs(15 * 60);
@@ -101,6 +120,21 @@ impl LoginThrottle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_client_behind_a_trusted_proxy_is_the_last_address_it_did_not_add_itself() {
+        let lb: IpAddr = "10.0.0.5".parse().unwrap();
+        let client: IpAddr = "203.0.113.7".parse().unwrap();
+        let trusted = [lb];
+        assert_eq!(client_address(lb, Some("203.0.113.7"), &trusted), client);
+        // A client that sends its own X-Forwarded-For cannot choose its address.
+        assert_eq!(client_address(lb, Some("1.2.3.4, 203.0.113.7"), &trusted), client);
+        assert_eq!(client_address(lb, Some("203.0.113.7, 10.0.0.5"), &trusted), client);
+        assert_eq!(client_address(lb, Some("not-an-ip"), &trusted), lb);
+        assert_eq!(client_address(lb, None, &trusted), lb);
+        // Straight from the internet, the header is ignored.
+        assert_eq!(client_address(client, Some("1.2.3.4"), &trusted), client);
+    }
 
     #[test]
     fn a_few_failures_are_free_then_attempts_must_wait() {

@@ -215,3 +215,40 @@ async fn a_removed_member_is_signed_out_at_once() {
     assert_eq!(app.get(&member, "/settings/notifications").await.status(), 303);
     assert_eq!(app.login_with(&crate::helpers::client(), "sam@acme.test", PASSWORD).await.status(), 401);
 }
+
+/// A client whose requests say, as a load balancer would, that they come from `address`.
+fn forwarded_client(address: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("x-forwarded-for", address.parse().unwrap());
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_load_balancer_each_client_is_slowed_down_on_its_own_address() {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let smtp = crate::smtp::SmtpServer::start().await;
+    let twilio = crate::twilio::TwilioServer::start().await;
+    let url = smtp.url();
+    let app = crate::helpers::spawn_with(dir, smtp, &url, twilio, |c| {
+        c.trusted_proxies = vec![std::net::IpAddr::from([127, 0, 0, 1])];
+    })
+    .await;
+    app.create_business("Acme", "owner@acme.test").await;
+
+    // One client guesses at many accounts (each account stays under its own limit).
+    let guesser = forwarded_client("203.0.113.7");
+    for i in 0..20 {
+        let answer = app.login_with(&guesser, &format!("person{i}@acme.test"), "guess").await;
+        assert_eq!(answer.status(), 401);
+    }
+    assert_eq!(app.login_with(&guesser, "owner@acme.test", PASSWORD).await.status(), 429, "that address must wait");
+
+    // The owner, through the same load balancer from another address, is not held up.
+    let owner = forwarded_client("198.51.100.9");
+    assert_eq!(app.login_with(&owner, "owner@acme.test", PASSWORD).await.status(), 303);
+}

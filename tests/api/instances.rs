@@ -219,3 +219,29 @@ async fn the_healthz_of_each_instance_reports_the_database() {
     let body = reqwest::get(a.url("/healthz")).await.unwrap().text().await.unwrap();
     assert_eq!(body, "ok: PostgreSQL answers");
 }
+
+#[tokio::test]
+async fn the_bell_open_on_one_instance_rings_for_a_lead_the_other_accepted() {
+    let a = spawn_app().await;
+    let b = second_instance(&a).await;
+    let business = a.create_business("Acme", "owner@acme.test").await;
+    let owner = a.login("owner@acme.test").await;
+
+    let mut stream = a.get(&owner, "/notifications/stream").await;
+    let first = String::from_utf8(stream.chunk().await.unwrap().unwrap().to_vec()).unwrap();
+    assert!(first.starts_with("event: bell") && !first.contains("1 unread"), "{first}");
+
+    assert_eq!(b.post_event(&business, "m1", &lead("L1", Some(90))).await.status(), 202);
+    let rang = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let chunk = stream.chunk().await.unwrap().expect("the stream stays open");
+            let text = String::from_utf8(chunk.to_vec()).unwrap();
+            if text.starts_with("event: bell") {
+                return text;
+            }
+        }
+    })
+    .await
+    .expect("A's stream hears of the alert B stored");
+    assert!(rang.contains("Notifications: 1 unread"), "{rang}");
+}

@@ -6,6 +6,12 @@
 //!     cargo build --release --examples
 //!     ./target/release/examples/loadgen [--seconds 5] [--long 30] [--rates 200,500,1000,1500,2000]
 //!         [--server PATH --name NAME]...   (default: ./target/release/kaicalls-notify as "this commit")
+//!         [--engines sqlite,postgres,postgres2]   (this commit on SQLite, on PostgreSQL with one
+//!                                                  instance, with two instances on one database)
+//!
+//! PostgreSQL runs in a cluster this harness starts (the Debian binaries, as the tests do), with
+//! durable commits (`fsync` on, as SQLite's `synchronous=FULL`); every target gets a database of
+//! its own. With two instances, wrk's connections and the steady leads are split between them.
 //!
 //! Steps, per server:
 //! 1. `wrk -t2 -c64` against `GET /livez` (answers without the database), then against the webhook
@@ -17,6 +23,8 @@
 //! 3. The slowest leads' stage times, from the server's timing log (`kaicalls_notify::timing`).
 #![allow(dead_code)]
 
+#[path = "../tests/api/engine.rs"]
+mod engine;
 #[path = "../tests/api/smtp.rs"]
 mod smtp;
 #[path = "../tests/api/twilio.rs"]
@@ -31,43 +39,94 @@ use std::time::{Duration, Instant};
 use kaicalls_notify::clock::unix_now;
 use kaicalls_notify::domain::webhook;
 
+/// engine.rs asks; this harness makes its PostgreSQL databases itself.
+const ENGINE: engine::Engine = engine::Engine::Postgres;
+
+/// One or more instances of a binary on one database.
 struct Server {
-    child: Child,
-    port: u16,
+    children: Vec<Child>,
+    ports: Vec<u16>,
     business: String,
     key: Vec<u8>,
-    log: PathBuf,
+    logs: Vec<PathBuf>,
     _dir: tempfile::TempDir,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
 impl Server {
     fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        format!("http://127.0.0.1:{}{path}", self.ports[0])
     }
 
-    fn webhook(&self) -> String {
-        self.url(&format!("/webhooks/kai/{}", self.business))
+    fn urls(&self, path: &str) -> Vec<String> {
+        self.ports.iter().map(|port| format!("http://127.0.0.1:{port}{path}")).collect()
     }
 
+    fn webhooks(&self) -> Vec<String> {
+        self.urls(&format!("/webhooks/kai/{}", self.business))
+    }
+
+    /// The highest peak memory of the instances.
     fn peak_rss_mib(&self) -> Option<f64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        let kib: f64 = status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()?;
-        Some(kib / 1024.0)
+        let mut peak: Option<f64> = None;
+        for child in &self.children {
+            let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).ok()?;
+            let kib: f64 = status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()?;
+            peak = Some(peak.unwrap_or(0.0).max(kib / 1024.0));
+        }
+        peak
+    }
+
+    fn log_sizes(&self) -> Vec<u64> {
+        self.logs.iter().map(|l| std::fs::metadata(l).map(|m| m.len()).unwrap_or(0)).collect()
     }
 }
 
-async fn start(bin: &Path, smtp: &smtp::SmtpServer, twilio: &twilio::TwilioServer) -> anyhow::Result<Server> {
+/// Where a target stores its data.
+#[derive(Clone)]
+enum Store {
+    /// A fresh SQLite file in the target's folder.
+    Sqlite,
+    /// A fresh database on this PostgreSQL server, with this many instances on it.
+    Postgres { server: url::Url, instances: usize },
+}
+
+const SESSION_KEY: &str =
+    "bG9hZGdlbi1zZXNzaW9uLWtleS1sb2FkZ2VuLXNlc3Npb24ta2V5LWxvYWRnZW4tc2Vzc2lvbi1rZXktbG9hZGdlbg==";
+
+async fn start(
+    bin: &Path,
+    store: &Store,
+    smtp: &smtp::SmtpServer,
+    twilio: &twilio::TwilioServer,
+) -> anyhow::Result<Server> {
     let dir = tempfile::tempdir()?;
+    let (database_url, instances) = match store {
+        Store::Sqlite => (format!("sqlite://{}", dir.path().join("kaicalls.db").display()), 1),
+        Store::Postgres { server, instances } => {
+            let name =
+                format!("bench_{}", kaicalls_notify::tokens::random_token().to_lowercase().replace(['-', '_'], ""));
+            let name: String = name.chars().take(30).collect();
+            let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(server.as_str()).await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await?;
+            let mut url = server.clone();
+            url.set_path(&name);
+            (url.to_string(), *instances)
+        }
+    };
     let mut create = Command::new(bin)
         .args(["create-business", "--name", "Bench Plumbing", "--owner-email", "owner@bench.test"])
         .env("KAI_DATA_DIR", dir.path())
+        .env("DATABASE_URL", &database_url)
+        .env("SESSION_KEY", SESSION_KEY)
         .env("RUST_LOG", "warn")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -77,37 +136,50 @@ async fn start(bin: &Path, smtp: &smtp::SmtpServer, twilio: &twilio::TwilioServe
     let business = created["business_id"].as_str().unwrap().to_owned();
     let key = webhook::secret_key(created["webhook_secret"].as_str().unwrap()).unwrap();
     // SMS on, with a business phone: each lead is texted to it and emailed to the owner.
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.path().join("kaicalls.db").display())).await?;
-    sqlx::query("UPDATE notification_defaults SET sms_enabled = 1, notification_phone = '+15555550100'")
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&database_url).await?;
+    sqlx::query("UPDATE notification_defaults SET sms_enabled = TRUE, notification_phone = '+15555550100'")
         .execute(&pool)
         .await?;
     pool.close().await;
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let log = dir.path().join("server.log");
-    let child = Command::new(bin)
-        .arg("serve")
-        .env("KAI_BIND", format!("127.0.0.1:{port}"))
-        .env("KAI_DATA_DIR", dir.path())
-        .env("SMTP_URL", smtp.url())
-        .env("SMS_API_BASE", twilio.url())
-        .env("SMS_ACCOUNT_SID", twilio::SID)
-        .env("SMS_AUTH_TOKEN", twilio::TOKEN)
-        .env("SMS_FROM", twilio::FROM)
-        .env("RUST_LOG", "warn,kaicalls_notify::timing=debug")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log)?)
-        .spawn()?;
-    let server = Server { child, port, business, key, log, _dir: dir };
-    let client = reqwest::Client::new();
-    for _ in 0..100 {
-        if client.get(server.url("/livez")).send().await.is_ok() {
-            return Ok(server);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut server = Server { children: Vec::new(), ports: Vec::new(), business, key, logs: Vec::new(), _dir: dir };
+    for n in 0..instances {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let log = server._dir.path().join(format!("server-{n}.log"));
+        let child = Command::new(bin)
+            .arg("serve")
+            .env("KAI_BIND", format!("127.0.0.1:{port}"))
+            .env("KAI_DATA_DIR", server._dir.path())
+            .env("DATABASE_URL", &database_url)
+            .env("SESSION_KEY", SESSION_KEY)
+            .env("SMTP_URL", smtp.url())
+            .env("SMS_API_BASE", twilio.url())
+            .env("SMS_ACCOUNT_SID", twilio::SID)
+            .env("SMS_AUTH_TOKEN", twilio::TOKEN)
+            .env("SMS_FROM", twilio::FROM)
+            .env("RUST_LOG", "warn,kaicalls_notify::timing=debug")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log)?)
+            .spawn()?;
+        server.children.push(child);
+        server.ports.push(port);
+        server.logs.push(log);
     }
-    anyhow::bail!("{} did not start", bin.display())
+    let client = reqwest::Client::new();
+    for url in server.urls("/livez") {
+        let mut up = false;
+        for _ in 0..100 {
+            if client.get(&url).send().await.is_ok() {
+                up = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        anyhow::ensure!(up, "{} did not start", bin.display());
+    }
+    Ok(server)
 }
 
 fn lead_body(name: &str) -> String {
@@ -146,14 +218,56 @@ fn wrk_ms(value: &str) -> f64 {
 
 /// Runs wrk (2 threads, 64 connections). With `requests`, each request is taken in turn from
 /// that list of (webhook id, body, signature) — distinct events, signed in advance.
-fn wrk(url: &str, seconds: u64, requests: Option<&[Signed]>, dir: &Path) -> anyhow::Result<Wrk> {
-    let mut args = vec!["-t2".to_owned(), "-c64".into(), format!("-d{seconds}s"), "--latency".into()];
+/// Runs wrk on each URL at once, the 64 connections (and 2 threads) split between them, each
+/// URL with its own share of the requests. Request rates and counts add up; latencies are the
+/// worst of the runs.
+fn wrk_all(urls: &[String], seconds: u64, requests: Option<&[Signed]>, dir: &Path) -> anyhow::Result<Wrk> {
+    let n = urls.len().max(1);
+    let shares: Vec<Option<Vec<&Signed>>> = (0..n)
+        .map(|k| requests.map(|r| r.iter().enumerate().filter(|(i, _)| i % n == k).map(|(_, s)| s).collect()))
+        .collect();
+    let results: Vec<anyhow::Result<Wrk>> = std::thread::scope(|scope| {
+        let runs: Vec<_> = urls
+            .iter()
+            .zip(&shares)
+            .enumerate()
+            .map(|(k, (url, share))| {
+                let tag = format!("{k}");
+                scope.spawn(move || wrk(url, seconds, share.as_deref(), dir, 64 / n, (2 / n).max(1), &tag))
+            })
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let mut total = Wrk { rps: 0.0, p50_ms: 0.0, p99_ms: 0.0, errors: 0, requests: 0, repeated: false };
+    for w in results {
+        let w = w?;
+        total.rps += w.rps;
+        total.p50_ms = total.p50_ms.max(w.p50_ms);
+        total.p99_ms = total.p99_ms.max(w.p99_ms);
+        total.errors += w.errors;
+        total.requests += w.requests;
+        total.repeated |= w.repeated;
+    }
+    Ok(total)
+}
+
+fn wrk(
+    url: &str,
+    seconds: u64,
+    requests: Option<&[&Signed]>,
+    dir: &Path,
+    connections: usize,
+    threads: usize,
+    tag: &str,
+) -> anyhow::Result<Wrk> {
+    let mut args =
+        vec![format!("-t{threads}"), format!("-c{connections}"), format!("-d{seconds}s"), "--latency".into()];
     if let Some(requests) = requests {
         // The requests go in a data file the script reads at start (a script with them inline
         // is more than Lua will load). Each of wrk's two threads takes every other one, so no id
         // is sent twice until the list runs out (the report flags that).
         let host = url.split('/').nth(2).unwrap_or_default();
-        let data = dir.join(format!("requests-{}.tsv", requests.len()));
+        let data = dir.join(format!("requests-{tag}-{}.tsv", requests.len()));
         let mut lines = String::new();
         for Signed { id, ts, body, signature } in requests {
             lines.push_str(&format!("{id}\t{ts}\t{signature}\t{body}\n"));
@@ -169,7 +283,7 @@ local reqs = {{}}
 function init(args)
   local i = 0
   for line in io.lines("{data}") do
-    if i % 2 == tid then
+    if i % {threads} == tid then
       local id, ts, sig, body = line:match("^([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$")
       reqs[#reqs + 1] = wrk.format("POST", nil, {{["Host"] = "{host}", ["Content-Type"] = "application/json",
         ["webhook-id"] = id, ["webhook-timestamp"] = ts, ["webhook-signature"] = sig}}, body)
@@ -184,9 +298,10 @@ function request()
   return reqs[k]
 end
 "#,
-            data = data.display()
+            data = data.display(),
+            threads = threads
         );
-        let path = dir.join(format!("wrk-{}.lua", requests.len()));
+        let path = dir.join(format!("wrk-{tag}-{}.lua", requests.len()));
         std::fs::write(&path, script)?;
         args.push("-s".into());
         args.push(path.display().to_string());
@@ -264,11 +379,13 @@ async fn steady(
     let leads = (rate as f64 * seconds) as usize;
     let sent_at = Arc::new(Mutex::new(HashMap::<String, Instant>::new()));
     let mut ticker = tokio::time::interval(Duration::from_nanos(1_000_000_000 / rate));
+    let webhooks = server.webhooks();
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut posts = Vec::with_capacity(leads);
     for i in 0..leads {
         ticker.tick().await;
-        let (client, url, key, sent_at) = (client.clone(), server.webhook(), server.key.clone(), sent_at.clone());
+        let url = webhooks[i % webhooks.len()].clone();
+        let (client, key, sent_at) = (client.clone(), server.key.clone(), sent_at.clone());
         let name = format!("Lead{run}x{i}");
         posts.push(tokio::spawn(async move {
             let body = lead_body(&name);
@@ -440,6 +557,7 @@ async fn drained(smtp: &smtp::SmtpServer, twilio: &twilio::TwilioServer, limit: 
 struct Target {
     name: String,
     bin: PathBuf,
+    store: Store,
 }
 
 struct Figures {
@@ -471,13 +589,35 @@ async fn main() -> anyhow::Result<()> {
         if a == "--server" {
             let bin = PathBuf::from(args.get(i + 1).cloned().unwrap_or_default());
             let name = args.get(i + 2).filter(|n| *n == "--name").and(args.get(i + 3)).cloned();
-            targets.push(Target { name: name.unwrap_or_else(|| bin.display().to_string()), bin });
+            targets.push(Target { name: name.unwrap_or_else(|| bin.display().to_string()), bin, store: Store::Sqlite });
         }
     }
     if targets.is_empty() {
         let bin =
             std::env::current_exe()?.parent().and_then(|p| p.parent()).map(|p| p.join("kaicalls-notify")).unwrap();
-        targets.push(Target { name: "this commit".into(), bin });
+        match value("--engines") {
+            None => targets.push(Target { name: "this commit".into(), bin, store: Store::Sqlite }),
+            Some(engines) => {
+                let mut postgres = None;
+                for e in engines.split(',').map(str::trim) {
+                    let mut pg = |instances: usize| -> anyhow::Result<Store> {
+                        if postgres.is_none() {
+                            postgres = Some(engine::start_durable().ok_or_else(|| {
+                                anyhow::anyhow!("PostgreSQL could not be started (apt-get install postgresql)")
+                            })?);
+                        }
+                        Ok(Store::Postgres { server: postgres.clone().unwrap(), instances })
+                    };
+                    let (name, store) = match e {
+                        "sqlite" => ("SQLite, 1 instance", Store::Sqlite),
+                        "postgres" => ("PostgreSQL, 1 instance", pg(1)?),
+                        "postgres2" => ("PostgreSQL, 2 instances", pg(2)?),
+                        other => anyhow::bail!("--engines: unknown engine {other} (sqlite, postgres, postgres2)"),
+                    };
+                    targets.push(Target { name: name.into(), bin: bin.clone(), store });
+                }
+            }
+        }
     }
     for t in &targets {
         anyhow::ensure!(t.bin.exists(), "{} is missing (cargo build --release)", t.bin.display());
@@ -488,15 +628,15 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("== {} ({})", t.name, t.bin.display());
         let smtp = smtp::SmtpServer::start().await;
         let twilio = twilio::TwilioServer::start().await;
-        let server = start(&t.bin, &smtp, &twilio).await?;
+        let server = start(&t.bin, &t.store, &smtp, &twilio).await?;
         let scratch = tempfile::tempdir()?;
         let run: String =
             kaicalls_notify::tokens::random_token().chars().filter(char::is_ascii_alphanumeric).take(6).collect();
-        let noop = wrk(&server.url("/livez"), seconds, None, scratch.path())?;
+        let noop = wrk_all(&server.urls("/livez"), seconds, None, scratch.path())?;
         let usage = signed_requests(&server.key, &format!("u{run}"), 200_000, usage_body);
-        let usage = wrk(&server.webhook(), seconds, Some(&usage), scratch.path())?;
+        let usage = wrk_all(&server.webhooks(), seconds, Some(&usage), scratch.path())?;
         let leads = signed_requests(&server.key, &format!("l{run}"), 100_000, |i| lead_body(&format!("W{run}x{i}")));
-        let leads = wrk(&server.webhook(), seconds, Some(&leads), scratch.path())?;
+        let leads = wrk_all(&server.webhooks(), seconds, Some(&leads), scratch.path())?;
         // Let the burst's deliveries drain before timing steady traffic.
         drained(&smtp, &twilio, Duration::from_secs(300)).await;
         let mut runs = Vec::new();
@@ -510,12 +650,19 @@ async fn main() -> anyhow::Result<()> {
             }
             drained(&smtp, &twilio, Duration::from_secs(120)).await;
         }
-        let log_before_long = std::fs::metadata(&server.log).map(|m| m.len()).unwrap_or(0);
+        let log_before_long = server.log_sizes();
         let long = if long > 0.0 { Some(steady(&server, &smtp, &twilio, 200, long).await) } else { None };
-        let stages = stage_report(&timings(&server.log, log_before_long));
-        let storage = storage_report(&server.log, log_before_long);
+        let mut all_timings = Vec::new();
+        let mut storage = Vec::new();
+        for (log, from) in server.logs.iter().zip(&log_before_long) {
+            all_timings.extend(timings(log, *from));
+            storage.extend(storage_report(log, *from));
+        }
+        let stages = stage_report(&all_timings);
         if let Ok(keep) = std::env::var("LOADGEN_KEEP_LOG") {
-            std::fs::copy(&server.log, format!("{keep}.{}", t.name.replace(' ', "-")))?;
+            for (n, log) in server.logs.iter().enumerate() {
+                std::fs::copy(log, format!("{keep}.{}.{n}", t.name.replace([' ', ','], "-")))?;
+            }
         }
         let figures = Figures { noop, usage, leads, runs, long, rss_mib: server.peak_rss_mib(), stages, storage };
         all.push((t, figures));

@@ -1,16 +1,21 @@
 //! Every SQL statement lives in this module. Queries use `$n` placeholders, `RETURNING` and
-//! `ON CONFLICT` so they port to PostgreSQL unchanged (DESIGN.md §4).
+//! `ON CONFLICT`, and run on SQLite (the embedded default) or PostgreSQL (several instances on
+//! one database), chosen by the scheme of `DATABASE_URL` (DESIGN.md §4). Each query is written
+//! once and run through [`on!`] on whichever native connection a [`Link`] lends; the few that
+//! must differ match on [`Conn`] side by side.
 //!
 //! How the process reaches the database:
-//! - **One writer.** Every write goes through [`Db::write`] (or the typed fast paths
-//!   [`Db::ingest`], [`Db::record`], [`Db::add_to_inbox`]) to a single task that owns the only
-//!   read-write connection and commits whatever is waiting in one transaction (group commit).
-//!   Write functions take a [`Write`], which only that task hands out.
+//! - **One writer** per process. Every write goes through [`Db::write`] (or the typed fast
+//!   paths [`Db::ingest`], [`Db::record`], [`Db::add_to_inbox`]) to a single task that owns the
+//!   process's read-write connection and commits whatever is waiting in one transaction (group
+//!   commit). Write functions take a [`Write`], which only that task hands out. On PostgreSQL
+//!   the other instances hear of routing and inbox changes through `NOTIFY` (see `listen`).
 //! - **Page reads** take a read-only connection from a small pool with [`Db::read`]; each one has
-//!   a time limit, so no page can keep SQLite busy for long or hold an old snapshot that stops
-//!   the write-ahead log from being reset.
+//!   a time limit, so no page can keep the database busy for long (on SQLite, or hold an old
+//!   snapshot that stops the write-ahead log from being reset).
 //! - **System reads** (health check, webhook keys, the dispatcher's retries) have their own
 //!   read-only connections, so they never queue behind pages.
+
 /// Runs one query (written once) on the engine behind a [`Link`]: the body is compiled for
 /// each engine, with `$c` the concrete connection.
 macro_rules! on {

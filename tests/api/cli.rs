@@ -99,3 +99,23 @@ async fn the_demo_seed_can_run_again_on_the_same_database() {
     let (_, hash) = db::users::find_for_login(&mut conn, &second.owner_email).await.unwrap().unwrap();
     assert!(kaicalls_notify::domain::password::verify(&second.password, &hash), "the printed password works");
 }
+
+#[test]
+fn an_unreachable_postgres_stops_start_up_with_one_line_that_keeps_the_password_secret() {
+    let key = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 64]);
+    let nobody = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let output = Command::new(BIN)
+        .arg("serve")
+        .env("DATABASE_URL", format!("postgres://kai:hunter2@127.0.0.1:{nobody}/kaicalls"))
+        .env("SESSION_KEY", key)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("error: cannot connect to PostgreSQL at postgres://kai:***@127.0.0.1:{nobody}/"))
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}

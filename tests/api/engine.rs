@@ -28,7 +28,14 @@ struct Server {
 static SERVER: OnceLock<Option<Server>> = OnceLock::new();
 
 fn server() -> Option<&'static Server> {
-    SERVER.get_or_init(start).as_ref()
+    SERVER.get_or_init(|| start(false)).as_ref()
+}
+
+/// A cluster of its own for benchmarks, durable like production (every commit is flushed to
+/// disk, as SQLite's `synchronous=FULL` does): the URL of its `postgres` database.
+#[allow(dead_code)] // used by examples/loadgen.rs
+pub fn start_durable() -> Option<url::Url> {
+    start(true).map(|s| s.base)
 }
 
 /// The database URL for a test's data folder: the same folder always names the same database,
@@ -73,15 +80,16 @@ fn database_name(dir: &Path) -> String {
     format!("kai_test_{:016x}", h.finish())
 }
 
-fn start() -> Option<Server> {
-    if let Ok(url) = std::env::var("KAI_TEST_POSTGRES_URL") {
+fn start(durable: bool) -> Option<Server> {
+    if let (false, Ok(url)) = (durable, std::env::var("KAI_TEST_POSTGRES_URL")) {
         let mut base = url::Url::parse(&url).expect("KAI_TEST_POSTGRES_URL is a URL");
         base.set_path("postgres");
         return Some(Server { base });
     }
     let bin = postgres_bin()?;
     remove_stale_clusters();
-    let dir = std::env::temp_dir().join(format!("kai-pg-{}", std::process::id()));
+    let suffix = if durable { "-durable" } else { "" };
+    let dir = std::env::temp_dir().join(format!("kai-pg-{}{suffix}", std::process::id()));
     std::fs::create_dir_all(&dir).ok()?;
     let as_user = run_as();
     if let Some((uid, gid)) = as_user {
@@ -186,6 +194,7 @@ fn remove_stale_clusters() {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(pid) = name.to_str().and_then(|n| n.strip_prefix("kai-pg-")) else { continue };
+        let pid = pid.trim_end_matches("-durable");
         if !Path::new("/proc").join(pid).exists() {
             let _ = std::fs::remove_dir_all(entry.path());
         }

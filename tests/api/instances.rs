@@ -4,6 +4,8 @@
 //! every instance, and an instance killed mid-burst loses nothing.
 use std::time::Duration;
 
+use kaicalls_notify::db::{Conn, Link};
+
 use crate::alerts::{sms_on, teammate};
 use crate::crash::{business_with_sms, free_port, post_lead, serve, wait_until_up};
 use crate::helpers::{TestApp, all_defaults_on, lead, location, spawn_app, spawn_with, usage};
@@ -244,4 +246,47 @@ async fn the_bell_open_on_one_instance_rings_for_a_lead_the_other_accepted() {
     .await
     .expect("A's stream hears of the alert B stored");
     assert!(rang.contains("Notifications: 1 unread"), "{rang}");
+}
+
+#[tokio::test]
+async fn a_page_statement_past_the_time_limit_is_stopped_and_the_pool_lives_on() {
+    let a = spawn_app().await;
+    let mut page = a.db.read().await.unwrap();
+    let Conn::Pg(conn) = page.conn() else { panic!("this suite runs on PostgreSQL") };
+    let stopped = sqlx::query("SELECT pg_sleep(5)").execute(&mut *conn).await.unwrap_err();
+    assert!(kaicalls_notify::db::is_interrupted(&stopped), "{stopped}");
+    drop(page);
+    let mut page = a.db.read().await.unwrap();
+    let Conn::Pg(conn) = page.conn() else { unreachable!() };
+    let answer: i32 = sqlx::query_scalar("SELECT 41 + 1").fetch_one(&mut *conn).await.unwrap();
+    assert_eq!(answer, 42);
+}
+
+#[tokio::test]
+async fn after_postgresql_drops_every_connection_the_instance_recovers_and_loses_nothing() {
+    let a = spawn_app().await;
+    let business = a.create_business("Acme", "owner@acme.test").await;
+    let owner = a.login("owner@acme.test").await;
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE application_name = 'kaicalls-notify' AND datname = current_database()",
+    )
+    .execute(&a.pool)
+    .await
+    .unwrap();
+
+    // Kai retries a webhook the instance could not store (503); the retry is stored once.
+    let mut statuses = Vec::new();
+    for _ in 0..50 {
+        let status = a.post_event(&business, "m1", &lead("L1", Some(90))).await.status().as_u16();
+        statuses.push(status);
+        if status == 202 || status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(statuses.iter().all(|s| [202, 200, 503].contains(s)), "{statuses:?}");
+    assert_eq!(statuses.last(), Some(&202), "stored once the writer reconnected: {statuses:?}");
+    a.wait_count("SELECT count(*) FROM deliveries WHERE status = 'sent'", 2).await;
+    assert_eq!(a.get(&owner, "/settings/notifications").await.status(), 200, "pages read again");
 }

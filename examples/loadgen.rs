@@ -592,7 +592,7 @@ async fn main() -> anyhow::Result<()> {
             targets.push(Target { name: name.unwrap_or_else(|| bin.display().to_string()), bin, store: Store::Sqlite });
         }
     }
-    if targets.is_empty() {
+    if targets.is_empty() || value("--engines").is_some() {
         let bin =
             std::env::current_exe()?.parent().and_then(|p| p.parent()).map(|p| p.join("kaicalls-notify")).unwrap();
         match value("--engines") {

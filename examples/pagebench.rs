@@ -1,7 +1,11 @@
 //! Page benchmark: every page for a business with a year of history against the same page for
 //! the demo business, on the release binary.
 //!
-//!     cargo build --release --examples && ./target/release/examples/pagebench [REQUESTS]
+//!     cargo build --release --examples && ./target/release/examples/pagebench [REQUESTS] [--postgres]
+//!
+//! With `--postgres`, the same on a PostgreSQL database in a durable cluster this harness starts
+//! (the Debian binaries, as the tests do), the statistics brought up to date (`ANALYZE`) after the
+//! history is written, as autovacuum would soon do.
 //!
 //! It creates, on a fresh database, the demo business and a large one (15 teammates, 10,000 leads
 //! over a year with updates, about 100,000 delivery decisions, 5,000 inbox rows, a year of usage
@@ -10,8 +14,15 @@
 //! p50 and p99 for both businesses and their ratio. Also the size of the database files.
 #![allow(dead_code)]
 
+#[path = "../tests/api/engine.rs"]
+mod engine;
 #[path = "../tests/api/history.rs"]
 mod history;
+
+/// engine.rs asks; this harness makes its PostgreSQL database itself.
+const ENGINE: engine::Engine = engine::Engine::Postgres;
+const SESSION_KEY: &str =
+    "cGFnZWJlbmNoLXNlc3Npb24ta2V5LXBhZ2ViZW5jaC1zZXNzaW9uLWtleS1wYWdlYmVuY2gtc2Vzc2lvbi1rZXktcGFnZWJlbmNo";
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -77,11 +88,23 @@ fn size_mib(path: &std::path::Path) -> f64 {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let requests: usize = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(200);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let requests: usize = args.iter().find_map(|n| n.parse().ok()).unwrap_or(200);
+    let postgres = args.iter().any(|a| a == "--postgres");
     let bin = std::env::current_exe()?.parent().and_then(|p| p.parent()).map(|p| p.join("kaicalls-notify")).unwrap();
     anyhow::ensure!(bin.exists(), "build the server first: cargo build --release");
     let dir = tempfile::tempdir()?;
-    let url = format!("sqlite://{}", dir.path().join("kaicalls.db").display());
+    let url = if postgres {
+        let server = engine::start_durable().ok_or_else(|| anyhow::anyhow!("PostgreSQL could not be started"))?;
+        let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(server.as_str()).await?;
+        sqlx::query("CREATE DATABASE pagebench").execute(&mut admin).await?;
+        let mut url = server.clone();
+        url.set_path("pagebench");
+        url.to_string()
+    } else {
+        format!("sqlite://{}", dir.path().join("kaicalls.db").display())
+    };
+    sqlx::any::install_default_drivers();
 
     // The data, written in-process before the server starts.
     let (database, _handover) = db::open(&url, db::WriterSettings::new(Duration::from_secs(60))).await?;
@@ -111,7 +134,10 @@ async fn main() -> anyhow::Result<()> {
     let rows = history::add(&database, &big, owner, history::History::YEAR).await?;
     let took = started.elapsed();
     let deep: String = {
-        let pool = sqlx::SqlitePool::connect(&url).await?;
+        let pool = sqlx::AnyPool::connect(&url).await?;
+        if postgres {
+            sqlx::query("ANALYZE").execute(&pool).await?;
+        }
         let (updated_at, lead_id): (i64, String) = sqlx::query_as(
             "SELECT updated_at, lead_id FROM leads WHERE business_id = $1 ORDER BY updated_at, lead_id LIMIT 1 OFFSET 30",
         )
@@ -138,6 +164,8 @@ async fn main() -> anyhow::Result<()> {
             .arg("serve")
             .env("KAI_BIND", format!("127.0.0.1:{port}"))
             .env("KAI_DATA_DIR", dir.path())
+            .env("DATABASE_URL", &url)
+            .env("SESSION_KEY", SESSION_KEY)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()?,
@@ -152,14 +180,14 @@ async fn main() -> anyhow::Result<()> {
     let small_client = sign_in(&base, &demo.owner_email, &demo.password).await?;
     let big_client = sign_in(&base, BIG_OWNER, BIG_PASSWORD).await?;
     let big_row: i64 = {
-        let pool = sqlx::SqlitePool::connect(&url).await?;
+        let pool = sqlx::AnyPool::connect(&url).await?;
         sqlx::query_scalar("SELECT r.id FROM recipients r JOIN users u ON u.id = r.user_id WHERE u.email = $1")
             .bind(BIG_OWNER)
             .fetch_one(&pool)
             .await?
     };
     let demo_row: i64 = {
-        let pool = sqlx::SqlitePool::connect(&url).await?;
+        let pool = sqlx::AnyPool::connect(&url).await?;
         sqlx::query_scalar("SELECT r.id FROM recipients r JOIN users u ON u.id = r.user_id WHERE u.email = $1")
             .bind(&demo.owner_email)
             .fetch_one(&pool)
@@ -168,7 +196,7 @@ async fn main() -> anyhow::Result<()> {
 
     // Someone on each team whose alerts the log is filtered to, and an old page of the log.
     let (demo_member, big_member, big_old): (i64, i64, i64) = {
-        let pool = sqlx::SqlitePool::connect(&url).await?;
+        let pool = sqlx::AnyPool::connect(&url).await?;
         let id_of = |email: String| {
             let pool = pool.clone();
             async move {
@@ -234,10 +262,12 @@ async fn main() -> anyhow::Result<()> {
             ms(bp99) / ms(sp99)
         );
     }
-    println!(
-        "\nDatabase files: {:.1} MiB (kaicalls.db) + {:.1} MiB (write-ahead log) with the demo business and the large one.",
-        size_mib(&dir.path().join("kaicalls.db")),
-        size_mib(&dir.path().join("kaicalls.db-wal"))
-    );
+    if !postgres {
+        println!(
+            "\nDatabase files: {:.1} MiB (kaicalls.db) + {:.1} MiB (write-ahead log) with the demo business and the large one.",
+            size_mib(&dir.path().join("kaicalls.db")),
+            size_mib(&dir.path().join("kaicalls.db-wal"))
+        );
+    }
     Ok(())
 }

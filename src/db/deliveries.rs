@@ -63,54 +63,39 @@ pub(super) const CLAIMED_COLUMNS: &str =
 /// stopped — each with a lease until `now + lease_ms`.
 pub async fn claim_due(w: &mut Write, now_ms: i64, lease_ms: i64, limit: i64) -> sqlx::Result<Vec<Claimed>> {
     // PostgreSQL: instances claiming at once pass over each other's rows instead of waiting.
-    const DUE: &str = "SELECT id FROM deliveries
-             WHERE status = 'pending' AND next_attempt_ms <= $2 AND (lease_until_ms IS NULL OR lease_until_ms <= $2)
-             ORDER BY next_attempt_ms LIMIT $3";
-    let rows: Vec<ClaimedRow> = match w.conn() {
-        Conn::Lite(cx) => {
-            sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "UPDATE deliveries SET lease_until_ms = $1, attempts = attempts + 1
-                 WHERE id IN ({DUE}) RETURNING {CLAIMED_COLUMNS}"
-            )))
-            .bind(now_ms + lease_ms)
-            .bind(now_ms)
-            .bind(limit)
-            .fetch_all(cx)
-            .await?
-        }
-        Conn::Pg(cx) => {
-            sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "UPDATE deliveries SET lease_until_ms = $1, attempts = attempts + 1
-                 WHERE id IN ({DUE} FOR UPDATE SKIP LOCKED) RETURNING {CLAIMED_COLUMNS}"
-            )))
-            .bind(now_ms + lease_ms)
-            .bind(now_ms)
-            .bind(limit)
-            .fetch_all(cx)
-            .await?
-        }
+    let skip_locked = match w.conn() {
+        Conn::Lite(_) => "",
+        Conn::Pg(_) => " FOR UPDATE SKIP LOCKED",
     };
+    let sql = format!(
+        "UPDATE deliveries SET lease_until_ms = $1, attempts = attempts + 1
+         WHERE id IN (
+             SELECT id FROM deliveries
+             WHERE status = 'pending' AND next_attempt_ms <= $2 AND (lease_until_ms IS NULL OR lease_until_ms <= $2)
+             ORDER BY next_attempt_ms LIMIT $3{skip_locked})
+         RETURNING {CLAIMED_COLUMNS}"
+    );
+    let rows: Vec<ClaimedRow> = on!(w, |cx| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(now_ms + lease_ms)
+        .bind(now_ms)
+        .bind(limit)
+        .fetch_all(cx)
+        .await)?;
     Ok(rows.into_iter().filter_map(ClaimedRow::into_claimed).collect())
 }
 
 /// When the next pending delivery falls due (a retry, or a lease running out), if any.
 pub async fn next_due_ms(conn: &mut impl Link) -> sqlx::Result<Option<i64>> {
-    match conn.conn() {
-        Conn::Lite(cx) => {
-            sqlx::query_scalar(
-                "SELECT min(max(next_attempt_ms, coalesce(lease_until_ms, 0))) FROM deliveries WHERE status = 'pending'",
-            )
-            .fetch_one(cx)
-            .await
+    // The larger of two values: SQLite's two-argument max(), PostgreSQL's greatest().
+    let sql = match conn.conn() {
+        Conn::Lite(_) => {
+            "SELECT min(max(next_attempt_ms, coalesce(lease_until_ms, 0))) FROM deliveries WHERE status = 'pending'"
         }
-        Conn::Pg(cx) => {
-            sqlx::query_scalar(
-                "SELECT min(greatest(next_attempt_ms, coalesce(lease_until_ms, 0))) FROM deliveries WHERE status = 'pending'",
-            )
-            .fetch_one(cx)
-            .await
+        Conn::Pg(_) => {
+            "SELECT min(greatest(next_attempt_ms, coalesce(lease_until_ms, 0))) FROM deliveries WHERE status = 'pending'"
         }
-    }
+    };
+    on!(conn, |cx| sqlx::query_scalar(sql).fetch_one(cx).await)
 }
 
 /// What became of a delivery that was tried.

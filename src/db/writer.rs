@@ -508,15 +508,17 @@ impl Task {
         let instance = self.instance;
         let Write { conn, routing_changed, inbox_changed } = &mut self.write;
         let Conn::Pg(conn) = conn.conn() else { return Ok(()) };
-        let messages = routing_changed
+        let messages: Vec<String> = routing_changed
             .iter()
             .map(|b| format!("{instance} routing {b}"))
-            .chain(inbox_changed.iter().map(|u| format!("{instance} inbox {u}")));
-        for message in messages {
-            sqlx::query("SELECT pg_notify($1, $2)")
+            .chain(inbox_changed.iter().map(|u| format!("{instance} inbox {u}")))
+            .collect();
+        if !messages.is_empty() {
+            // One round trip for all of them.
+            sqlx::query("SELECT pg_notify($1, m) FROM unnest($2::text[]) AS m")
                 .bind(super::listen::CHANNEL)
-                .bind(message)
-                .execute(&mut *conn)
+                .bind(messages)
+                .execute(conn)
                 .await?;
         }
         Ok(())

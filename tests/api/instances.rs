@@ -132,7 +132,9 @@ async fn a_sign_in_on_one_instance_holds_on_the_other_and_sign_out_on_either_end
     // The cookie store sends the same cookie to both (same host, other port).
     let client = a.login("owner@acme.test").await;
     assert_eq!(b.get(&client, "/settings/notifications").await.status(), 200, "signed in on B too");
-    let out = b.post_form(&client, "/logout", &[]).await;
+    // A form shown by A is accepted by B: the CSRF token belongs to the session, not the instance.
+    let token = crate::helpers::csrf_in(&a.get_html(&client, "/account").await);
+    let out = client.post(b.url("/logout")).form(&[("csrf_token", token.as_str())]).send().await.unwrap();
     assert_eq!(out.status(), 303);
     let after = a.get(&client, "/settings/notifications").await;
     assert_eq!(after.status(), 303, "signed out on A as well");

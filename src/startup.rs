@@ -44,7 +44,10 @@ impl Application {
         let session_key = session_key(&config, &db).await?;
         let unsubscribe_key = stored_key(&db, "unsubscribe_key").await?;
         let mailer = dispatch::email_sender(&config)?;
-        let senders = dispatch::senders(&config, db.clone(), mailer.clone(), unsubscribe_key.clone())?;
+        // Claim links are signed with a key of their own, derived from the stored link key.
+        let claim_key = tokens::derive_key(&unsubscribe_key, "claim links");
+        let senders =
+            dispatch::senders(&config, db.clone(), mailer.clone(), unsubscribe_key.clone(), claim_key.clone())?;
         let dispatcher = Dispatcher::new(db.clone(), senders, config.dispatch.clone(), handover);
         if config.dispatch.autorun {
             tokio::spawn(dispatcher.clone().run());
@@ -69,6 +72,7 @@ impl Application {
             secrets: Default::default(),
             dispatcher: dispatcher.clone(),
             unsubscribe_key,
+            claim_key,
             csrf_key: tokens::derive_key(&session_key, "forms before sign-in"),
             limits: Default::default(),
         });

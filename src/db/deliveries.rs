@@ -376,3 +376,23 @@ pub async fn log_events(
         .fetch_all(cx)
         .await)
 }
+
+/// What a claim link's delivery points at: its business, its person, and the lead of its event
+/// (none for an alert that is not about a lead).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClaimTarget {
+    pub business_id: String,
+    pub user_id: Option<i64>,
+    pub lead_id: Option<String>,
+}
+
+pub async fn claim_target(conn: &mut impl Link, delivery_id: i64) -> sqlx::Result<Option<ClaimTarget>> {
+    on!(conn, |cx| {
+        sqlx::query_as(
+        "SELECT d.business_id, d.user_id, e.lead_id FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.id = $1",
+    )
+    .bind(delivery_id)
+    .fetch_optional(cx)
+    .await
+    })
+}

@@ -1,6 +1,6 @@
 //! Leads, written by the ingest writer (`db::ingest`); their count per business and the alerts
 //! each caused are kept by triggers at write time (migration 0003), so pages never count them.
-use super::Link;
+use super::{Link, Write};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct LeadRow {
@@ -12,6 +12,12 @@ pub struct LeadRow {
     pub summary: Option<String>,
     pub updated_at: i64,
     pub alerts_sent: i64,
+    /// When Kai first told us of the lead (the call).
+    pub first_seen_at: i64,
+    /// Who said "I'll call them" (their name then), and when.
+    pub claimed_by: Option<i64>,
+    pub claimed_by_name: Option<String>,
+    pub claimed_at: Option<i64>,
 }
 
 /// A place in the leads list (newest first): a lead's last update and its id.
@@ -37,7 +43,8 @@ pub enum Page {
     NewerThan(Cursor),
 }
 
-const COLUMNS: &str = "lead_id, name, phone, email, score, summary, updated_at, alerts_sent";
+const COLUMNS: &str = "lead_id, name, phone, email, score, summary, updated_at, alerts_sent, first_seen_at, claimed_by,
+     claimed_by_name, claimed_at";
 
 /// Up to `limit` leads of a page, newest first. Paging is by position (keyset), so every page
 /// costs the same however far back it is.
@@ -101,4 +108,34 @@ pub async fn count_since(conn: &mut impl Link, business_id: &str, since: i64) ->
         .bind(since)
         .fetch_one(cx)
         .await)
+}
+
+/// One lead of a business.
+pub async fn get(conn: &mut impl Link, business_id: &str, lead_id: &str) -> sqlx::Result<Option<LeadRow>> {
+    on!(conn, |cx| sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM leads WHERE business_id = $1 AND lead_id = $2"
+    )))
+    .bind(business_id)
+    .bind(lead_id)
+    .fetch_optional(cx)
+    .await)
+}
+
+/// Claims a lead for a person on its team, unless someone claimed it first: true when this
+/// claim won. A person removed from the team cannot claim.
+pub async fn claim(w: &mut Write, business_id: &str, lead_id: &str, user_id: i64, now: i64) -> sqlx::Result<bool> {
+    let done = on!(w, |cx| sqlx::query(
+        "UPDATE leads SET claimed_by = $3, claimed_at = $4,
+             claimed_by_name = (SELECT name FROM users WHERE id = $3)
+         WHERE business_id = $1 AND lead_id = $2 AND claimed_by IS NULL
+           AND EXISTS (SELECT 1 FROM users WHERE id = $3 AND business_id = $1 AND removed_at IS NULL)",
+    )
+    .bind(business_id)
+    .bind(lead_id)
+    .bind(user_id)
+    .bind(now)
+    .execute(cx)
+    .await
+    .map(|done| done.rows_affected()))?;
+    Ok(done == 1)
 }

@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::db::Db;
 pub use dispatcher::Dispatcher;
 use email::{EmailSender, FileSender, SmtpSender};
-pub use send::Senders;
+pub use send::{Keys, Senders};
 use sms::{FileSmsSender, SmsSender, TwilioSender};
 
 /// The email sender the configuration asks for: SMTP, or `.eml` files.
@@ -33,11 +33,18 @@ pub fn senders(
     db: Db,
     email: Arc<dyn EmailSender>,
     unsubscribe_key: Vec<u8>,
+    claim_key: Vec<u8>,
 ) -> anyhow::Result<Senders> {
     let sms: Arc<dyn SmsSender> = match &config.sms_api {
         Some(api) => Arc::new(TwilioSender::new(api)?),
         None => Arc::new(FileSmsSender::new(config.sms_outbox_file())?),
     };
     tracing::info!(email = %email.describe(), sms = %sms.describe(), "alert delivery");
-    Ok(Senders::new(email, sms, db, config.public_url.to_string(), unsubscribe_key))
+    Ok(Senders::new(
+        email,
+        sms,
+        db,
+        config.public_url.to_string(),
+        Keys { unsubscribe: unsubscribe_key, claim: claim_key },
+    ))
 }

@@ -4,10 +4,12 @@ use std::time::Duration;
 
 use super::email::{EmailError, EmailSender, OutgoingEmail};
 use super::sms::{SmsError, SmsSender};
+use crate::clock::unix_now;
 use crate::db::notifications::NewNotification;
 use crate::db::{Db, deliveries::Claimed, writer::AlertEvent};
-use crate::domain::text::{AlertText, alert_text};
-use crate::domain::{Channel, EmailAddress, unsubscribe};
+use crate::domain::events::Event;
+use crate::domain::text::{AlertText, alert_text, claimable_text};
+use crate::domain::{Channel, EmailAddress, claim, unsubscribe};
 
 /// An event and its alert in words, shared by all its deliveries.
 pub struct Alert {
@@ -45,24 +47,26 @@ impl From<SmsError> for Failure {
     }
 }
 
+/// The keys that sign the links in alerts.
+pub struct Keys {
+    /// One-click unsubscribe in emails.
+    pub unsubscribe: Vec<u8>,
+    /// "I'll call them" on a lead alert.
+    pub claim: Vec<u8>,
+}
+
 /// The senders of every channel.
 pub struct Senders {
     email: Arc<dyn EmailSender>,
     sms: Arc<dyn SmsSender>,
     db: Db,
     base_url: String,
-    unsubscribe_key: Vec<u8>,
+    keys: Keys,
 }
 
 impl Senders {
-    pub fn new(
-        email: Arc<dyn EmailSender>,
-        sms: Arc<dyn SmsSender>,
-        db: Db,
-        base_url: String,
-        unsubscribe_key: Vec<u8>,
-    ) -> Self {
-        Self { email, sms, db, base_url, unsubscribe_key }
+    pub fn new(email: Arc<dyn EmailSender>, sms: Arc<dyn SmsSender>, db: Db, base_url: String, keys: Keys) -> Self {
+        Self { email, sms, db, base_url, keys }
     }
 
     /// Puts an event into words once, for all its deliveries.
@@ -73,14 +77,24 @@ impl Senders {
 
     /// Sends one delivery; answers the provider's message id, if it gives one.
     pub async fn send(&self, d: &Claimed, alert: &Alert) -> Result<Option<String>, Failure> {
-        let Some(text) = &alert.text else {
+        let Some(shared) = &alert.text else {
             return Err(Failure::Permanent { message: "this event has no alert text".into() });
         };
+        let own = self.claimable(d, &alert.event.event);
+        let text = own.as_ref().unwrap_or(shared);
         match d.channel {
             Channel::Email => self.send_email(d, alert, text).await,
             Channel::Sms => Ok(Some(self.sms.send(&d.address, &text.sms).await?)),
             Channel::InApp => self.add_to_inbox(d, text).await,
         }
+    }
+
+    /// A lead alert to a person carries their own claim link (the business's own address and
+    /// phone get the shared words, which point at the Leads page).
+    fn claimable(&self, d: &Claimed, event: &Event) -> Option<AlertText> {
+        d.user_id?;
+        let token = claim::token(&self.keys.claim, d.id, unix_now());
+        claimable_text(event, &self.base_url, &format!("c/{token}"))
     }
 
     async fn send_email(&self, d: &Claimed, alert: &Alert, text: &AlertText) -> Result<Option<String>, Failure> {
@@ -89,7 +103,7 @@ impl Senders {
             (Some(user_id), Some(kind)) => Some(format!(
                 "{}unsubscribe/{}",
                 self.base_url,
-                unsubscribe::token(&self.unsubscribe_key, user_id, kind)
+                unsubscribe::token(&self.keys.unsubscribe, user_id, kind)
             )),
             _ => None,
         };
@@ -115,7 +129,7 @@ impl Senders {
             delivery_id: Some(d.id),
             title: text.title.clone(),
             body: text.body.clone(),
-            link: text.link.to_owned(),
+            link: text.link.clone(),
         };
         if self.db.add_to_inbox(notification).await {
             Ok(None)

@@ -1,6 +1,7 @@
 //! Types and rules of the product. No I/O lives here.
 pub mod alert_log;
 pub mod audit;
+pub mod claim;
 pub mod delivery;
 pub mod email;
 pub mod events;

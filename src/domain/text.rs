@@ -84,29 +84,41 @@ pub struct AlertText {
     pub sms: String,
     pub title: String,
     pub body: String,
-    /// Path of the page the alert points to (`/leads`, `/billing`).
-    pub link: &'static str,
+    /// Path of the page the alert points to (`/leads`, `/billing`, a lead's claim page).
+    pub link: String,
 }
 
-fn lead_text(lead: &Lead, updated: bool, base_url: &str) -> AlertText {
+/// `claim`: the path of the person's claim page (`c/…`, no leading slash), when the alert goes to
+/// a person who can claim the lead; the alert then points there instead of the Leads page.
+fn lead_text(lead: &Lead, updated: bool, base_url: &str, claim: Option<&str>) -> AlertText {
     let name = lead.name.clone().unwrap_or_else(|| "Unknown caller".into());
     let score = lead.score.map(|s| format!("score {s}")).unwrap_or_else(|| "no score".into());
     let phone = lead.phone.clone().unwrap_or_default();
     let summary = lead.summary.clone().unwrap_or_default();
     let what = if updated { "Lead update" } else { "New lead" };
-    let link = format!("{base_url}leads");
+    let link = format!("{base_url}{}", claim.unwrap_or("leads"));
+    let (action_text, action_html) = match claim {
+        Some(_) => (
+            format!("Will you call them? Say so here, so nobody else does: {link}"),
+            format!(
+                "Will you call them? <a href=\"{}\">I\u{2019}ll call them</a> (so nobody else does).",
+                html_escape(&link)
+            ),
+        ),
+        None => (
+            format!("Call them back soon. See the lead: {link}"),
+            format!("Call them back soon. <a href=\"{}\">See the lead</a>.", html_escape(&link)),
+        ),
+    };
     let subject = format!("{what}: {name} ({score})");
     let contact =
         [lead.phone.as_deref(), lead.email.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" \u{b7} ");
-    let text = format!(
-        "{what} from Kai.\n\n{name} ({score})\n{contact}\n\n{summary}\n\nCall them back soon. See the lead: {link}\n",
-    );
+    let text = format!("{what} from Kai.\n\n{name} ({score})\n{contact}\n\n{summary}\n\n{action_text}\n");
     let html = format!(
-        "<p>{what} from Kai.</p><p><strong>{}</strong> ({score})<br>{}</p><p>{}</p><p>Call them back soon. <a href=\"{}\">See the lead</a>.</p>",
+        "<p>{what} from Kai.</p><p><strong>{}</strong> ({score})<br>{}</p><p>{}</p><p>{action_html}</p>",
         html_escape(&name),
         html_escape(&contact),
         html_escape(&summary),
-        html_escape(&link),
     );
     // One SMS segment: "New lead 82: Jane Doe +15555550100 Burst pipe… http://…/leads".
     let head = to_gsm7(&format!(
@@ -115,10 +127,12 @@ fn lead_text(lead: &Lead, updated: bool, base_url: &str) -> AlertText {
         cut_sms(&name, 40),
         phone
     ));
-    let tail = format!(" {link}");
+    // A claim link says what it is for; the Leads link needs no words.
+    let tail = if claim.is_some() { format!(" Claim: {link}") } else { format!(" {link}") };
     let room = 160usize.saturating_sub(head.chars().count() + tail.chars().count() + 1);
     let sms = if summary.is_empty() || room < 8 {
-        cut_sms(&format!("{head}{tail}"), 160)
+        // The link stays whole (a cut link is useless): the head gives way.
+        format!("{}{tail}", cut_sms(&head, 160usize.saturating_sub(tail.chars().count())))
     } else {
         format!("{head} {}{tail}", cut_sms(&to_gsm7(&summary), room))
     };
@@ -135,7 +149,7 @@ fn lead_text(lead: &Lead, updated: bool, base_url: &str) -> AlertText {
         text,
         html,
         sms: cut_sms(&sms, 160),
-        link: "/leads",
+        link: format!("/{}", claim.unwrap_or("leads")),
     }
 }
 
@@ -168,7 +182,7 @@ pub fn usage_text(usage: &Usage, threshold: u8, base_url: &str) -> AlertText {
         ),
         title: format!("{threshold}% of included minutes used"),
         body: format!("{headline} {advice}"),
-        link: "/billing",
+        link: "/billing".into(),
     }
 }
 
@@ -188,7 +202,7 @@ fn payment_text(p: &PaymentFailed, base_url: &str) -> AlertText {
         sms: cut_sms(&to_gsm7(&format!("KaiCalls: {headline} Update your payment method: {link}")), 160),
         title: "Payment failed".into(),
         body: format!("{headline} Update your payment method in Billing."),
-        link: "/billing",
+        link: "/billing".into(),
     }
 }
 
@@ -202,19 +216,29 @@ fn test_text(base_url: &str) -> AlertText {
         sms: format!("KaiCalls test alert: this channel works. {link}"),
         title: "Test alert".into(),
         body: line.into(),
-        link: "/settings/notifications",
+        link: "/settings/notifications".into(),
     }
 }
 
 /// The text of an event's alert; usage needs the threshold that fired.
 pub fn alert_text(event: &Event, usage_threshold: Option<u8>, base_url: &str) -> Option<AlertText> {
     match event {
-        Event::LeadCreated(lead) => Some(lead_text(lead, false, base_url)),
-        Event::LeadUpdated(lead) => Some(lead_text(lead, true, base_url)),
+        Event::LeadCreated(lead) => Some(lead_text(lead, false, base_url, None)),
+        Event::LeadUpdated(lead) => Some(lead_text(lead, true, base_url, None)),
         Event::UsageUpdated(usage) => usage_threshold.map(|t| usage_text(usage, t, base_url)),
         Event::PaymentFailed(p) => Some(payment_text(p, base_url)),
         Event::Test { .. } => Some(test_text(base_url)),
         Event::Unknown { .. } => None,
+    }
+}
+
+/// A lead alert for a person who can claim the lead: it points at their claim page (`claim`,
+/// such as `c/16.ngx4a.AbCd…`). `None` for alerts that are not about a lead.
+pub fn claimable_text(event: &Event, base_url: &str, claim: &str) -> Option<AlertText> {
+    match event {
+        Event::LeadCreated(lead) => Some(lead_text(lead, false, base_url, Some(claim))),
+        Event::LeadUpdated(lead) => Some(lead_text(lead, true, base_url, Some(claim))),
+        _ => None,
     }
 }
 
@@ -228,6 +252,31 @@ pub fn capitalize(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_claimable_text_keeps_its_link_whole_in_one_segment() {
+        let lead = Lead {
+            lead_id: "L".into(),
+            name: Some("Bartholomew Featherstonehaugh-Worthington the Third".into()),
+            phone: Some("+15555550123".into()),
+            email: None,
+            score: Some(88),
+            summary: Some("Water everywhere in the basement after the storm, needs someone today".into()),
+            occurred_at: 0,
+        };
+        let base = "https://alerts.a-rather-long-company-domain.example.com/";
+        let claim = "c/2n9c.ngx4a.AbCdEfGhIjKl";
+        let text = claimable_text(&Event::LeadCreated(lead.clone()), base, claim).unwrap();
+        assert!(text.sms.chars().count() <= 160, "{} chars: {}", text.sms.chars().count(), text.sms);
+        assert!(text.sms.ends_with(&format!(" Claim: {base}{claim}")), "{}", text.sms);
+        assert!(text.sms.chars().all(is_gsm7), "{}", text.sms);
+        assert!(text.text.contains(&format!("Will you call them? Say so here, so nobody else does: {base}{claim}")));
+        assert!(text.html.contains(&format!("<a href=\"{base}{claim}\">I\u{2019}ll call them</a>")));
+        assert_eq!(text.link, format!("/{claim}"));
+        // Without a claim (the business's own phone), the Leads page.
+        let shared = alert_text(&Event::LeadCreated(lead), None, base).unwrap();
+        assert!(shared.sms.ends_with(&format!(" {base}leads")) && shared.link == "/leads", "{}", shared.sms);
+    }
 
     fn lead(summary: &str) -> Lead {
         Lead {

@@ -34,6 +34,13 @@ pub struct Item {
     pub read: bool,
 }
 
+impl Item {
+    /// A lead alert that points at the person's claim page: the card offers "I'll call them".
+    pub fn claimable(&self) -> bool {
+        self.link.starts_with("/c/")
+    }
+}
+
 /// The inbox list with its "mark all as read".
 pub struct InboxView {
     pub csrf: String,

@@ -1,23 +1,24 @@
 //! Leads: what Kai captured, newest first, with how many alerts each caused. Pages go by
 //! position (`?older=` / `?newer=` a lead), so the thousandth page costs what the first does.
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpResponse, get, post, web};
 use askama::Template;
 use serde::Deserialize;
 
 use super::error::AppError;
-use super::extract::CurrentUser;
+use super::extract::{CsrfForm, CurrentUser};
 use super::shell::Shell;
-use super::{AppState, render};
-use crate::clock::format_utc;
+use super::{AppState, render, see_other};
+use crate::clock::{format_utc, unix_now};
 use crate::db;
 use crate::db::leads::{Cursor, Page};
+use crate::domain::claim;
 use crate::domain::phone::local_format;
 
 const PER_PAGE: i64 = 25;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(leads);
+    cfg.service(leads).service(claim_lead);
 }
 
 pub struct LeadView {
@@ -27,6 +28,9 @@ pub struct LeadView {
     pub summary: String,
     pub when: String,
     pub alerts: i64,
+    pub lead_id: String,
+    /// "Sam Rivera, 2 min after the call", once someone said they would call.
+    pub claimed: Option<String>,
 }
 
 #[derive(Template)]
@@ -39,12 +43,15 @@ struct LeadsPage {
     newer: Option<String>,
     older: Option<String>,
     status: Option<String>,
+    csrf: String,
 }
 
 #[derive(Deserialize)]
 struct Query {
     older: Option<String>,
     newer: Option<String>,
+    /// After a claim: `yours`, or `taken` when someone was first.
+    claimed: Option<String>,
 }
 
 /// A cursor as it appears in a link: `{updated_at}.{lead id}`, url-encoded.
@@ -103,9 +110,50 @@ async fn leads(
             summary: l.summary.unwrap_or_default(),
             when: format_utc(l.updated_at),
             alerts: l.alerts_sent,
+            claimed: match (&l.claimed_by_name, l.claimed_at) {
+                (Some(name), Some(at)) => {
+                    Some(format!("{name}, {} after the call", claim::after(at - l.first_seen_at)))
+                }
+                _ => None,
+            },
+            lead_id: l.lead_id,
         })
         .collect();
-    render(StatusCode::OK, &LeadsPage { shell: Shell::new(&me, "leads"), leads, total, newer, older, status: None })
+    let status = match query.claimed.as_deref() {
+        Some("yours") => Some("It\u{2019}s yours: everyone else sees that you took it.".to_owned()),
+        Some("taken") => Some("Someone else took that lead first; their name is next to it.".to_owned()),
+        _ => None,
+    };
+    let csrf = me.csrf_token.clone();
+    render(StatusCode::OK, &LeadsPage { shell: Shell::new(&me, "leads"), leads, total, newer, older, status, csrf })
+}
+
+#[derive(Deserialize)]
+struct ClaimForm {
+    lead_id: String,
+}
+
+/// "I'll call them" from the Leads page: the first claim wins.
+#[post("/leads/claim")]
+async fn claim_lead(
+    me: CurrentUser,
+    state: web::Data<AppState>,
+    CsrfForm(form): CsrfForm<ClaimForm>,
+) -> Result<HttpResponse, AppError> {
+    let (business, user_id) = (me.business_id().to_owned(), me.user.id);
+    let lead_id = form.lead_id.trim().to_owned();
+    if lead_id.is_empty() || lead_id.len() > 200 {
+        return Err(AppError::BadRequest("That lead is not on this page any more. Open Leads again.".into()));
+    }
+    let exists = db::leads::get(&mut state.db.read().await?, &business, &lead_id).await?.is_some();
+    if !exists {
+        return Err(AppError::NotFound);
+    }
+    let won = state
+        .db
+        .write(move |w| Box::pin(async move { db::leads::claim(w, &business, &lead_id, user_id, unix_now()).await }))
+        .await?;
+    Ok(see_other(if won { "/leads?claimed=yours" } else { "/leads?claimed=taken" }))
 }
 
 #[cfg(test)]

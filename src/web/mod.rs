@@ -9,6 +9,7 @@ pub mod throttle;
 mod account;
 mod auth;
 mod billing;
+mod claim;
 mod dashboard;
 mod inbox;
 mod leads;
@@ -42,6 +43,8 @@ pub struct AppState {
     pub secrets: webhooks::SecretCache,
     pub dispatcher: Arc<Dispatcher>,
     pub unsubscribe_key: Vec<u8>,
+    /// Signs the links that claim a lead from its alert.
+    pub claim_key: Vec<u8>,
     /// Signs the security token of the forms shown before sign-in (login, invitation).
     pub csrf_key: Vec<u8>,
     pub limits: limits::Limits,
@@ -60,7 +63,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(inbox::routes)
         .configure(leads::routes)
         .configure(billing::routes)
-        .configure(unsubscribe::routes);
+        .configure(unsubscribe::routes)
+        .configure(claim::routes);
 }
 
 #[get("/healthz")]

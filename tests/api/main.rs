@@ -3,6 +3,7 @@ mod alerts;
 mod auth;
 mod bounded;
 mod browser;
+mod claims;
 mod cli;
 mod crash;
 mod delivery;

@@ -15,6 +15,9 @@ mod bounded;
 #[path = "../api/browser.rs"]
 mod browser;
 #[cfg(kai_postgres)]
+#[path = "../api/claims.rs"]
+mod claims;
+#[cfg(kai_postgres)]
 #[path = "../api/cli.rs"]
 mod cli;
 #[cfg(kai_postgres)]

@@ -109,6 +109,8 @@ async fn the_pages_read_every_large_table_through_an_index() {
             "/leads",
             &format!("/leads?older={older}"),
             &format!("/leads?newer={older}"),
+            "/leads?show=unclaimed",
+            &format!("/leads?show=unclaimed&older={older}"),
             "/billing",
             "/team",
             "/account",

@@ -2,3 +2,8 @@
 ALTER TABLE leads ADD COLUMN claimed_by INTEGER REFERENCES users (id);
 ALTER TABLE leads ADD COLUMN claimed_by_name TEXT;
 ALTER TABLE leads ADD COLUMN claimed_at INTEGER;
+
+-- The Leads page's "Not claimed" view (newest first), and each person's claims of the last 30
+-- days on the Notifications page.
+CREATE INDEX leads_unclaimed ON leads (business_id, updated_at, lead_id) WHERE claimed_by IS NULL;
+CREATE INDEX leads_claims ON leads (business_id, claimed_at) WHERE claimed_at IS NOT NULL;

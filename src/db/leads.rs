@@ -48,20 +48,30 @@ const COLUMNS: &str = "lead_id, name, phone, email, score, summary, updated_at, 
 
 /// Up to `limit` leads of a page, newest first. Paging is by position (keyset), so every page
 /// costs the same however far back it is.
-pub async fn page(conn: &mut impl Link, business_id: &str, page: &Page, limit: i64) -> sqlx::Result<Vec<LeadRow>> {
+/// `unclaimed`: only the leads nobody said they would call back (their own index).
+pub async fn page(
+    conn: &mut impl Link,
+    business_id: &str,
+    page: &Page,
+    unclaimed: bool,
+    limit: i64,
+) -> sqlx::Result<Vec<LeadRow>> {
+    let only = if unclaimed { " AND claimed_by IS NULL" } else { "" };
     match page {
         Page::Newest => {
-            on!(conn, |cx| sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT {COLUMNS} FROM leads WHERE business_id = $1 ORDER BY updated_at DESC, lead_id DESC LIMIT $2"
+            on!(conn, |cx| {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {COLUMNS} FROM leads WHERE business_id = $1{only} ORDER BY updated_at DESC, lead_id DESC LIMIT $2"
             )))
             .bind(business_id)
             .bind(limit)
             .fetch_all(cx)
-            .await)
+            .await
+            })
         }
         Page::OlderThan(c) => {
             on!(conn, |cx| sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT {COLUMNS} FROM leads WHERE business_id = $1 AND (updated_at, lead_id) < ($2, $3)
+                "SELECT {COLUMNS} FROM leads WHERE business_id = $1{only} AND (updated_at, lead_id) < ($2, $3)
                  ORDER BY updated_at DESC, lead_id DESC LIMIT $4"
             )))
             .bind(business_id)
@@ -73,7 +83,7 @@ pub async fn page(conn: &mut impl Link, business_id: &str, page: &Page, limit: i
         }
         Page::NewerThan(c) => {
             let mut rows: Vec<LeadRow> = on!(conn, |cx| sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT {COLUMNS} FROM leads WHERE business_id = $1 AND (updated_at, lead_id) > ($2, $3)
+                "SELECT {COLUMNS} FROM leads WHERE business_id = $1{only} AND (updated_at, lead_id) > ($2, $3)
                  ORDER BY updated_at, lead_id LIMIT $4"
             )))
             .bind(business_id)
@@ -138,4 +148,35 @@ pub async fn claim(w: &mut Write, business_id: &str, lead_id: &str, user_id: i64
     .await
     .map(|done| done.rows_affected()))?;
     Ok(done == 1)
+}
+
+/// The claims made since `since` (unix seconds): who, and how long after the call, at most
+/// `limit` of them (newest first), for each person's speed to lead.
+pub async fn claims_since(
+    conn: &mut impl Link,
+    business_id: &str,
+    since: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<(i64, i64)>> {
+    on!(conn, |cx| sqlx::query_as(
+        "SELECT claimed_by, claimed_at - first_seen_at FROM leads
+         WHERE business_id = $1 AND claimed_at >= $2 AND claimed_by IS NOT NULL
+         ORDER BY claimed_at DESC LIMIT $3",
+    )
+    .bind(business_id)
+    .bind(since)
+    .bind(limit)
+    .fetch_all(cx)
+    .await)
+}
+
+/// How many leads nobody has claimed yet.
+pub async fn unclaimed_count(conn: &mut impl Link, business_id: &str, limit: i64) -> sqlx::Result<i64> {
+    on!(conn, |cx| sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT 1 AS one FROM leads WHERE business_id = $1 AND claimed_by IS NULL LIMIT $2) AS n",
+    )
+    .bind(business_id)
+    .bind(limit)
+    .fetch_one(cx)
+    .await)
 }

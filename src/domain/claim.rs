@@ -84,6 +84,29 @@ pub fn taken_by(name: &str, claimed_at: i64, call_at: i64) -> String {
     format!("{name} took it at {at} UTC, {} after the call.", after(claimed_at - call_at))
 }
 
+/// A person's speed to lead: how many leads they claimed and the median time from the call to
+/// their claim, or `None` without claims. `seconds` is reordered.
+pub fn speed(seconds: &mut [i64]) -> Option<(usize, i64)> {
+    if seconds.is_empty() {
+        return None;
+    }
+    seconds.sort_unstable();
+    let n = seconds.len();
+    let median = if n % 2 == 1 { seconds[n / 2] } else { (seconds[n / 2 - 1] + seconds[n / 2]) / 2 };
+    Some((n, median))
+}
+
+/// "Claimed 12 leads in 30 days, usually 4 min after the call." / "No leads claimed in 30 days."
+pub fn speed_sentence(speed: Option<(usize, i64)>) -> String {
+    match speed {
+        None => "No leads claimed in 30 days.".into(),
+        Some((1, seconds)) => format!("Claimed 1 lead in 30 days, {} after the call.", after(seconds)),
+        Some((n, median)) => {
+            format!("Claimed {n} leads in 30 days, usually {} after the call (median).", after(median))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,6 +137,19 @@ mod tests {
         let later = format!("{id}.zzzzz.{}", t.rsplit_once('.').unwrap().1);
         assert_ne!(payload, "16.zzzzz");
         assert_eq!(verify(KEY, &later, NOW), Err(LinkProblem::Invalid));
+    }
+
+    #[test]
+    fn speed_to_lead_is_the_median_of_the_claims() {
+        assert_eq!(speed(&mut []), None);
+        assert_eq!(speed(&mut [600, 60, 120]), Some((3, 120)));
+        assert_eq!(speed(&mut [60, 180, 3600, 120]), Some((4, 150)));
+        assert_eq!(speed_sentence(None), "No leads claimed in 30 days.");
+        assert_eq!(speed_sentence(Some((1, 30))), "Claimed 1 lead in 30 days, under a minute after the call.");
+        assert_eq!(
+            speed_sentence(Some((12, 245))),
+            "Claimed 12 leads in 30 days, usually 4 min after the call (median)."
+        );
     }
 
     #[test]

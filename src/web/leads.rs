@@ -16,6 +16,8 @@ use crate::domain::claim;
 use crate::domain::phone::local_format;
 
 const PER_PAGE: i64 = 25;
+/// Unclaimed leads are counted up to this many (the count has no running total to read).
+const UNCLAIMED_COUNTED: i64 = 10_000;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(leads).service(claim_lead);
@@ -38,7 +40,9 @@ pub struct LeadView {
 struct LeadsPage {
     shell: Shell,
     leads: Vec<LeadView>,
-    total: i64,
+    /// "240 leads", "3 leads not claimed".
+    heading: String,
+    unclaimed: bool,
     /// Links to the neighbouring pages, when there are any.
     newer: Option<String>,
     older: Option<String>,
@@ -52,6 +56,8 @@ struct Query {
     newer: Option<String>,
     /// After a claim: `yours`, or `taken` when someone was first.
     claimed: Option<String>,
+    /// `unclaimed`: only the leads nobody has said they would call back.
+    show: Option<String>,
 }
 
 /// A cursor as it appears in a link: `{updated_at}.{lead id}`, url-encoded.
@@ -80,11 +86,21 @@ async fn leads(
         (None, Some(c)) => Page::NewerThan(decode(c)?),
         (None, None) => Page::Newest,
     };
+    let unclaimed = match query.show.as_deref() {
+        None | Some("" | "all") => false,
+        Some("unclaimed") => true,
+        Some(_) => return Err(AppError::BadRequest("Show either all leads or the ones not claimed.".into())),
+    };
     let (mut rows, total) = {
         let mut conn = state.db.read().await?;
         // One more than a page tells whether there is another page that way.
-        let rows = db::leads::page(&mut conn, me.business_id(), &page, PER_PAGE + 1).await?;
-        (rows, db::businesses::leads_count(&mut conn, me.business_id()).await?)
+        let rows = db::leads::page(&mut conn, me.business_id(), &page, unclaimed, PER_PAGE + 1).await?;
+        let total = if unclaimed {
+            db::leads::unclaimed_count(&mut conn, me.business_id(), UNCLAIMED_COUNTED + 1).await?
+        } else {
+            db::businesses::leads_count(&mut conn, me.business_id()).await?
+        };
+        (rows, total)
     };
     let more = rows.len() as i64 > PER_PAGE;
     if more {
@@ -99,8 +115,9 @@ async fn leads(
         Page::OlderThan(_) => (true, more),
         Page::NewerThan(_) => (more, true),
     };
-    let newer = first.filter(|_| has_newer).map(|c| format!("/leads?newer={}", encode(&c)));
-    let older = last.filter(|_| has_older).map(|c| format!("/leads?older={}", encode(&c)));
+    let filter = if unclaimed { "show=unclaimed&" } else { "" };
+    let newer = first.filter(|_| has_newer).map(|c| format!("/leads?{filter}newer={}", encode(&c)));
+    let older = last.filter(|_| has_older).map(|c| format!("/leads?{filter}older={}", encode(&c)));
     let leads = rows
         .into_iter()
         .map(|l| LeadView {
@@ -125,7 +142,15 @@ async fn leads(
         _ => None,
     };
     let csrf = me.csrf_token.clone();
-    render(StatusCode::OK, &LeadsPage { shell: Shell::new(&me, "leads"), leads, total, newer, older, status, csrf })
+    let heading = match (unclaimed, total) {
+        (false, 1) => "1 lead".to_owned(),
+        (false, n) => format!("{n} leads"),
+        (true, n) if n > UNCLAIMED_COUNTED => format!("More than {UNCLAIMED_COUNTED} leads not claimed"),
+        (true, 1) => "1 lead not claimed".to_owned(),
+        (true, n) => format!("{n} leads not claimed"),
+    };
+    let page = LeadsPage { shell: Shell::new(&me, "leads"), leads, heading, unclaimed, newer, older, status, csrf };
+    render(StatusCode::OK, &page)
 }
 
 #[derive(Deserialize)]

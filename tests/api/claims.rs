@@ -196,3 +196,25 @@ async fn a_signed_in_teammate_claims_from_the_leads_page_and_the_inbox() {
         .unwrap();
     assert_eq!(who.as_deref(), Some("Acme Plumbing Owner"));
 }
+
+#[tokio::test]
+async fn leads_filter_to_the_ones_not_claimed_and_each_person_shows_their_speed_to_lead() {
+    let app = spawn_app().await;
+    let (business, owner) = lead_for_sam(&app).await;
+    assert_eq!(app.post_event(&business, "m2", &lead("L-2", Some(95))).await.status(), 202);
+    let texts = app.twilio.wait_for(4).await;
+    let first = texts.iter().find(|t| t.to == "+15555550101" && t.body.contains("Burst pipe under")).unwrap();
+    assert_eq!(client().post(app.url(&claim_path(&first.body))).send().await.unwrap().status(), 200);
+
+    let open = app.get_html(&owner, "/leads?show=unclaimed").await;
+    assert!(open.contains("1 lead not claimed"), "{open}");
+    assert!(!open.contains("Burst pipe under the sink"), "Sam has the first lead");
+    assert!(open.contains("Burst pipe, wants a quote today") && open.contains("I&#39;ll call them"), "{open}");
+    let all = app.get_html(&owner, "/leads").await;
+    assert!(all.contains("2 leads") && all.contains("Sam, under a minute after the call"), "{all}");
+    assert_eq!(app.get(&owner, "/leads?show=everything").await.status(), 400);
+
+    let page = app.get_html(&owner, "/settings/notifications").await;
+    assert!(page.contains("Claimed 1 lead in 30 days, under a minute after the call."), "{page}");
+    assert!(page.contains("No leads claimed in 30 days."), "the owner has claimed none");
+}

@@ -11,6 +11,7 @@ use crate::clock::unix_now;
 use crate::db;
 use crate::db::recipients::Recipient;
 use crate::domain::audit::Change;
+use crate::domain::claim;
 use crate::domain::settings::{ChannelStatus, channel_status, prefs_changes, reach_sentence, requested_prefs, summary};
 use crate::domain::text::capitalize;
 use crate::domain::{AlertKind, BusinessDefaults, Channel, LeadScore, RecipientPrefs};
@@ -51,6 +52,8 @@ pub struct RecipientView {
     pub summary: String,
     /// "At 70, Sam would have received 12 of the last 40 leads (30 days)."
     pub preview: String,
+    /// "Claimed 12 leads in 30 days, usually 4 min after the call (median)."
+    pub speed: String,
 }
 
 /// The grid's columns of choices, in the order of `RecipientView::checks`.
@@ -67,7 +70,7 @@ fn business_off(reason: String, chosen: bool, comes_back: &str) -> String {
 }
 
 impl RecipientView {
-    fn new(r: &Recipient, d: &BusinessDefaults, me: &CurrentUser, scores: &[(i64, i64)]) -> Self {
+    fn new(r: &Recipient, d: &BusinessDefaults, me: &CurrentUser, recent: &Recent) -> Self {
         let is_me = r.user_id == me.user.id;
         let who = if is_me { "You get" } else { "They get" };
         let channels = Channel::ALL.into_iter().map(|c| {
@@ -119,7 +122,8 @@ impl RecipientView {
             score: r.prefs.min_lead_score.value().to_string(),
             score_error: None,
             summary: summary(&r.name, &r.prefs, d, r.phone_state()),
-            preview: reach_sentence(name, r.prefs.min_lead_score, scores),
+            preview: reach_sentence(name, r.prefs.min_lead_score, &recent.scores),
+            speed: claim::speed_sentence(recent.speed_of(r.user_id)),
         }
     }
 
@@ -178,9 +182,31 @@ struct ConfirmRemove {
     status: Option<String>,
 }
 
-/// How many of the last 30 days' leads had each score (the threshold preview).
-async fn recent_scores(conn: &mut impl Link, business_id: &str) -> Result<Vec<(i64, i64)>, AppError> {
-    Ok(db::leads::scores_since(conn, business_id, unix_now() - 30 * 24 * 3600).await?)
+/// The last 30 days of a business, as the recipients' rows show them.
+#[derive(Default)]
+pub struct Recent {
+    /// How many leads had each score (the threshold preview).
+    scores: Vec<(i64, i64)>,
+    /// Who claimed leads, and how long after the call (each person's speed to lead).
+    claims: Vec<(i64, i64)>,
+}
+
+/// Claims read for the speed of each person: far more than 30 days of any small business.
+const CLAIMS_READ: i64 = 20_000;
+
+impl Recent {
+    async fn load(conn: &mut impl Link, business_id: &str) -> Result<Self, AppError> {
+        let since = unix_now() - 30 * 24 * 3600;
+        Ok(Self {
+            scores: db::leads::scores_since(conn, business_id, since).await?,
+            claims: db::leads::claims_since(conn, business_id, since, CLAIMS_READ).await?,
+        })
+    }
+
+    fn speed_of(&self, user_id: i64) -> Option<(usize, i64)> {
+        let mut theirs: Vec<i64> = self.claims.iter().filter(|(u, _)| *u == user_id).map(|(_, s)| *s).collect();
+        claim::speed(&mut theirs)
+    }
 }
 
 pub async fn recipients_view(
@@ -191,14 +217,14 @@ pub async fn recipients_view(
     let business = me.business_id();
     let recipients = db::recipients::list(conn, business).await?;
     let team = db::users::list_active(conn, business).await?;
-    let scores = recent_scores(conn, business).await?;
+    let recent = Recent::load(conn, business).await?;
     let candidates = team
         .iter()
         .filter(|u| !recipients.iter().any(|r| r.user_id == u.id))
         .map(|u| (u.id, format!("{} ({})", u.name, u.email)))
         .collect();
     let managers: Vec<&str> = team.iter().filter(|u| u.role.manages_business()).map(|u| u.name.as_str()).collect();
-    let rows: Vec<RecipientView> = recipients.iter().map(|r| RecipientView::new(r, d, me, &scores)).collect();
+    let rows: Vec<RecipientView> = recipients.iter().map(|r| RecipientView::new(r, d, me, &recent)).collect();
     Ok(RecipientsView {
         csrf: me.csrf_token.clone(),
         can_manage: me.manages_business(),
@@ -304,7 +330,7 @@ pub async fn update_recipient(
     }
     let threshold = fields.get("min_lead_score").unwrap_or("").to_owned();
     if let Err(message) = LeadScore::parse(&threshold) {
-        let r = RecipientView::new(&stored, &defaults, &me, &[]).with_typed(
+        let r = RecipientView::new(&stored, &defaults, &me, &Recent::default()).with_typed(
             |f| fields.checked(f),
             &threshold,
             Some(message),
@@ -347,9 +373,9 @@ pub async fn update_recipient(
     let mut conn = state.db.read().await?;
     let whose = if updated.user_id == me.user.id { "your".to_owned() } else { format!("{}\u{2019}s", updated.name) };
     let status = if changed { format!("Saved {whose} preferences.") } else { "No changes to save.".to_owned() };
-    let scores = recent_scores(&mut conn, me.business_id()).await?;
+    let recent = Recent::load(&mut conn, me.business_id()).await?;
     let oob = Oob::saved(&mut conn, me.business_id(), status).await?;
-    render(StatusCode::OK, &RecipientResponse { r: RecipientView::new(&updated, &defaults, &me, &scores), oob })
+    render(StatusCode::OK, &RecipientResponse { r: RecipientView::new(&updated, &defaults, &me, &recent), oob })
 }
 
 /// The most rows one save of the grid may carry (far more than any team; the rest is refused).
@@ -491,7 +517,7 @@ pub async fn threshold_preview(
     let text = match LeadScore::parse(&query.min_lead_score) {
         Err(message) => message,
         Ok(score) => {
-            let scores = recent_scores(&mut conn, me.business_id()).await?;
+            let scores = db::leads::scores_since(&mut conn, me.business_id(), unix_now() - 30 * 24 * 3600).await?;
             let name = if r.user_id == me.user.id { "you" } else { r.name.as_str() };
             reach_sentence(name, score, &scores)
         }

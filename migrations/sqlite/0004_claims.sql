@@ -7,3 +7,7 @@ ALTER TABLE leads ADD COLUMN claimed_at INTEGER;
 -- days on the Notifications page.
 CREATE INDEX leads_unclaimed ON leads (business_id, updated_at, lead_id) WHERE claimed_by IS NULL;
 CREATE INDEX leads_claims ON leads (business_id, claimed_at) WHERE claimed_at IS NOT NULL;
+
+-- "Lead updates only for leads I claimed": per person, and for the whole business.
+ALTER TABLE recipients ADD COLUMN claimed_updates_only INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE notification_defaults ADD COLUMN claimed_updates_only INTEGER NOT NULL DEFAULT 0;

@@ -14,6 +14,7 @@ struct Row {
     in_app_enabled: bool,
     notification_email: Option<String>,
     notification_phone: Option<String>,
+    claimed_updates_only: bool,
 }
 
 impl From<Row> for BusinessDefaults {
@@ -28,12 +29,13 @@ impl From<Row> for BusinessDefaults {
             channels: ChannelSet { email: r.email_enabled, sms: r.sms_enabled, in_app: r.in_app_enabled },
             notification_email: r.notification_email.and_then(|e| EmailAddress::parse(&e).ok()),
             notification_phone: r.notification_phone.map(PhoneNumber::from_stored),
+            claimed_updates_only: r.claimed_updates_only,
         }
     }
 }
 
 const SELECT: &str = "SELECT lead_created, lead_updated, usage_alerts, billing_alerts, email_enabled, sms_enabled,
-        in_app_enabled, notification_email, notification_phone
+        in_app_enabled, notification_email, notification_phone, claimed_updates_only
     FROM notification_defaults WHERE business_id = $1";
 
 /// A business's defaults; `None` only for a business that does not exist.
@@ -52,8 +54,9 @@ pub async fn insert(w: &mut Write, business_id: &str, d: &BusinessDefaults, now:
     w.routing_changed(business_id);
     on!(w, |cx| sqlx::query(
         "INSERT INTO notification_defaults (business_id, lead_created, lead_updated, usage_alerts, billing_alerts,
-             email_enabled, sms_enabled, in_app_enabled, notification_email, notification_phone, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             email_enabled, sms_enabled, in_app_enabled, notification_email, notification_phone, updated_at,
+             claimed_updates_only)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(business_id)
     .bind(d.kinds.lead_created)
@@ -66,6 +69,7 @@ pub async fn insert(w: &mut Write, business_id: &str, d: &BusinessDefaults, now:
     .bind(d.notification_email.as_ref().map(EmailAddress::as_str))
     .bind(d.notification_phone.as_ref().map(PhoneNumber::as_str))
     .bind(now)
+    .bind(d.claimed_updates_only)
     .execute(cx)
     .await
     .map(|done| done.rows_affected()))?;
@@ -77,7 +81,7 @@ pub async fn update(w: &mut Write, business_id: &str, d: &BusinessDefaults, now:
     on!(w, |cx| sqlx::query(
         "UPDATE notification_defaults SET lead_created = $2, lead_updated = $3, usage_alerts = $4, billing_alerts = $5,
              email_enabled = $6, sms_enabled = $7, in_app_enabled = $8, notification_email = $9,
-             notification_phone = $10, updated_at = $11
+             notification_phone = $10, updated_at = $11, claimed_updates_only = $12
          WHERE business_id = $1",
     )
     .bind(business_id)
@@ -91,6 +95,7 @@ pub async fn update(w: &mut Write, business_id: &str, d: &BusinessDefaults, now:
     .bind(d.notification_email.as_ref().map(EmailAddress::as_str))
     .bind(d.notification_phone.as_ref().map(PhoneNumber::as_str))
     .bind(now)
+    .bind(d.claimed_updates_only)
     .execute(cx)
     .await
     .map(|done| done.rows_affected()))?;

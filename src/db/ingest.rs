@@ -17,7 +17,7 @@ use super::deliveries::{CLAIMED_COLUMNS, Claimed, ClaimedRow};
 use crate::domain::delivery::{DeliveryStatus, EventState};
 use crate::domain::events::{Event, Lead};
 use crate::domain::planning::{self, EventPlan, Routing};
-use crate::domain::routing::Target;
+use crate::domain::routing::{Claimer, Target};
 
 /// A checked webhook event on its way into storage.
 #[derive(Debug, Clone)]
@@ -70,9 +70,17 @@ impl ItemPlan {
 /// Usage thresholds already alerted, per business and billing period (`None`: none yet).
 pub(super) type UsageAlerted = HashMap<(String, String), Option<u8>>;
 
+/// Who claimed the leads of the batch's lead updates, by (business, lead id).
+pub(super) type Claims = HashMap<(String, String), Claimer>;
+
 /// Plans every item not stored before, in order. Two events of the batch with the same alert
 /// key alert once; usage thresholds count the ones planned earlier in the batch.
-pub(super) fn plan(items: &[Item], routing: &HashMap<String, Arc<Routing>>, usage: &UsageAlerted) -> Vec<ItemPlan> {
+pub(super) fn plan(
+    items: &[Item],
+    routing: &HashMap<String, Arc<Routing>>,
+    usage: &UsageAlerted,
+    claims: &Claims,
+) -> Vec<ItemPlan> {
     let mut used_keys: HashSet<(&str, String)> = HashSet::new();
     let mut fired: HashMap<(&str, &str), u8> = HashMap::new();
     let mut plans = Vec::with_capacity(items.len());
@@ -89,7 +97,11 @@ pub(super) fn plan(items: &[Item], routing: &HashMap<String, Arc<Routing>>, usag
             _ => None,
         };
         let settings = routing.get(business).map(Arc::as_ref).unwrap_or(&NO_SETTINGS);
-        let plan = planning::plan_event(event, settings, highest, already);
+        let claimed = match event {
+            Event::LeadUpdated(lead) => claims.get(&(business.to_owned(), lead.lead_id.clone())),
+            _ => None,
+        };
+        let plan = planning::plan_event(event, settings, highest, already, claimed);
         let alerts = plan.state == EventState::Planned;
         let alert_key = key.filter(|_| alerts && !already);
         if let Some(k) = &alert_key {
@@ -114,6 +126,7 @@ static NO_SETTINGS: std::sync::LazyLock<Routing> = std::sync::LazyLock::new(|| R
         channels: crate::domain::ChannelSet { email: false, sms: false, in_app: false },
         notification_email: None,
         notification_phone: None,
+        claimed_updates_only: false,
     },
     people: Vec::new(),
 });
@@ -464,7 +477,7 @@ mod tests {
     #[test]
     fn the_same_lead_twice_in_one_batch_alerts_once() {
         let items = [item("1", lead("L")), item("2", lead("L")), item("3", lead("M"))];
-        let plans = plan(&items, &routing(), &HashMap::new());
+        let plans = plan(&items, &routing(), &HashMap::new(), &HashMap::new());
         let states: Vec<EventState> = plans.iter().map(|p| p.plan.state).collect();
         assert_eq!(states, vec![EventState::Planned, EventState::Duplicate, EventState::Planned]);
         assert_eq!(plans[1].alert_key, None);
@@ -475,7 +488,7 @@ mod tests {
         let items = [item("1", usage(80)), item("2", usage(85)), item("3", usage(95))];
         let alerted = HashMap::from([(("b".to_owned(), "2026-11-01".to_owned()), None)]);
         let fired: Vec<Option<u8>> =
-            plan(&items, &routing(), &alerted).iter().map(|p| p.plan.usage_threshold).collect();
+            plan(&items, &routing(), &alerted, &HashMap::new()).iter().map(|p| p.plan.usage_threshold).collect();
         assert_eq!(fired, vec![Some(75), None, Some(90)]);
     }
 
@@ -484,7 +497,7 @@ mod tests {
         let mut items = [item("1", lead("L")), item("2", lead("M"))];
         items[0].stored_as = Some(7);
         items[1].alerted_before = true;
-        let plans = plan(&items, &routing(), &HashMap::new());
+        let plans = plan(&items, &routing(), &HashMap::new(), &HashMap::new());
         assert_eq!(plans.len(), 1);
         assert_eq!((plans[0].item, plans[0].plan.state), (1, EventState::Duplicate));
     }

@@ -180,3 +180,29 @@ pub async fn unclaimed_count(conn: &mut impl Link, business_id: &str, limit: i64
     .fetch_one(cx)
     .await)
 }
+
+/// Who claimed each of these leads, for those someone claimed.
+pub async fn claimers(
+    conn: &mut impl Link,
+    business_id: &str,
+    lead_ids: &[&str],
+) -> sqlx::Result<Vec<(String, i64, String)>> {
+    let mut found = Vec::new();
+    for chunk in lead_ids.chunks(500) {
+        let rows: Vec<(String, i64, String)> = on!(conn, |cx| {
+            let mut q = sqlx::QueryBuilder::new(
+                "SELECT lead_id, claimed_by, claimed_by_name FROM leads WHERE claimed_by IS NOT NULL
+                 AND claimed_by_name IS NOT NULL AND business_id = ",
+            );
+            q.push_bind(business_id).push(" AND lead_id IN (");
+            let mut list = q.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            q.push(")");
+            q.build_query_as().fetch_all(cx).await
+        })?;
+        found.extend(rows);
+    }
+    Ok(found)
+}

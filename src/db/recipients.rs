@@ -57,6 +57,7 @@ struct Row {
     usage_alerts: bool,
     billing_alerts: bool,
     min_lead_score: i64,
+    claimed_updates_only: bool,
 }
 
 impl From<Row> for Recipient {
@@ -77,6 +78,7 @@ impl From<Row> for Recipient {
                     billing: r.billing_alerts,
                 },
                 min_lead_score: LeadScore::new(r.min_lead_score).unwrap_or_default(),
+                claimed_updates_only: r.claimed_updates_only,
             },
         }
     }
@@ -87,7 +89,7 @@ const MAX_RECIPIENTS: i64 = 1000;
 
 const SELECT: &str = "SELECT r.id, r.user_id, u.name, u.email, u.phone, u.phone_blocked_reason, r.email_enabled,
         r.sms_enabled, r.in_app_enabled, r.lead_created, r.lead_updated, r.usage_alerts, r.billing_alerts,
-        r.min_lead_score
+        r.min_lead_score, r.claimed_updates_only
     FROM recipients r JOIN users u ON u.id = r.user_id AND u.business_id = r.business_id AND u.removed_at IS NULL";
 
 pub async fn list(conn: &mut impl Link, business_id: &str) -> sqlx::Result<Vec<Recipient>> {
@@ -145,8 +147,8 @@ pub async fn insert(
     w.routing_changed(business_id);
     on!(w, |cx| sqlx::query_scalar(
         "INSERT INTO recipients (business_id, user_id, email_enabled, sms_enabled, in_app_enabled, lead_created,
-             lead_updated, usage_alerts, billing_alerts, min_lead_score, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             lead_updated, usage_alerts, billing_alerts, min_lead_score, created_at, claimed_updates_only)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
          ON CONFLICT (business_id, user_id) DO NOTHING
          RETURNING id",
     )
@@ -161,6 +163,7 @@ pub async fn insert(
     .bind(p.kinds.billing)
     .bind(i64::from(p.min_lead_score.value()))
     .bind(now)
+    .bind(p.claimed_updates_only)
     .fetch_optional(cx)
     .await)
 }
@@ -169,7 +172,8 @@ pub async fn update(w: &mut Write, business_id: &str, id: i64, p: &RecipientPref
     w.routing_changed(business_id);
     on!(w, |cx| sqlx::query(
         "UPDATE recipients SET email_enabled = $3, sms_enabled = $4, in_app_enabled = $5, lead_created = $6,
-             lead_updated = $7, usage_alerts = $8, billing_alerts = $9, min_lead_score = $10
+             lead_updated = $7, usage_alerts = $8, billing_alerts = $9, min_lead_score = $10,
+             claimed_updates_only = $11
          WHERE business_id = $1 AND id = $2",
     )
     .bind(business_id)
@@ -182,6 +186,7 @@ pub async fn update(w: &mut Write, business_id: &str, id: i64, p: &RecipientPref
     .bind(p.kinds.usage)
     .bind(p.kinds.billing)
     .bind(i64::from(p.min_lead_score.value()))
+    .bind(p.claimed_updates_only)
     .execute(cx)
     .await
     .map(|done| done.rows_affected()))?;

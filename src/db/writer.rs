@@ -20,12 +20,13 @@ use super::checkpoint::{Activity, Watch};
 use super::deliveries::{self, Claimed, Outcome};
 use super::events::{self, Stored};
 pub use super::ingest::NewEvent;
-use super::ingest::{self, Conflict, Item, ItemPlan, UsageAlerted};
+use super::ingest::{self, Claims, Conflict, Item, ItemPlan, UsageAlerted};
 use super::notifications::{self, NewNotification};
-use super::{Conn, Link, Write, WriterSettings, defaults, recipients};
+use super::{Conn, Link, Write, WriterSettings, defaults, leads, recipients};
 use crate::clock::unix_now_ms;
 use crate::domain::events::Event;
 use crate::domain::planning::Routing;
+use crate::domain::routing::Claimer;
 
 /// Jobs waiting for the writer; past this, webhooks are answered "busy".
 const QUEUE: usize = 8192;
@@ -190,6 +191,7 @@ impl Writer {
             write: Write::new(conn),
             routing: HashMap::new(),
             usage: HashMap::new(),
+            claims: HashMap::new(),
             handover,
             spilled: spilled.clone(),
             inbox: inbox.clone(),
@@ -295,6 +297,8 @@ struct Task {
     write: Write,
     routing: HashMap<String, Arc<Routing>>,
     usage: UsageAlerted,
+    /// Who claimed the leads of this batch's lead updates (read for each batch, not kept).
+    claims: Claims,
     handover: mpsc::Sender<Handover>,
     spilled: Arc<Notify>,
     /// Whose inbox a commit changed, for their open pages.
@@ -410,6 +414,7 @@ impl Task {
         if self.usage.len() > CACHED_BUSINESSES {
             self.usage.clear();
         }
+        let mut updated: HashMap<&str, Vec<&str>> = HashMap::new();
         for item in items {
             let business = &item.new.business_id;
             if !self.routing.contains_key(business) {
@@ -419,12 +424,21 @@ impl Task {
                     self.routing.insert(business.clone(), Arc::new(Routing { defaults, people }));
                 }
             }
+            if let Event::LeadUpdated(lead) = &item.new.event {
+                updated.entry(business.as_str()).or_default().push(lead.lead_id.as_str());
+            }
             if let Event::UsageUpdated(usage) = &item.new.event {
                 let key = (business.clone(), usage.period_start.clone());
                 if !self.usage.contains_key(&key) {
                     let highest = events::highest_usage_alerted(&mut self.write, business, &usage.period_start).await?;
                     self.usage.insert(key, highest);
                 }
+            }
+        }
+        self.claims.clear();
+        for (business, lead_ids) in updated {
+            for (lead_id, user_id, name) in leads::claimers(&mut self.write, business, &lead_ids).await? {
+                self.claims.insert((business.to_owned(), lead_id), Claimer { user_id, name });
             }
         }
         Ok(())
@@ -444,7 +458,7 @@ impl Task {
     /// an alert key stored before) are resolved by marking those events and planning again.
     async fn commit(&mut self, batch: &mut Batch) -> sqlx::Result<(Vec<ItemPlan>, ingest::Written, Permits)> {
         for _ in 0..4 {
-            let mut plans = ingest::plan(&batch.items, &self.routing, &self.usage);
+            let mut plans = ingest::plan(&batch.items, &self.routing, &self.usage, &self.claims);
             let permits = self.reserve_handover(&mut plans);
             let (now_ms, lease_ms) = (unix_now_ms(), self.lease.as_millis() as i64);
             // SQLite: take the write lock at once (a deferred one could fail at the first insert).

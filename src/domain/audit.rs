@@ -42,6 +42,12 @@ pub fn describe(change: &Change, actor: &str, subject: Option<&str>) -> String {
         ("defaults", "notification_phone") => {
             format!("{actor} changed the notification phone {old} \u{2192} {new}")
         }
+        ("defaults", "claimed_updates_only") if new == "on" => {
+            format!("{actor} sent each lead\u{2019}s updates only to whoever claimed it, for the business")
+        }
+        ("defaults", "claimed_updates_only") => {
+            format!("{actor} sent lead updates to everyone who gets them again, for the business")
+        }
         ("defaults", f) => match (AlertKind::from_field(f), Channel::from_field(f)) {
             (Some(kind), _) => format!("{actor} turned {} {new} for the business", kind.phrase()),
             (_, Some(channel)) => {
@@ -64,6 +70,13 @@ pub fn describe(change: &Change, actor: &str, subject: Option<&str>) -> String {
             };
             format!("{actor} {verb} {whose} lead-score threshold {old} \u{2192} {new}")
         }
+        ("recipient", "claimed_updates_only") if new == "on" => {
+            format!(
+                "{actor} limited {whose} lead updates to leads {} claimed",
+                if whose == "their" { "they" } else { subject }
+            )
+        }
+        ("recipient", "claimed_updates_only") => format!("{actor} turned {whose} updates of every lead back on"),
         ("recipient", f) => match (AlertKind::from_field(f), Channel::from_field(f)) {
             (Some(kind), _) => format!("{actor} turned {whose} {} {new}", kind.phrase()),
             (_, Some(channel)) => {

@@ -4,7 +4,7 @@
 //! stores the result in the same commit as the event.
 use super::delivery::EventState;
 use super::events::Event;
-use super::routing::{self, Person, Planned, Target};
+use super::routing::{self, Claimer, Person, Planned, Target};
 use super::{AlertKind, BusinessDefaults, ChannelSet, KindSet, LeadScore, RecipientPrefs};
 
 /// The settings the rules read: business defaults and the recipients with their people.
@@ -31,12 +31,14 @@ impl EventPlan {
 }
 
 /// Plans `event`. `highest_usage_alerted` is the highest usage threshold already alerted in the
-/// event's billing period; `already_alerted` is true when the event's dedupe key was used before.
+/// event's billing period; `already_alerted` is true when the event's dedupe key was used before;
+/// `claimed` names who claimed the event's lead, if anyone.
 pub fn plan_event(
     event: &Event,
     routing: &Routing,
     highest_usage_alerted: Option<u8>,
     already_alerted: bool,
+    claimed: Option<&Claimer>,
 ) -> EventPlan {
     let kind = match event {
         Event::Unknown { type_name } => {
@@ -88,7 +90,7 @@ pub fn plan_event(
         state: EventState::Planned,
         note: None,
         usage_threshold,
-        decisions: routing::plan(kind, score, &routing.defaults, &routing.people),
+        decisions: routing::plan(kind, score, &routing.defaults, &routing.people, claimed),
     }
 }
 
@@ -107,8 +109,9 @@ fn plan_test(user_id: i64, routing: &Routing) -> Vec<Planned> {
         channels: ChannelSet { ..routing.defaults.channels },
         notification_email: None,
         notification_phone: None,
+        claimed_updates_only: false,
     };
-    routing::plan(AlertKind::Billing, None, &defaults, &[person])
+    routing::plan(AlertKind::Billing, None, &defaults, &[person], None)
         .into_iter()
         .filter(|p| matches!(p.target, Target::Person { .. }))
         .collect()
@@ -157,7 +160,7 @@ mod tests {
 
     #[test]
     fn a_lead_is_planned_with_the_routing_rules() {
-        let plan = plan_event(&lead(80), &routing(), None, false);
+        let plan = plan_event(&lead(80), &routing(), None, false, None);
         assert_eq!(plan.state, EventState::Planned);
         let sending: Vec<_> = plan.decisions.iter().filter(|d| d.sends()).map(|d| d.channel.unwrap()).collect();
         assert_eq!(sending, vec![Channel::Email, Channel::Email, Channel::InApp], "business email, Sam email + in-app");
@@ -165,7 +168,7 @@ mod tests {
 
     #[test]
     fn an_already_alerted_lead_is_a_duplicate_with_no_decisions() {
-        let plan = plan_event(&lead(80), &routing(), None, true);
+        let plan = plan_event(&lead(80), &routing(), None, true, None);
         assert_eq!(plan.state, EventState::Duplicate);
         assert!(plan.decisions.is_empty());
         assert!(plan.note.unwrap().starts_with("Kai sent this lead again under a new id"));
@@ -173,20 +176,20 @@ mod tests {
 
     #[test]
     fn usage_alerts_only_a_new_higher_threshold() {
-        assert_eq!(plan_event(&usage(460), &routing(), None, false).usage_threshold, Some(90));
-        let none = plan_event(&usage(460), &routing(), Some(90), false);
+        assert_eq!(plan_event(&usage(460), &routing(), None, false, None).usage_threshold, Some(90));
+        let none = plan_event(&usage(460), &routing(), Some(90), false, None);
         assert_eq!((none.usage_threshold, none.decisions.len()), (None, 0));
         assert_eq!(none.note.as_deref(), Some("92% used: no new threshold reached this period"));
-        assert_eq!(plan_event(&usage(500), &routing(), Some(90), false).usage_threshold, Some(100));
+        assert_eq!(plan_event(&usage(500), &routing(), Some(90), false, None).usage_threshold, Some(100));
     }
 
     #[test]
     fn unknown_events_are_ignored_and_test_alerts_reach_only_their_person() {
-        let unknown = plan_event(&Event::Unknown { type_name: "call.ended".into() }, &routing(), None, false);
+        let unknown = plan_event(&Event::Unknown { type_name: "call.ended".into() }, &routing(), None, false, None);
         assert_eq!(unknown.state, EventState::Ignored);
-        let test = plan_event(&Event::Test { user_id: 7 }, &routing(), None, false);
+        let test = plan_event(&Event::Test { user_id: 7 }, &routing(), None, false, None);
         assert!(test.decisions.iter().all(|d| matches!(d.target, Target::Person { user_id: 7, .. })));
         assert_eq!(test.decisions.iter().filter(|d| d.sends()).count(), 2, "email and in-app, as Sam chose");
-        assert!(plan_event(&Event::Test { user_id: 99 }, &routing(), None, false).decisions.is_empty());
+        assert!(plan_event(&Event::Test { user_id: 99 }, &routing(), None, false, None).decisions.is_empty());
     }
 }

@@ -35,6 +35,12 @@ pub enum Skip {
     },
     NoPhone,
     PhoneBlocked(String),
+    /// An update of a lead someone else claimed, for a person who gets updates only of leads
+    /// they claimed (or in a business that sends updates only to the claimer).
+    ClaimedByOther {
+        by: String,
+        business_wide: bool,
+    },
     /// The plan already sends to the same address: `of` is that delivery's index in the plan,
     /// `same_as` says whose it is ("the business's notification email", "Sam's SMS").
     Duplicate {
@@ -54,6 +60,7 @@ impl Skip {
             Self::BelowThreshold { .. } => SkipCode::BelowThreshold,
             Self::NoPhone => SkipCode::NoPhone,
             Self::PhoneBlocked(_) => SkipCode::PhoneRefused,
+            Self::ClaimedByOther { .. } => SkipCode::ClaimedByOther,
             Self::Duplicate { .. } => SkipCode::Duplicate,
         }
     }
@@ -71,6 +78,12 @@ impl Skip {
             }
             Self::NoPhone => "no phone number".into(),
             Self::PhoneBlocked(why) => why.clone(),
+            Self::ClaimedByOther { by, business_wide: true } => {
+                format!("{by} claimed this lead, and its updates go only to whoever claimed it")
+            }
+            Self::ClaimedByOther { by, business_wide: false } => {
+                format!("{by} claimed this lead; {name} gets updates only of leads they claimed")
+            }
             Self::Duplicate { same_as, .. } => format!("same address as {same_as}, which gets it"),
         }
     }
@@ -86,11 +99,12 @@ pub enum SkipCode {
     BelowThreshold,
     NoPhone,
     PhoneRefused,
+    ClaimedByOther,
     Duplicate,
 }
 
 impl SkipCode {
-    const CODES: [(Self, &'static str); 8] = [
+    const CODES: [(Self, &'static str); 9] = [
         (Self::KindOffForBusiness, "kind_off_business"),
         (Self::ChannelOffForBusiness, "channel_off_business"),
         (Self::NoDestination, "no_destination"),
@@ -98,6 +112,7 @@ impl SkipCode {
         (Self::BelowThreshold, "below_threshold"),
         (Self::NoPhone, "no_phone"),
         (Self::PhoneRefused, "phone_refused"),
+        (Self::ClaimedByOther, "claimed_by_other"),
         (Self::Duplicate, "duplicate"),
     ];
 
@@ -125,8 +140,22 @@ fn normalized(channel: Channel, address: &str) -> (Channel, String) {
     (channel, address.trim().to_lowercase())
 }
 
-/// Plans one event of `kind` (with `score` for lead alerts; no score counts as 0).
-pub fn plan(kind: AlertKind, score: Option<LeadScore>, defaults: &BusinessDefaults, people: &[Person]) -> Vec<Planned> {
+/// Who said they would call a lead back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimer {
+    pub user_id: i64,
+    pub name: String,
+}
+
+/// Plans one event of `kind` (with `score` for lead alerts; no score counts as 0). `claimed`:
+/// who claimed the lead of a lead update, if anyone.
+pub fn plan(
+    kind: AlertKind,
+    score: Option<LeadScore>,
+    defaults: &BusinessDefaults,
+    people: &[Person],
+    claimed: Option<&Claimer>,
+) -> Vec<Planned> {
     // Rule 1: the whole kind is off.
     if !defaults.kinds.get(kind) {
         return vec![Planned {
@@ -168,6 +197,12 @@ pub fn plan(kind: AlertKind, score: Option<LeadScore>, defaults: &BusinessDefaul
                 Some(Skip::ChannelOffForBusiness(channel))
             } else if !person.prefs.kinds.get(kind) {
                 Some(Skip::KindOffForPerson(kind))
+            } else if let Some(by) = claimed.filter(|c| {
+                kind == AlertKind::LeadUpdated
+                    && c.user_id != person.user_id
+                    && (defaults.claimed_updates_only || person.prefs.claimed_updates_only)
+            }) {
+                Some(Skip::ClaimedByOther { by: by.name.clone(), business_wide: defaults.claimed_updates_only })
             } else if is_lead && score < threshold {
                 Some(Skip::BelowThreshold { score, threshold })
             } else if channel == Channel::Sms && person.phone.is_none() {
@@ -235,6 +270,7 @@ pub fn usage_threshold(minutes_used: u64, included: u64, already_alerted: &[u8])
 mod tests {
     use super::*;
     use crate::domain::{ChannelSet, EmailAddress, KindSet, PhoneNumber};
+    use Skip::ClaimedByOther;
 
     fn defaults() -> BusinessDefaults {
         BusinessDefaults {
@@ -242,6 +278,7 @@ mod tests {
             channels: ChannelSet { email: true, sms: true, in_app: true },
             notification_email: Some(EmailAddress::parse("office@acme.test").unwrap()),
             notification_phone: Some(PhoneNumber::from_stored("+15555550100".into())),
+            claimed_updates_only: false,
         }
     }
 
@@ -256,6 +293,7 @@ mod tests {
                 channels: ChannelSet { email: true, sms: true, in_app: true },
                 kinds: KindSet::ALL_ON,
                 min_lead_score: LeadScore::new(threshold).unwrap(),
+                claimed_updates_only: false,
             },
         }
     }
@@ -272,10 +310,41 @@ mod tests {
     }
 
     #[test]
+    fn updates_of_a_claimed_lead_skip_those_who_want_only_their_own_claims() {
+        let mut alex = person(2, "Alex", 0);
+        alex.prefs.claimed_updates_only = true;
+        let (sam, pat) = (person(1, "Sam", 0), person(3, "Pat", 0));
+        let by_sam = Claimer { user_id: 1, name: "Sam".into() };
+        let people = [sam, alex, pat];
+        let sent_to = |plan: &[Planned], id: i64| skips_of(plan, id).iter().all(|(_, s)| s.is_none());
+
+        let update = plan(AlertKind::LeadUpdated, score(80), &defaults(), &people, Some(&by_sam));
+        assert!(sent_to(&update, 1), "the claimer gets it");
+        assert!(sent_to(&update, 3), "Pat wants every update");
+        let skip = ClaimedByOther { by: "Sam".into(), business_wide: false };
+        assert!(skips_of(&update, 2).iter().all(|(_, s)| s.as_ref() == Some(&skip)));
+        assert_eq!(skip.reason("Alex"), "Sam claimed this lead; Alex gets updates only of leads they claimed");
+        assert_eq!(skip.code(), SkipCode::ClaimedByOther);
+
+        // Nobody claimed it yet: everyone hears. A new lead is never held back.
+        assert!(sent_to(&plan(AlertKind::LeadUpdated, score(80), &defaults(), &people, None), 2));
+        assert!(sent_to(&plan(AlertKind::LeadCreated, score(80), &defaults(), &people, Some(&by_sam)), 2));
+
+        // For the whole business: only the claimer, and the business's own destinations.
+        let mut d = defaults();
+        d.claimed_updates_only = true;
+        let update = plan(AlertKind::LeadUpdated, score(80), &d, &people, Some(&by_sam));
+        assert!(sent_to(&update, 1) && !sent_to(&update, 2) && !sent_to(&update, 3));
+        assert!(update.iter().filter(|p| p.target == Target::Business).all(Planned::sends));
+        let wide = ClaimedByOther { by: "Sam".into(), business_wide: true };
+        assert_eq!(wide.reason("Pat"), "Sam claimed this lead, and its updates go only to whoever claimed it");
+    }
+
+    #[test]
     fn rule_1_a_kind_off_for_the_business_records_one_decision_and_sends_nothing() {
         let mut d = defaults();
         d.kinds.lead_created = false;
-        let plan = plan(AlertKind::LeadCreated, score(90), &d, &[person(1, "Sam", 0)]);
+        let plan = plan(AlertKind::LeadCreated, score(90), &d, &[person(1, "Sam", 0)], None);
         assert_eq!(plan.len(), 1);
         assert_eq!(plan[0].skip, Some(Skip::KindOffForBusiness(AlertKind::LeadCreated)));
         assert_eq!(plan[0].skip.as_ref().unwrap().reason(""), "new-lead alerts are off for the business");
@@ -283,7 +352,7 @@ mod tests {
 
     #[test]
     fn rule_2_business_destinations_get_every_enabled_kind_without_a_score_filter() {
-        let plan = plan(AlertKind::LeadCreated, score(1), &defaults(), &[]);
+        let plan = plan(AlertKind::LeadCreated, score(1), &defaults(), &[], None);
         let sent: Vec<_> =
             plan.iter().filter(|p| p.sends()).map(|p| (p.channel.unwrap(), p.address.clone().unwrap())).collect();
         assert_eq!(sent, vec![(Channel::Email, "office@acme.test".into()), (Channel::Sms, "+15555550100".into())]);
@@ -293,7 +362,7 @@ mod tests {
     fn rule_2_a_channel_on_without_a_destination_is_recorded() {
         let mut d = defaults();
         d.notification_phone = None;
-        let plan = plan(AlertKind::Billing, None, &d, &[]);
+        let plan = plan(AlertKind::Billing, None, &d, &[], None);
         assert_eq!(plan[1].skip, Some(Skip::NoBusinessDestination(Channel::Sms)));
         assert_eq!(plan[1].skip.as_ref().unwrap().reason(""), "no notification phone number is set");
     }
@@ -302,7 +371,7 @@ mod tests {
     fn rule_3_a_channel_off_for_the_business_is_skipped_with_its_reason() {
         let mut d = defaults();
         d.channels.sms = false;
-        let plan = plan(AlertKind::LeadCreated, score(90), &d, &[person(1, "Sam", 0)]);
+        let plan = plan(AlertKind::LeadCreated, score(90), &d, &[person(1, "Sam", 0)], None);
         let sam = skips_of(&plan, 1);
         assert_eq!(sam[1], (Channel::Sms, Some(Skip::ChannelOffForBusiness(Channel::Sms))));
         assert_eq!(Skip::ChannelOffForBusiness(Channel::Sms).reason("Sam"), "SMS is off for the business");
@@ -313,14 +382,14 @@ mod tests {
     fn rule_3_a_kind_the_person_turned_off_is_skipped() {
         let mut sam = person(1, "Sam", 0);
         sam.prefs.kinds.usage = false;
-        let plan = plan(AlertKind::Usage, None, &defaults(), &[sam]);
+        let plan = plan(AlertKind::Usage, None, &defaults(), &[sam], None);
         assert!(skips_of(&plan, 1).iter().all(|(_, s)| *s == Some(Skip::KindOffForPerson(AlertKind::Usage))));
         assert_eq!(Skip::KindOffForPerson(AlertKind::Usage).reason("Sam"), "Sam turned usage alerts off");
     }
 
     #[test]
     fn rule_3_a_lead_below_the_threshold_is_skipped_and_no_score_counts_as_zero() {
-        let plan_65 = plan(AlertKind::LeadCreated, score(65), &defaults(), &[person(1, "Sam", 70)]);
+        let plan_65 = plan(AlertKind::LeadCreated, score(65), &defaults(), &[person(1, "Sam", 70)], None);
         assert!(
             skips_of(&plan_65, 1).iter().all(|(_, s)| *s == Some(Skip::BelowThreshold { score: 65, threshold: 70 }))
         );
@@ -328,9 +397,10 @@ mod tests {
             Skip::BelowThreshold { score: 62, threshold: 70 }.reason("Sam"),
             "score 62 is below Sam\u{2019}s threshold 70"
         );
-        let plan_70 = plan(AlertKind::LeadCreated, score(70), &defaults(), &[person(1, "Sam", 70)]);
+        let plan_70 = plan(AlertKind::LeadCreated, score(70), &defaults(), &[person(1, "Sam", 70)], None);
         assert!(skips_of(&plan_70, 1).iter().all(|(_, s)| s.is_none()), "score >= threshold reaches them");
-        let unscored = plan(AlertKind::LeadUpdated, None, &defaults(), &[person(1, "Sam", 1), person(2, "Ann", 0)]);
+        let unscored =
+            plan(AlertKind::LeadUpdated, None, &defaults(), &[person(1, "Sam", 1), person(2, "Ann", 0)], None);
         assert!(
             skips_of(&unscored, 1).iter().all(|(_, s)| *s == Some(Skip::BelowThreshold { score: 0, threshold: 1 }))
         );
@@ -339,7 +409,7 @@ mod tests {
 
     #[test]
     fn rule_3_thresholds_do_not_apply_to_usage_or_billing() {
-        let plan = plan(AlertKind::Billing, None, &defaults(), &[person(1, "Sam", 100)]);
+        let plan = plan(AlertKind::Billing, None, &defaults(), &[person(1, "Sam", 100)], None);
         assert!(skips_of(&plan, 1).iter().all(|(_, s)| s.is_none()));
     }
 
@@ -349,7 +419,7 @@ mod tests {
         sam.phone = None;
         let mut ann = person(2, "Ann", 0);
         ann.phone_blocked = Some("the number opted out of texts (STOP)".into());
-        let plan = plan(AlertKind::LeadCreated, score(50), &defaults(), &[sam, ann]);
+        let plan = plan(AlertKind::LeadCreated, score(50), &defaults(), &[sam, ann], None);
         assert_eq!(skips_of(&plan, 1)[1], (Channel::Sms, Some(Skip::NoPhone)));
         assert_eq!(skips_of(&plan, 2)[1].1.as_ref().unwrap().reason("Ann"), "the number opted out of texts (STOP)");
     }
@@ -358,7 +428,7 @@ mod tests {
     fn rule_3_only_channels_the_person_chose_appear() {
         let mut sam = person(1, "Sam", 0);
         sam.prefs.channels = ChannelSet { email: false, sms: false, in_app: true };
-        let plan = plan(AlertKind::LeadCreated, score(50), &defaults(), &[sam]);
+        let plan = plan(AlertKind::LeadCreated, score(50), &defaults(), &[sam], None);
         assert_eq!(skips_of(&plan, 1), vec![(Channel::InApp, None)]);
         assert_eq!(plan.iter().find(|p| p.channel == Some(Channel::InApp)).unwrap().address.as_deref(), Some("user:1"));
     }
@@ -368,7 +438,7 @@ mod tests {
         let mut owner = person(1, "Office", 0);
         owner.email = "Office@ACME.test".into();
         owner.phone = Some("+15555550100".into());
-        let plan = plan(AlertKind::LeadCreated, score(50), &defaults(), &[owner]);
+        let plan = plan(AlertKind::LeadCreated, score(50), &defaults(), &[owner], None);
         let office = skips_of(&plan, 1);
         let same = |of: usize, same_as: &str| Some(Skip::Duplicate { of, same_as: same_as.into() });
         assert_eq!(office[0], (Channel::Email, same(0, "the business's notification email")));

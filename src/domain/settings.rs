@@ -86,6 +86,8 @@ pub struct BusinessDefaults {
     pub channels: ChannelSet,
     pub notification_email: Option<EmailAddress>,
     pub notification_phone: Option<PhoneNumber>,
+    /// Once a lead is claimed, its updates go only to whoever claimed it (for everyone).
+    pub claimed_updates_only: bool,
 }
 
 impl BusinessDefaults {
@@ -97,6 +99,7 @@ impl BusinessDefaults {
             channels: ChannelSet { email: true, sms: false, in_app: true },
             notification_email: Some(owner_email),
             notification_phone: None,
+            claimed_updates_only: false,
         }
     }
 
@@ -134,6 +137,8 @@ pub struct RecipientPrefs {
     pub channels: ChannelSet,
     pub kinds: KindSet,
     pub min_lead_score: LeadScore,
+    /// Updates of a lead someone else claimed are not for this person.
+    pub claimed_updates_only: bool,
 }
 
 impl RecipientPrefs {
@@ -144,6 +149,7 @@ impl RecipientPrefs {
             channels: ChannelSet { email: true, sms: false, in_app: true },
             kinds: KindSet::ALL_ON,
             min_lead_score: LeadScore::default(),
+            claimed_updates_only: false,
         }
     }
 
@@ -153,6 +159,7 @@ impl RecipientPrefs {
             channels: ChannelSet { email: true, sms: false, in_app: true },
             kinds: KindSet::ALL_ON,
             min_lead_score: LeadScore::default(),
+            claimed_updates_only: false,
         }
     }
 }
@@ -229,6 +236,9 @@ pub fn summary(name: &str, prefs: &RecipientPrefs, defaults: &BusinessDefaults, 
 /// showed locked (a channel the business has off, SMS without a usable phone, a kind the business
 /// has off) keep their stored value: a disabled checkbox is never sent, and the person's own
 /// choice must survive the ceiling.
+/// The form field (and audit key) of "lead updates only for leads I claimed".
+pub const CLAIMED_UPDATES_ONLY: &str = "claimed_updates_only";
+
 pub fn requested_prefs(
     checked: impl Fn(&str) -> bool,
     threshold: &str,
@@ -246,6 +256,10 @@ pub fn requested_prefs(
         if defaults.kinds.get(kind) {
             prefs.kinds.set(kind, checked(kind.field()));
         }
+    }
+    // When the business sends updates only to the claimer, everyone's choice is held as it is.
+    if !defaults.claimed_updates_only {
+        prefs.claimed_updates_only = checked(CLAIMED_UPDATES_ONLY);
     }
     prefs.min_lead_score = LeadScore::parse(threshold)?;
     Ok(prefs)
@@ -286,6 +300,13 @@ pub fn defaults_changes(old: &BusinessDefaults, new: &BusinessDefaults) -> Vec<C
             new.notification_phone.as_ref().map(ToString::to_string),
         ));
     }
+    if old.claimed_updates_only != new.claimed_updates_only {
+        changes.push(Change::switch(
+            format!("defaults.{CLAIMED_UPDATES_ONLY}"),
+            old.claimed_updates_only,
+            new.claimed_updates_only,
+        ));
+    }
     changes
 }
 
@@ -307,6 +328,13 @@ pub fn prefs_changes(old: &RecipientPrefs, new: &RecipientPrefs) -> Vec<Change> 
         if o != n {
             changes.push(Change::switch(format!("recipient.{}", kind.field()), o, n));
         }
+    }
+    if old.claimed_updates_only != new.claimed_updates_only {
+        changes.push(Change::switch(
+            format!("recipient.{CLAIMED_UPDATES_ONLY}"),
+            old.claimed_updates_only,
+            new.claimed_updates_only,
+        ));
     }
     if old.min_lead_score != new.min_lead_score {
         changes.push(Change::new(

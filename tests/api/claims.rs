@@ -218,3 +218,99 @@ async fn leads_filter_to_the_ones_not_claimed_and_each_person_shows_their_speed_
     assert!(page.contains("Claimed 1 lead in 30 days, under a minute after the call."), "{page}");
     assert!(page.contains("No leads claimed in 30 days."), "the owner has claimed none");
 }
+
+/// An update of a lead at `minute` past 10 (each update is a new version of the lead).
+fn update(lead_id: &str, summary: &str, minute: u8) -> serde_json::Value {
+    serde_json::json!({"type": "lead.updated", "data": {"lead_id": lead_id, "name": "Jane Doe", "phone": "+15555550123",
+        "score": 90, "summary": summary, "occurred_at": format!("2026-11-29T10:{minute:02}:00Z")}})
+}
+
+/// Who got an event's alerts (names of the people with a sent decision) and the reasons of the
+/// others.
+async fn outcome(app: &TestApp, event: i64) -> (Vec<String>, Vec<String>) {
+    let rows: Vec<(Option<String>, String, Option<String>)> = sqlx::query_as(
+        "SELECT person_name, status, reason FROM deliveries WHERE event_id = $1 AND user_id IS NOT NULL ORDER BY id",
+    )
+    .bind(event)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    let mut sent: Vec<String> =
+        rows.iter().filter(|(_, s, _)| s != "skipped").filter_map(|(n, _, _)| n.clone()).collect();
+    sent.dedup();
+    let reasons = rows.iter().filter(|(_, s, _)| s == "skipped").filter_map(|(_, _, r)| r.clone()).collect();
+    (sent, reasons)
+}
+
+#[tokio::test]
+async fn after_a_claim_its_updates_reach_only_the_claimer_for_those_who_ask_and_for_the_business() {
+    let app = spawn_app().await;
+    let (business, owner) = lead_for_sam(&app).await;
+    let texts = app.twilio.wait_for(2).await;
+    let sams = claim_path(&texts.iter().find(|t| t.to == "+15555550101").unwrap().body);
+
+    // The owner asks for updates only of the leads they claimed (their row's "More").
+    let owner_id: i64 =
+        sqlx::query_scalar("SELECT id FROM users WHERE email = 'owner@acme.test'").fetch_one(&app.pool).await.unwrap();
+    let row = app.recipient_id(owner_id).await.unwrap();
+    let mine = [
+        ("email_enabled", "on"),
+        ("in_app_enabled", "on"),
+        ("lead_created", "on"),
+        ("lead_updated", "on"),
+        ("usage_alerts", "on"),
+        ("billing_alerts", "on"),
+        ("min_lead_score", "0"),
+        ("claimed_updates_only", "on"),
+    ];
+    let saved = app.post_form(&owner, &format!("/settings/notifications/recipients/{row}"), &mine).await;
+    assert_eq!(saved.status(), 303);
+    let page = app.get_html(&owner, "/settings/notifications").await;
+    assert!(page.contains("Lead updates: only for leads I claimed"), "{page}");
+
+    // Nobody claimed the lead yet: its update reaches everyone.
+    let first = crate::alerts::event_id(app.post_event(&business, "u1", &update("L-1", "Sent photos", 5)).await).await;
+    app.wait_count("SELECT count(*) FROM events WHERE state = 'planned'", 2).await;
+    let (sent, _) = outcome(&app, first).await;
+    assert_eq!(sent, ["Acme Plumbing Owner", "Sam"]);
+
+    // Sam claims it: the next update skips the owner, with the reason in the log.
+    assert_eq!(client().post(app.url(&sams)).send().await.unwrap().status(), 200);
+    let second = crate::alerts::event_id(app.post_event(&business, "u2", &update("L-1", "Booked", 6)).await).await;
+    let (sent, reasons) = outcome(&app, second).await;
+    assert_eq!(sent, ["Sam"]);
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r == "Sam claimed this lead; Acme Plumbing Owner gets updates only of leads they claimed"),
+        "{reasons:?}"
+    );
+    let log = app.get_html(&owner, "/settings/notifications/log").await;
+    assert!(log.contains("someone else claimed the lead") || log.contains("Sam claimed this lead"), "{log}");
+
+    // The business sends every claimed lead's updates only to the claimer, whatever each person
+    // chose (the owner's own choice is shown on and greyed).
+    let mut fields = crate::helpers::all_defaults_on();
+    fields.extend([
+        ("notification_email", "owner@acme.test"),
+        ("notification_phone", "(555) 555-0100"),
+        ("claimed_updates_only", "on"),
+        ("action", "save"),
+    ]);
+    assert_eq!(app.post_form(&owner, "/settings/notifications/defaults", &fields).await.status(), 303);
+    let page = app.get_html(&owner, "/settings/notifications").await;
+    assert!(page.contains("On for everyone: the business sends each lead"), "{page}");
+    let third = crate::alerts::event_id(app.post_event(&business, "u3", &update("L-1", "Paid", 7)).await).await;
+    let (sent, reasons) = outcome(&app, third).await;
+    assert_eq!(sent, ["Sam"]);
+    assert!(reasons.iter().all(|r| r.starts_with("Sam claimed this lead, and its updates go only to")), "{reasons:?}");
+    // The business's own phone still hears of it.
+    let business_texts: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM deliveries WHERE event_id = $1 AND user_id IS NULL AND status <> 'skipped'",
+    )
+    .bind(third)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(business_texts >= 1);
+}

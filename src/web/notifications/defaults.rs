@@ -6,7 +6,7 @@ use askama::Template;
 use super::{Oob, answer};
 use crate::clock::unix_now;
 use crate::db;
-use crate::domain::settings::defaults_changes;
+use crate::domain::settings::{CLAIMED_UPDATES_ONLY, defaults_changes};
 use crate::domain::{AlertKind, BusinessDefaults, Channel, ChannelSet, EmailAddress, KindSet, PhoneNumber, Region};
 use crate::web::error::AppError;
 use crate::web::extract::{CsrfForm, CurrentUser, Fields, is_htmx};
@@ -25,6 +25,8 @@ pub struct DefaultsView {
     pub editable: bool,
     pub kinds: Vec<Switch>,
     pub channels: Vec<Switch>,
+    /// Lead updates only to whoever claimed the lead.
+    pub claimed: Switch,
     pub email: String,
     pub phone: String,
     pub email_error: Option<String>,
@@ -57,6 +59,12 @@ impl DefaultsView {
                 .into_iter()
                 .map(|c| Switch { field: c.field(), label: c.label(), hint: channel_hint(c), on: d.channels.get(c) })
                 .collect(),
+            claimed: Switch {
+                field: CLAIMED_UPDATES_ONLY,
+                label: "Lead updates only to whoever claimed the lead",
+                hint: "Once someone says they will call a lead back, its updates reach only them (and the business\u{2019}s own email and phone).",
+                on: d.claimed_updates_only,
+            },
             email: d.notification_email.as_ref().map(|e| e.to_string()).unwrap_or_default(),
             phone: d.notification_phone.as_ref().map(|p| p.local(region)).unwrap_or_default(),
             email_error: None,
@@ -111,11 +119,12 @@ pub async fn save_defaults(
     let switches_only = fields.get("action") == Some("switches");
     let kinds = KindSet::from_checked(|f| fields.checked(f));
     let channels = ChannelSet::from_checked(|f| fields.checked(f));
+    let claimed_updates_only = fields.checked(CLAIMED_UPDATES_ONLY);
 
     let (email, phone) = parse_destinations(&fields, region);
     if !switches_only && (email.is_err() || phone.is_err()) {
         let stored = db::defaults::of(&mut state.db.read().await?, me.business_id()).await?;
-        let shown = BusinessDefaults { kinds, channels, ..stored };
+        let shown = BusinessDefaults { kinds, channels, claimed_updates_only, ..stored };
         let mut d = DefaultsView::new(&shown, true, region);
         d.email = fields.get("notification_email").unwrap_or("").to_owned();
         d.phone = fields.get("notification_phone").unwrap_or("").to_owned();
@@ -135,13 +144,14 @@ pub async fn save_defaults(
             Box::pin(async move {
                 let old = db::defaults::of(w, &business).await?;
                 let new = if switches_only {
-                    BusinessDefaults { kinds, channels, ..old.clone() }
+                    BusinessDefaults { kinds, channels, claimed_updates_only, ..old.clone() }
                 } else {
                     BusinessDefaults {
                         kinds,
                         channels,
                         notification_email: email.unwrap_or_default(),
                         notification_phone: phone.unwrap_or_default(),
+                        claimed_updates_only,
                     }
                 };
                 let changes = defaults_changes(&old, &new);

@@ -12,7 +12,9 @@ use crate::db;
 use crate::db::recipients::Recipient;
 use crate::domain::audit::Change;
 use crate::domain::claim;
-use crate::domain::settings::{ChannelStatus, channel_status, prefs_changes, reach_sentence, requested_prefs, summary};
+use crate::domain::settings::{
+    CLAIMED_UPDATES_ONLY, ChannelStatus, channel_status, prefs_changes, reach_sentence, requested_prefs, summary,
+};
 use crate::domain::text::capitalize;
 use crate::domain::{AlertKind, BusinessDefaults, Channel, LeadScore, RecipientPrefs};
 use crate::web::error::AppError;
@@ -54,6 +56,12 @@ pub struct RecipientView {
     pub preview: String,
     /// "Claimed 12 leads in 30 days, usually 4 min after the call (median)."
     pub speed: String,
+    /// Lead updates only for leads this person claimed; locked (shown on) while the business
+    /// sends updates only to the claimer anyway.
+    pub claimed_only: bool,
+    pub claimed_only_locked: bool,
+    pub claimed_only_label: String,
+    pub claimed_only_hint: String,
 }
 
 /// The grid's columns of choices, in the order of `RecipientView::checks`.
@@ -124,6 +132,14 @@ impl RecipientView {
             summary: summary(&r.name, &r.prefs, d, r.phone_state()),
             preview: reach_sentence(name, r.prefs.min_lead_score, &recent.scores),
             speed: claim::speed_sentence(recent.speed_of(r.user_id)),
+            claimed_only: r.prefs.claimed_updates_only || d.claimed_updates_only,
+            claimed_only_locked: d.claimed_updates_only,
+            claimed_only_label: format!("Lead updates: only for leads {} claimed", if is_me { "I" } else { "they" }),
+            claimed_only_hint: if d.claimed_updates_only {
+                "On for everyone: the business sends each lead\u{2019}s updates only to whoever claimed it.".into()
+            } else {
+                "Updates of a lead nobody has claimed still come; once someone claims it, only they get them.".into()
+            },
         }
     }
 
@@ -132,6 +148,9 @@ impl RecipientView {
     fn with_typed(mut self, checked: impl Fn(&str) -> bool, threshold: &str, error: Option<String>) -> Self {
         for check in self.checks.iter_mut().filter(|c| !c.locked) {
             check.checked = checked(check.field);
+        }
+        if !self.claimed_only_locked {
+            self.claimed_only = checked(CLAIMED_UPDATES_ONLY);
         }
         self.score = threshold.to_owned();
         self.score_error = error;

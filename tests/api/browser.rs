@@ -607,3 +607,34 @@ async fn a_choice_the_business_holds_off_is_greyed_says_why_and_opens_when_the_b
     assert!(app.recipient(&business.id, id).await.unwrap().prefs.channels.sms);
     b.client.clone().close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_teammate_claims_a_lead_from_the_inbox_and_the_owner_sees_it_on_leads() {
+    let app = spawn_app().await;
+    let business = app.create_business("Acme Plumbing", "owner@acme.test").await;
+    let sam = app.add_user(&business, "Sam Rivera", "sam@acme.test", None, Role::Member).await;
+    let owner = app.login("owner@acme.test").await;
+    app.add_recipient(&owner, sam.id).await;
+    assert_eq!(app.post_event(&business, "l1", &lead("L-1", Some(80))).await.status(), 202);
+    app.wait_count("SELECT count(*) FROM notifications", 2).await;
+    let Some(b) = browser(&app, true).await else { return };
+
+    b.login("sam@acme.test").await;
+    b.open("/notifications").await;
+    let claim = Locator::XPath("//button[starts-with(normalize-space(), \"I'll call them\")]");
+    b.client.wait().for_element(claim).await.unwrap().click().await.unwrap();
+    b.client
+        .wait()
+        .for_element(Locator::XPath("//p[@role='status'][contains(., 'everyone else sees that you took it')]"))
+        .await
+        .expect("Sam is told the lead is his");
+    assert!(b.client.source().await.unwrap().contains("tel:+15555550123"), "with the number to call");
+    b.client.delete_all_cookies().await.unwrap();
+
+    b.login("owner@acme.test").await;
+    b.open("/leads").await;
+    let row = "//tr[td[normalize-space()='Jane Doe']]";
+    let taken = b.client.find(Locator::XPath(row)).await.unwrap().text().await.unwrap();
+    assert!(taken.contains("Sam Rivera, under a minute after the call"), "{taken}");
+    b.client.clone().close().await.unwrap();
+}

@@ -105,12 +105,12 @@ fn start(durable: bool) -> Option<Server> {
         eprintln!("initdb failed in {}", dir.display());
         return None;
     }
-    let (bin, socket) = (bin.clone(), dir.clone());
+    let (server_bin, socket) = (bin.clone(), dir.clone());
     // The server is started by a thread that lives as long as the test process: it dies with
     // the process (PR_SET_PDEATHSIG is tied to the thread that started it).
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let mut postgres = Command::new(bin.join("postgres"));
+        let mut postgres = Command::new(server_bin.join("postgres"));
         postgres.args(["-D", data.to_str().unwrap(), "-k", socket.to_str().unwrap(), "-c", "listen_addresses="]);
         for setting in [
             "fsync=off",
@@ -141,10 +141,18 @@ fn start(durable: bool) -> Option<Server> {
     if !rx.recv().ok()? {
         return None;
     }
-    let socket_file = dir.join(".s.PGSQL.5432");
+    // The socket appears before the server takes connections ("the database system is starting
+    // up"): wait until it answers.
     let started = Instant::now();
-    while !socket_file.exists() {
-        if started.elapsed() > Duration::from_secs(30) {
+    loop {
+        let ready = Command::new(bin.join("pg_isready"))
+            .args(["-q", "-h", dir.to_str()?, "-p", "5432", "-U", "postgres"])
+            .status()
+            .is_ok_and(|s| s.success());
+        if ready {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
             eprintln!("PostgreSQL did not start in {}", dir.display());
             return None;
         }

@@ -11,3 +11,7 @@ CREATE INDEX leads_claims ON leads (business_id, claimed_at) WHERE claimed_at IS
 -- "Lead updates only for leads I claimed": per person, and for the whole business.
 ALTER TABLE recipients ADD COLUMN claimed_updates_only BOOLEAN NOT NULL DEFAULT FALSE;
 ALTER TABLE notification_defaults ADD COLUMN claimed_updates_only BOOLEAN NOT NULL DEFAULT FALSE;
+
+-- A business alert sent to an address that is also a person's (the owner's email as the
+-- notification email) carries that person's claim link: who it is for.
+ALTER TABLE deliveries ADD COLUMN claim_user_id BIGINT REFERENCES users (id);

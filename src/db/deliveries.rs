@@ -18,6 +18,8 @@ pub struct Claimed {
     pub business_id: String,
     pub user_id: Option<i64>,
     pub person_name: Option<String>,
+    /// The person a business delivery also reaches (their claim link goes in it).
+    pub claim_user_id: Option<i64>,
     pub channel: Channel,
     pub address: String,
     /// Tries so far, this one included.
@@ -32,6 +34,7 @@ pub(super) struct ClaimedRow {
     pub business_id: String,
     pub user_id: Option<i64>,
     pub person_name: Option<String>,
+    pub claim_user_id: Option<i64>,
     pub channel: Option<String>,
     pub address: Option<String>,
     pub attempts: i64,
@@ -49,6 +52,7 @@ impl ClaimedRow {
             business_id: self.business_id,
             user_id: self.user_id,
             person_name: self.person_name,
+            claim_user_id: self.claim_user_id,
             attempts: self.attempts,
             created_at_ms: self.created_at_ms,
         })
@@ -56,7 +60,7 @@ impl ClaimedRow {
 }
 
 pub(super) const CLAIMED_COLUMNS: &str =
-    "id, event_id, business_id, user_id, person_name, channel, address, attempts, created_at_ms";
+    "id, event_id, business_id, user_id, person_name, claim_user_id, channel, address, attempts, created_at_ms";
 
 /// Claims up to `limit` deliveries that are due — a retry whose time came, one stored unclaimed
 /// while the dispatcher was behind, or one whose lease ran out because the process that held it
@@ -389,10 +393,11 @@ pub struct ClaimTarget {
 pub async fn claim_target(conn: &mut impl Link, delivery_id: i64) -> sqlx::Result<Option<ClaimTarget>> {
     on!(conn, |cx| {
         sqlx::query_as(
-        "SELECT d.business_id, d.user_id, e.lead_id FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.id = $1",
-    )
-    .bind(delivery_id)
-    .fetch_optional(cx)
-    .await
+            "SELECT d.business_id, coalesce(d.user_id, d.claim_user_id) AS user_id, e.lead_id
+         FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.id = $1",
+        )
+        .bind(delivery_id)
+        .fetch_optional(cx)
+        .await
     })
 }

@@ -367,6 +367,7 @@ struct DeliveryRow<'a> {
     address: Option<&'a str>,
     reason: Option<String>,
     skip: Option<&'static str>,
+    claim_user_id: Option<i64>,
 }
 
 async fn insert_deliveries(
@@ -395,6 +396,7 @@ async fn insert_deliveries(
                 address: d.address.as_deref(),
                 reason: d.skip.as_ref().map(|s| s.reason(name.unwrap_or("the business"))),
                 skip: d.skip.as_ref().map(|s| s.code().code()),
+                claim_user_id: d.on_behalf_of,
             });
         }
     }
@@ -404,7 +406,7 @@ async fn insert_deliveries(
         let returned: Vec<Returned> = on!(w, |cx| {
             let mut q = QueryBuilder::new(
                 "INSERT INTO deliveries (event_id, business_id, seq, user_id, person_name, channel, address, status, reason,
-                     skip, attempts, next_attempt_ms, lease_until_ms, created_at_ms) ",
+                     skip, attempts, next_attempt_ms, lease_until_ms, created_at_ms, claim_user_id) ",
             );
             q.push_values(chunk, |mut row, d| {
                 let pending = d.reason.is_none();
@@ -423,7 +425,8 @@ async fn insert_deliveries(
                     .push_bind(i64::from(claimed))
                     .push_bind(pending.then_some(now_ms))
                     .push_bind(claimed.then_some(now_ms + lease_ms))
-                    .push_bind(now_ms);
+                    .push_bind(now_ms)
+                    .push_bind(d.claim_user_id);
             });
             q.push(format!(" RETURNING {CLAIMED_COLUMNS}, status, lease_until_ms IS NOT NULL AS claimed"));
             q.build_query_as().fetch_all(cx).await

@@ -66,6 +66,7 @@ mod tests {
             business_id: "b".into(),
             user_id: Some(2),
             person_name: Some("Sam".into()),
+            claim_user_id: None,
             channel: Channel::Sms,
             address: "+15555550101".into(),
             attempts,

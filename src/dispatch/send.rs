@@ -89,10 +89,11 @@ impl Senders {
         }
     }
 
-    /// A lead alert to a person carries their own claim link (the business's own address and
-    /// phone get the shared words, which point at the Leads page).
+    /// A lead alert to a person carries their own claim link, and so does the business's copy
+    /// when its address is also a person's (the owner's email as the notification email); the
+    /// business's other destinations get the shared words, which point at the Leads page.
     fn claimable(&self, d: &Claimed, event: &Event) -> Option<AlertText> {
-        d.user_id?;
+        d.user_id.or(d.claim_user_id)?;
         let token = claim::token(&self.keys.claim, d.id, unix_now());
         claimable_text(event, &self.base_url, &format!("c/{token}"))
     }

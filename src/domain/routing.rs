@@ -134,6 +134,9 @@ pub struct Planned {
     /// Email address, E.164 phone, or `user:{id}` for the in-app inbox.
     pub address: Option<String>,
     pub skip: Option<Skip>,
+    /// For a delivery to the business's own email or phone that is also a person's address:
+    /// that person, whose claim link it carries.
+    pub on_behalf_of: Option<i64>,
 }
 
 fn normalized(channel: Channel, address: &str) -> (Channel, String) {
@@ -163,6 +166,7 @@ pub fn plan(
             channel: None,
             address: None,
             skip: Some(Skip::KindOffForBusiness(kind)),
+            on_behalf_of: None,
         }];
     }
     let mut planned = Vec::new();
@@ -179,7 +183,13 @@ pub fn plan(
             (None, true) => Some(Skip::NoBusinessDestination(channel)),
             (Some(_), true) => None,
         };
-        planned.push(Planned { target: Target::Business, channel: Some(channel), address: destination, skip });
+        planned.push(Planned {
+            target: Target::Business,
+            channel: Some(channel),
+            address: destination,
+            skip,
+            on_behalf_of: None,
+        });
     }
 
     // Rule 3: each recipient on each channel they chose.
@@ -213,7 +223,7 @@ pub fn plan(
                 None
             };
             let target = Target::Person { user_id: person.user_id, name: person.name.clone() };
-            planned.push(Planned { target, channel: Some(channel), address, skip });
+            planned.push(Planned { target, channel: Some(channel), address, skip, on_behalf_of: None });
         }
     }
 
@@ -228,8 +238,15 @@ pub fn plan(
         let key = normalized(channel, address);
         match seen.iter().find(|(k, _)| *k == key) {
             Some((_, first)) => {
-                let same_as = planned[*first].describe();
-                planned[i].skip = Some(Skip::Duplicate { of: *first, same_as });
+                let first = *first;
+                let same_as = planned[first].describe();
+                // The business's copy reaches this person: it is theirs to claim from.
+                if let (Target::Business, Target::Person { user_id, .. }) = (&planned[first].target, &planned[i].target)
+                {
+                    let person = *user_id;
+                    planned[first].on_behalf_of.get_or_insert(person);
+                }
+                planned[i].skip = Some(Skip::Duplicate { of: first, same_as });
             }
             None => seen.push((key, i)),
         }
@@ -443,6 +460,9 @@ mod tests {
         let same = |of: usize, same_as: &str| Some(Skip::Duplicate { of, same_as: same_as.into() });
         assert_eq!(office[0], (Channel::Email, same(0, "the business's notification email")));
         assert_eq!(office[1], (Channel::Sms, same(1, "the business's notification phone")));
+        // The business's copies reach the person: theirs to claim the lead from.
+        assert_eq!(plan[0].on_behalf_of, Some(1));
+        assert_eq!(plan[1].on_behalf_of, Some(1));
         assert_eq!(
             office[0].1.as_ref().unwrap().reason("Office"),
             "same address as the business's notification email, which gets it"

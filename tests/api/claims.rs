@@ -88,9 +88,30 @@ async fn a_teammate_claims_from_the_email_link() {
     let claimed = client().post(app.url(&path)).send().await.unwrap();
     assert_eq!(claimed.status(), 200);
     assert_eq!(claimed_by(&app).await.as_deref(), Some("Sam"));
-    // The business's own address gets the Leads page, not a claim link.
+    // The notification email is the owner's own address: the business's copy is the owner's to
+    // claim from (the owner's personal copy is not sent twice).
     let business = mail.iter().find(|m| m.to.iter().any(|t| t.contains("owner@acme.test"))).unwrap();
-    assert!(!email_text(&business.data).contains("/c/"));
+    let owners = claim_path(&email_text(&business.data));
+    let late = client().post(app.url(&owners)).send().await.unwrap();
+    assert_eq!(late.status(), 409, "Sam was first");
+    assert!(late.text().await.unwrap().contains("Sam took it at"));
+}
+
+#[tokio::test]
+async fn the_owner_claims_from_the_business_email_when_it_is_their_own_address() {
+    let app = spawn_app().await;
+    lead_for_sam(&app).await;
+    let mail = app.smtp.wait_for(2).await;
+    let business = mail.iter().find(|m| m.to.iter().any(|t| t.contains("owner@acme.test"))).unwrap();
+    let text = email_text(&business.data);
+    assert!(text.contains("Will you call them?"), "{text}");
+    let claimed = client().post(app.url(&claim_path(&text))).send().await.unwrap();
+    assert_eq!(claimed.status(), 200);
+    assert_eq!(claimed_by(&app).await.as_deref(), Some("Acme Plumbing Owner"));
+    // The business phone is nobody's own number: its text points at the Leads page.
+    let texts = app.twilio.wait_for(2).await;
+    let business_text = texts.iter().find(|t| t.to == "+15555550100").unwrap();
+    assert!(business_text.body.ends_with("http://kaicalls.test/leads"), "{}", business_text.body);
 }
 
 #[tokio::test]

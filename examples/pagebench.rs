@@ -244,6 +244,7 @@ async fn main() -> anyhow::Result<()> {
         ),
         ("Leads, newest".into(), "/leads".into(), "/leads".into()),
         ("Leads, oldest page".into(), "/leads".into(), format!("/leads?{deep}")),
+        ("Leads, not claimed".into(), "/leads?show=unclaimed".into(), "/leads?show=unclaimed".into()),
         ("Billing".into(), "/billing".into(), "/billing".into()),
         ("Inbox".into(), "/notifications".into(), "/notifications".into()),
         ("Bell (polled)".into(), "/notifications/bell".into(), "/notifications/bell".into()),

@@ -16,8 +16,9 @@ use crate::domain::claim;
 use crate::domain::phone::local_format;
 
 const PER_PAGE: i64 = 25;
-/// Unclaimed leads are counted up to this many (the count has no running total to read).
-const UNCLAIMED_COUNTED: i64 = 10_000;
+/// Unclaimed leads are counted up to this many (the count has no running total to read; the
+/// heading says "More than 1,000" past it). Counting to 10,000 made the view 3.4× the demo's.
+const UNCLAIMED_COUNTED: i64 = 1_000;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(leads).service(claim_lead);
@@ -145,7 +146,7 @@ async fn leads(
     let heading = match (unclaimed, total) {
         (false, 1) => "1 lead".to_owned(),
         (false, n) => format!("{n} leads"),
-        (true, n) if n > UNCLAIMED_COUNTED => format!("More than {UNCLAIMED_COUNTED} leads not claimed"),
+        (true, n) if n > UNCLAIMED_COUNTED => "More than 1,000 leads not claimed".to_owned(),
         (true, 1) => "1 lead not claimed".to_owned(),
         (true, n) => format!("{n} leads not claimed"),
     };

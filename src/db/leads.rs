@@ -151,20 +151,22 @@ pub async fn claim(w: &mut Write, business_id: &str, lead_id: &str, user_id: i64
 }
 
 /// The claims made since `since` (unix seconds): who, and how long after the call, at most
-/// `limit` of them (newest first), for each person's speed to lead.
+/// `limit` of them (newest first), for each person's speed to lead; `by`: only that person's.
 pub async fn claims_since(
     conn: &mut impl Link,
     business_id: &str,
     since: i64,
+    by: Option<i64>,
     limit: i64,
 ) -> sqlx::Result<Vec<(i64, i64)>> {
     on!(conn, |cx| sqlx::query_as(
         "SELECT claimed_by, claimed_at - first_seen_at FROM leads
-         WHERE business_id = $1 AND claimed_at >= $2 AND claimed_by IS NOT NULL
-         ORDER BY claimed_at DESC LIMIT $3",
+         WHERE business_id = $1 AND claimed_at >= $2 AND claimed_by IS NOT NULL AND ($3 IS NULL OR claimed_by = $3)
+         ORDER BY claimed_at DESC LIMIT $4",
     )
     .bind(business_id)
     .bind(since)
+    .bind(by)
     .bind(limit)
     .fetch_all(cx)
     .await)

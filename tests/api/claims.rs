@@ -238,6 +238,16 @@ async fn leads_filter_to_the_ones_not_claimed_and_each_person_shows_their_speed_
     let page = app.get_html(&owner, "/settings/notifications").await;
     assert!(page.contains("Claimed 1 lead in 30 days, under a minute after the call."), "{page}");
     assert!(page.contains("No leads claimed in 30 days."), "the owner has claimed none");
+
+    // A change to Sam's row redraws it with his speed still there.
+    let sam: i64 =
+        sqlx::query_scalar("SELECT id FROM users WHERE email = 'sam@acme.test'").fetch_one(&app.pool).await.unwrap();
+    let row = app.recipient_id(sam).await.unwrap();
+    let prefs = [("sms_enabled", "on"), ("email_enabled", "on"), ("lead_created", "on"), ("min_lead_score", "60")];
+    let redrawn = app.post_htmx(&owner, &format!("/settings/notifications/recipients/{row}"), &prefs).await;
+    assert_eq!(redrawn.status(), 200);
+    let redrawn = redrawn.text().await.unwrap();
+    assert!(redrawn.contains("Claimed 1 lead in 30 days, under a minute after the call."), "{redrawn}");
 }
 
 /// An update of a lead at `minute` past 10 (each update is a new version of the lead).

@@ -214,11 +214,12 @@ pub struct Recent {
 const CLAIMS_READ: i64 = 20_000;
 
 impl Recent {
-    async fn load(conn: &mut impl Link, business_id: &str) -> Result<Self, AppError> {
+    /// For the rows of everyone (`person: None`), or of one person.
+    async fn load(conn: &mut impl Link, business_id: &str, person: Option<i64>) -> Result<Self, AppError> {
         let since = unix_now() - 30 * 24 * 3600;
         Ok(Self {
             scores: db::leads::scores_since(conn, business_id, since).await?,
-            claims: db::leads::claims_since(conn, business_id, since, CLAIMS_READ).await?,
+            claims: db::leads::claims_since(conn, business_id, since, person, CLAIMS_READ).await?,
         })
     }
 
@@ -236,7 +237,7 @@ pub async fn recipients_view(
     let business = me.business_id();
     let recipients = db::recipients::list(conn, business).await?;
     let team = db::users::list_active(conn, business).await?;
-    let recent = Recent::load(conn, business).await?;
+    let recent = Recent::load(conn, business, None).await?;
     let candidates = team
         .iter()
         .filter(|u| !recipients.iter().any(|r| r.user_id == u.id))
@@ -392,7 +393,7 @@ pub async fn update_recipient(
     let mut conn = state.db.read().await?;
     let whose = if updated.user_id == me.user.id { "your".to_owned() } else { format!("{}\u{2019}s", updated.name) };
     let status = if changed { format!("Saved {whose} preferences.") } else { "No changes to save.".to_owned() };
-    let recent = Recent::load(&mut conn, me.business_id()).await?;
+    let recent = Recent::load(&mut conn, me.business_id(), Some(updated.user_id)).await?;
     let oob = Oob::saved(&mut conn, me.business_id(), status).await?;
     render(StatusCode::OK, &RecipientResponse { r: RecipientView::new(&updated, &defaults, &me, &recent), oob })
 }

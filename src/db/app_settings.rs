@@ -11,23 +11,20 @@ pub async fn get(conn: &mut impl Link, key: &str) -> sqlx::Result<Option<String>
 
 /// Stores `value` unless the key already has one; returns the value that is stored.
 pub async fn get_or_insert(w: &mut Write, key: &str, value: &str) -> sqlx::Result<String> {
-    on!(w, |cx| sqlx::query("INSERT INTO app_settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
-        .bind(key)
-        .bind(value)
-        .execute(cx)
-        .await
-        .map(|done| done.rows_affected()))?;
+    execute!(
+        w,
+        sqlx::query("INSERT INTO app_settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+            .bind(key)
+            .bind(value)
+    )?;
     on!(w, |cx| sqlx::query_scalar("SELECT value FROM app_settings WHERE key = $1").bind(key).fetch_one(cx).await)
 }
 
 pub async fn set(w: &mut Write, key: &str, value: &str) -> sqlx::Result<()> {
-    on!(w, |cx| sqlx::query(
+    execute!(w, sqlx::query(
         "INSERT INTO app_settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     )
     .bind(key)
-    .bind(value)
-    .execute(cx)
-    .await
-    .map(|done| done.rows_affected()))?;
+    .bind(value))?;
     Ok(())
 }

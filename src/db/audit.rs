@@ -13,20 +13,20 @@ pub async fn record(
     now: i64,
 ) -> sqlx::Result<()> {
     for change in changes {
-        on!(w, |cx| sqlx::query(
-            "INSERT INTO audit_log (business_id, actor_user_id, subject_user_id, change, old_value, new_value, at)
+        execute!(
+            w,
+            sqlx::query(
+                "INSERT INTO audit_log (business_id, actor_user_id, subject_user_id, change, old_value, new_value, at)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(business_id)
-        .bind(actor)
-        .bind(subject)
-        .bind(&change.key)
-        .bind(&change.old)
-        .bind(&change.new)
-        .bind(now)
-        .execute(cx)
-        .await
-        .map(|done| done.rows_affected()))?;
+            )
+            .bind(business_id)
+            .bind(actor)
+            .bind(subject)
+            .bind(&change.key)
+            .bind(&change.old)
+            .bind(&change.new)
+            .bind(now)
+        )?;
     }
     Ok(())
 }

@@ -31,17 +31,17 @@ pub struct NewBusiness<'a> {
 /// Creates a business with its owner, its notification defaults and the owner as the first
 /// recipient, in one transaction. Returns the owner's user id.
 pub async fn create(w: &mut Write, new: NewBusiness<'_>, now: i64) -> sqlx::Result<i64> {
-    on!(w, |cx| sqlx::query(
-        "INSERT INTO businesses (id, name, region, webhook_secret, created_at) VALUES ($1, $2, $3, $4, $5)"
-    )
-    .bind(new.id)
-    .bind(new.name)
-    .bind(new.region.code())
-    .bind(new.webhook_secret)
-    .bind(now)
-    .execute(cx)
-    .await
-    .map(|done| done.rows_affected()))?;
+    execute!(
+        w,
+        sqlx::query(
+            "INSERT INTO businesses (id, name, region, webhook_secret, created_at) VALUES ($1, $2, $3, $4, $5)"
+        )
+        .bind(new.id)
+        .bind(new.name)
+        .bind(new.region.code())
+        .bind(new.webhook_secret)
+        .bind(now)
+    )?;
     let owner_id = super::users::insert(
         w,
         super::users::NewUser {

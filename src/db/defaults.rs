@@ -52,33 +52,33 @@ pub async fn of(conn: &mut impl Link, business_id: &str) -> sqlx::Result<Busines
 
 pub async fn insert(w: &mut Write, business_id: &str, d: &BusinessDefaults, now: i64) -> sqlx::Result<()> {
     w.routing_changed(business_id);
-    on!(w, |cx| sqlx::query(
-        "INSERT INTO notification_defaults (business_id, lead_created, lead_updated, usage_alerts, billing_alerts,
+    execute!(
+        w,
+        sqlx::query(
+            "INSERT INTO notification_defaults (business_id, lead_created, lead_updated, usage_alerts, billing_alerts,
              email_enabled, sms_enabled, in_app_enabled, notification_email, notification_phone, updated_at,
              claimed_updates_only)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-    )
-    .bind(business_id)
-    .bind(d.kinds.lead_created)
-    .bind(d.kinds.lead_updated)
-    .bind(d.kinds.usage)
-    .bind(d.kinds.billing)
-    .bind(d.channels.email)
-    .bind(d.channels.sms)
-    .bind(d.channels.in_app)
-    .bind(d.notification_email.as_ref().map(EmailAddress::as_str))
-    .bind(d.notification_phone.as_ref().map(PhoneNumber::as_str))
-    .bind(now)
-    .bind(d.claimed_updates_only)
-    .execute(cx)
-    .await
-    .map(|done| done.rows_affected()))?;
+        )
+        .bind(business_id)
+        .bind(d.kinds.lead_created)
+        .bind(d.kinds.lead_updated)
+        .bind(d.kinds.usage)
+        .bind(d.kinds.billing)
+        .bind(d.channels.email)
+        .bind(d.channels.sms)
+        .bind(d.channels.in_app)
+        .bind(d.notification_email.as_ref().map(EmailAddress::as_str))
+        .bind(d.notification_phone.as_ref().map(PhoneNumber::as_str))
+        .bind(now)
+        .bind(d.claimed_updates_only)
+    )?;
     Ok(())
 }
 
 pub async fn update(w: &mut Write, business_id: &str, d: &BusinessDefaults, now: i64) -> sqlx::Result<()> {
     w.routing_changed(business_id);
-    on!(w, |cx| sqlx::query(
+    execute!(w, sqlx::query(
         "UPDATE notification_defaults SET lead_created = $2, lead_updated = $3, usage_alerts = $4, billing_alerts = $5,
              email_enabled = $6, sms_enabled = $7, in_app_enabled = $8, notification_email = $9,
              notification_phone = $10, updated_at = $11, claimed_updates_only = $12
@@ -95,9 +95,6 @@ pub async fn update(w: &mut Write, business_id: &str, d: &BusinessDefaults, now:
     .bind(d.notification_email.as_ref().map(EmailAddress::as_str))
     .bind(d.notification_phone.as_ref().map(PhoneNumber::as_str))
     .bind(now)
-    .bind(d.claimed_updates_only)
-    .execute(cx)
-    .await
-    .map(|done| done.rows_affected()))?;
+    .bind(d.claimed_updates_only))?;
     Ok(())
 }

@@ -3,13 +3,13 @@ use super::Link;
 use super::Write;
 
 pub async fn create(w: &mut Write, user_id: i64, token_hash: &str, expires_at: i64) -> sqlx::Result<()> {
-    on!(w, |cx| sqlx::query("INSERT INTO invitations (token_hash, user_id, expires_at) VALUES ($1, $2, $3)")
-        .bind(token_hash)
-        .bind(user_id)
-        .bind(expires_at)
-        .execute(cx)
-        .await
-        .map(|done| done.rows_affected()))?;
+    execute!(
+        w,
+        sqlx::query("INSERT INTO invitations (token_hash, user_id, expires_at) VALUES ($1, $2, $3)")
+            .bind(token_hash)
+            .bind(user_id)
+            .bind(expires_at)
+    )?;
     Ok(())
 }
 
@@ -54,13 +54,13 @@ pub async fn find(
 
 /// Marks the invitation used; false when another request used it first.
 pub async fn mark_used(w: &mut Write, token_hash: &str, now: i64) -> sqlx::Result<bool> {
-    let done = on!(w, |cx| sqlx::query(
-        "UPDATE invitations SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1",
-    )
-    .bind(now)
-    .bind(token_hash)
-    .execute(cx)
-    .await
-    .map(|done| done.rows_affected()))?;
+    let done = execute!(
+        w,
+        sqlx::query(
+            "UPDATE invitations SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1",
+        )
+        .bind(now)
+        .bind(token_hash)
+    )?;
     Ok(done == 1)
 }

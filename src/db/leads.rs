@@ -134,19 +134,19 @@ pub async fn get(conn: &mut impl Link, business_id: &str, lead_id: &str) -> sqlx
 /// Claims a lead for a person on its team, unless someone claimed it first: true when this
 /// claim won. A person removed from the team cannot claim.
 pub async fn claim(w: &mut Write, business_id: &str, lead_id: &str, user_id: i64, now: i64) -> sqlx::Result<bool> {
-    let done = on!(w, |cx| sqlx::query(
-        "UPDATE leads SET claimed_by = $3, claimed_at = $4,
+    let done = execute!(
+        w,
+        sqlx::query(
+            "UPDATE leads SET claimed_by = $3, claimed_at = $4,
              claimed_by_name = (SELECT name FROM users WHERE id = $3)
          WHERE business_id = $1 AND lead_id = $2 AND claimed_by IS NULL
            AND EXISTS (SELECT 1 FROM users WHERE id = $3 AND business_id = $1 AND removed_at IS NULL)",
-    )
-    .bind(business_id)
-    .bind(lead_id)
-    .bind(user_id)
-    .bind(now)
-    .execute(cx)
-    .await
-    .map(|done| done.rows_affected()))?;
+        )
+        .bind(business_id)
+        .bind(lead_id)
+        .bind(user_id)
+        .bind(now)
+    )?;
     Ok(done == 1)
 }
 

@@ -27,6 +27,14 @@ macro_rules! on {
     };
 }
 
+/// Runs one statement that returns no rows on the engine behind a [`Link`]; answers the number
+/// of rows it changed.
+macro_rules! execute {
+    ($link:expr, $query:expr) => {
+        on!($link, |cx| $query.execute(cx).await.map(|done| done.rows_affected()))
+    };
+}
+
 pub mod app_settings;
 pub mod audit;
 pub mod businesses;
@@ -325,9 +333,7 @@ impl Db {
     /// True when the database answers a query.
     pub async fn healthy(&self) -> bool {
         match self.system().await {
-            Ok(mut conn) => {
-                on!(&mut conn, |cx| sqlx::query("SELECT 1").execute(cx).await.map(|done| done.rows_affected())).is_ok()
-            }
+            Ok(mut conn) => execute!(&mut conn, sqlx::query("SELECT 1")).is_ok(),
             Err(_) => false,
         }
     }

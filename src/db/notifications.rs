@@ -96,26 +96,23 @@ pub async fn list(conn: &mut impl Link, user_id: i64, limit: i64) -> sqlx::Resul
 /// Marks one of the user's notifications read; false when it is not theirs.
 pub async fn mark_read(w: &mut Write, user_id: i64, id: i64, now: i64) -> sqlx::Result<bool> {
     w.inbox_changed(user_id);
-    let done = on!(w, |cx| sqlx::query(
-        "UPDATE notifications SET read_at = coalesce(read_at, $1) WHERE id = $2 AND user_id = $3"
-    )
-    .bind(now)
-    .bind(id)
-    .bind(user_id)
-    .execute(cx)
-    .await
-    .map(|done| done.rows_affected()))?;
+    let done = execute!(
+        w,
+        sqlx::query("UPDATE notifications SET read_at = coalesce(read_at, $1) WHERE id = $2 AND user_id = $3")
+            .bind(now)
+            .bind(id)
+            .bind(user_id)
+    )?;
     Ok(done == 1)
 }
 
 pub async fn mark_all_read(w: &mut Write, user_id: i64, now: i64) -> sqlx::Result<u64> {
     w.inbox_changed(user_id);
-    let done =
-        on!(w, |cx| sqlx::query("UPDATE notifications SET read_at = $1 WHERE user_id = $2 AND read_at IS NULL")
+    let done = execute!(
+        w,
+        sqlx::query("UPDATE notifications SET read_at = $1 WHERE user_id = $2 AND read_at IS NULL")
             .bind(now)
             .bind(user_id)
-            .execute(cx)
-            .await
-            .map(|done| done.rows_affected()))?;
+    )?;
     Ok(done)
 }

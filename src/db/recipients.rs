@@ -170,36 +170,34 @@ pub async fn insert(
 
 pub async fn update(w: &mut Write, business_id: &str, id: i64, p: &RecipientPrefs) -> sqlx::Result<()> {
     w.routing_changed(business_id);
-    on!(w, |cx| sqlx::query(
-        "UPDATE recipients SET email_enabled = $3, sms_enabled = $4, in_app_enabled = $5, lead_created = $6,
+    execute!(
+        w,
+        sqlx::query(
+            "UPDATE recipients SET email_enabled = $3, sms_enabled = $4, in_app_enabled = $5, lead_created = $6,
              lead_updated = $7, usage_alerts = $8, billing_alerts = $9, min_lead_score = $10,
              claimed_updates_only = $11
          WHERE business_id = $1 AND id = $2",
-    )
-    .bind(business_id)
-    .bind(id)
-    .bind(p.channels.email)
-    .bind(p.channels.sms)
-    .bind(p.channels.in_app)
-    .bind(p.kinds.lead_created)
-    .bind(p.kinds.lead_updated)
-    .bind(p.kinds.usage)
-    .bind(p.kinds.billing)
-    .bind(i64::from(p.min_lead_score.value()))
-    .bind(p.claimed_updates_only)
-    .execute(cx)
-    .await
-    .map(|done| done.rows_affected()))?;
+        )
+        .bind(business_id)
+        .bind(id)
+        .bind(p.channels.email)
+        .bind(p.channels.sms)
+        .bind(p.channels.in_app)
+        .bind(p.kinds.lead_created)
+        .bind(p.kinds.lead_updated)
+        .bind(p.kinds.usage)
+        .bind(p.kinds.billing)
+        .bind(i64::from(p.min_lead_score.value()))
+        .bind(p.claimed_updates_only)
+    )?;
     Ok(())
 }
 
 pub async fn delete(w: &mut Write, business_id: &str, id: i64) -> sqlx::Result<bool> {
     w.routing_changed(business_id);
-    let done = on!(w, |cx| sqlx::query("DELETE FROM recipients WHERE business_id = $1 AND id = $2")
-        .bind(business_id)
-        .bind(id)
-        .execute(cx)
-        .await
-        .map(|done| done.rows_affected()))?;
+    let done = execute!(
+        w,
+        sqlx::query("DELETE FROM recipients WHERE business_id = $1 AND id = $2").bind(business_id).bind(id)
+    )?;
     Ok(done == 1)
 }

@@ -51,17 +51,17 @@ async fn insert(
     now: i64,
     ttl: i64,
 ) -> sqlx::Result<()> {
-    on!(w, |cx| sqlx::query(
-        "INSERT INTO sessions (id_hash, user_id, state, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)"
-    )
-    .bind(id_hash)
-    .bind(user_id)
-    .bind(state)
-    .bind(now)
-    .bind(now + ttl)
-    .execute(cx)
-    .await
-    .map(|done| done.rows_affected()))?;
+    execute!(
+        w,
+        sqlx::query(
+            "INSERT INTO sessions (id_hash, user_id, state, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)"
+        )
+        .bind(id_hash)
+        .bind(user_id)
+        .bind(state)
+        .bind(now)
+        .bind(now + ttl)
+    )?;
     Ok(())
 }
 
@@ -102,16 +102,14 @@ impl SessionStore for SqliteSessionStore {
             .db
             .write(move |w| {
                 Box::pin(async move {
-                    let done = on!(w, |cx| sqlx::query(
-                        "UPDATE sessions SET state = $1, user_id = $2, expires_at = $3 WHERE id_hash = $4"
-                    )
-                    .bind(json)
-                    .bind(user_id)
-                    .bind(expires_at)
-                    .bind(id_hash)
-                    .execute(cx)
-                    .await
-                    .map(|done| done.rows_affected()))?;
+                    let done = execute!(
+                        w,
+                        sqlx::query("UPDATE sessions SET state = $1, user_id = $2, expires_at = $3 WHERE id_hash = $4")
+                            .bind(json)
+                            .bind(user_id)
+                            .bind(expires_at)
+                            .bind(id_hash)
+                    )?;
                     Ok(done == 1)
                 })
             })
@@ -142,12 +140,12 @@ impl SessionStore for SqliteSessionStore {
         self.db
             .write(move |w| {
                 Box::pin(async move {
-                    on!(w, |cx| sqlx::query("UPDATE sessions SET expires_at = $1 WHERE id_hash = $2")
-                        .bind(expires_at)
-                        .bind(id_hash)
-                        .execute(cx)
-                        .await
-                        .map(|done| done.rows_affected()))?;
+                    execute!(
+                        w,
+                        sqlx::query("UPDATE sessions SET expires_at = $1 WHERE id_hash = $2")
+                            .bind(expires_at)
+                            .bind(id_hash)
+                    )?;
                     Ok(())
                 })
             })
@@ -163,23 +161,19 @@ impl SessionStore for SqliteSessionStore {
 }
 
 async fn delete(w: &mut Write, id_hash: String) -> sqlx::Result<()> {
-    on!(w, |cx| sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
-        .bind(id_hash)
-        .execute(cx)
-        .await
-        .map(|done| done.rows_affected()))?;
+    execute!(w, sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash))?;
     Ok(())
 }
 
 /// Deletes sessions past their idle or absolute expiry; returns how many.
 pub async fn delete_expired(w: &mut Write) -> sqlx::Result<u64> {
     let now = unix_now();
-    let done = on!(w, |cx| sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR created_at <= $2")
-        .bind(now)
-        .bind(now - ABSOLUTE_LIFETIME_SECS)
-        .execute(cx)
-        .await
-        .map(|done| done.rows_affected()))?;
+    let done = execute!(
+        w,
+        sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR created_at <= $2")
+            .bind(now)
+            .bind(now - ABSOLUTE_LIFETIME_SECS)
+    )?;
     Ok(done)
 }
 
@@ -190,4 +184,9 @@ pub async fn count_for_user(conn: &mut impl Link, user_id: i64) -> sqlx::Result<
         .bind(unix_now())
         .fetch_one(cx)
         .await)
+}
+
+/// Ends every session of a person (removed from the team, or a new password).
+pub async fn end_all(w: &mut Write, user_id: i64) -> sqlx::Result<u64> {
+    execute!(w, sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id))
 }

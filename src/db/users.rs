@@ -119,32 +119,24 @@ pub async fn list_active(conn: &mut impl Link, business_id: &str) -> sqlx::Resul
 /// sessions end.
 pub async fn remove(w: &mut Write, business_id: &str, user_id: i64, now: i64) -> sqlx::Result<bool> {
     w.routing_changed(business_id);
-    let done = on!(w, |cx| sqlx::query(
-        "UPDATE users SET removed_at = $1 WHERE id = $2 AND business_id = $3 AND removed_at IS NULL"
-    )
-    .bind(now)
-    .bind(user_id)
-    .bind(business_id)
-    .execute(cx)
-    .await
-    .map(|done| done.rows_affected()))?;
-    on!(w, |cx| sqlx::query("DELETE FROM recipients WHERE user_id = $1 AND business_id = $2")
-        .bind(user_id)
-        .bind(business_id)
-        .execute(cx)
-        .await
-        .map(|done| done.rows_affected()))?;
-    on!(w, |cx| sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-        .bind(user_id)
-        .execute(cx)
-        .await
-        .map(|done| done.rows_affected()))?;
-    on!(w, |cx| sqlx::query("UPDATE invitations SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL")
-        .bind(now)
-        .bind(user_id)
-        .execute(cx)
-        .await
-        .map(|done| done.rows_affected()))?;
+    let done = execute!(
+        w,
+        sqlx::query("UPDATE users SET removed_at = $1 WHERE id = $2 AND business_id = $3 AND removed_at IS NULL")
+            .bind(now)
+            .bind(user_id)
+            .bind(business_id)
+    )?;
+    execute!(
+        w,
+        sqlx::query("DELETE FROM recipients WHERE user_id = $1 AND business_id = $2").bind(user_id).bind(business_id)
+    )?;
+    super::sessions::end_all(w, user_id).await?;
+    execute!(
+        w,
+        sqlx::query("UPDATE invitations SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL")
+            .bind(now)
+            .bind(user_id)
+    )?;
     Ok(done == 1)
 }
 
@@ -156,35 +148,31 @@ pub async fn update_profile(
     phone: Option<&PhoneNumber>,
 ) -> sqlx::Result<()> {
     w.routing_changed(business_id);
-    on!(w, |cx| sqlx::query(
-        "UPDATE users SET name = $1, phone = $2,
+    execute!(
+        w,
+        sqlx::query(
+            "UPDATE users SET name = $1, phone = $2,
              phone_blocked_reason = CASE WHEN phone IS NOT DISTINCT FROM $2 THEN phone_blocked_reason ELSE NULL END
          WHERE id = $3 AND business_id = $4 AND removed_at IS NULL",
-    )
-    .bind(name.as_str())
-    .bind(phone.map(PhoneNumber::as_str))
-    .bind(user_id)
-    .bind(business_id)
-    .execute(cx)
-    .await
-    .map(|done| done.rows_affected()))?;
+        )
+        .bind(name.as_str())
+        .bind(phone.map(PhoneNumber::as_str))
+        .bind(user_id)
+        .bind(business_id)
+    )?;
     Ok(())
 }
 
 /// Sets a new password and ends every session of the user (the caller renews its own). A
 /// UNIQUE violation means the email already has an active account with another business.
 pub async fn set_password(w: &mut Write, user_id: i64, password_hash: &str) -> sqlx::Result<()> {
-    on!(w, |cx| sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND removed_at IS NULL")
-        .bind(password_hash)
-        .bind(user_id)
-        .execute(cx)
-        .await
-        .map(|done| done.rows_affected()))?;
-    on!(w, |cx| sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-        .bind(user_id)
-        .execute(cx)
-        .await
-        .map(|done| done.rows_affected()))?;
+    execute!(
+        w,
+        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND removed_at IS NULL")
+            .bind(password_hash)
+            .bind(user_id)
+    )?;
+    super::sessions::end_all(w, user_id).await?;
     Ok(())
 }
 
@@ -236,13 +224,13 @@ pub async fn get_signed_in(conn: &mut impl Link, user_id: i64) -> sqlx::Result<O
 /// Marks a phone number the SMS provider refused for good; cleared when the person changes it.
 pub async fn block_phone(w: &mut Write, business_id: &str, user_id: i64, reason: &str) -> sqlx::Result<()> {
     w.routing_changed(business_id);
-    on!(w, |cx| sqlx::query("UPDATE users SET phone_blocked_reason = $1 WHERE id = $2 AND business_id = $3")
-        .bind(reason)
-        .bind(user_id)
-        .bind(business_id)
-        .execute(cx)
-        .await
-        .map(|done| done.rows_affected()))?;
+    execute!(
+        w,
+        sqlx::query("UPDATE users SET phone_blocked_reason = $1 WHERE id = $2 AND business_id = $3")
+            .bind(reason)
+            .bind(user_id)
+            .bind(business_id)
+    )?;
     Ok(())
 }
 

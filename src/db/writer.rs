@@ -445,7 +445,7 @@ impl Task {
     }
 
     async fn exec(&mut self, sql: &'static str) -> sqlx::Result<()> {
-        on!(&mut self.write, |cx| sqlx::query(sql).execute(cx).await.map(|done| done.rows_affected())).map(|_| ())
+        execute!(&mut self.write, sqlx::query(sql)).map(|_| ())
     }
 
     async fn rollback(&mut self) {

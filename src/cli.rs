@@ -202,7 +202,7 @@ fn sample_event(
         Some(EventType::PaymentFailed) => serde_json::json!({"type": event_type, "data": {
             "invoice_id": format!("in_{}", &tokens::random_token()[..8]), "amount_cents": 6900, "currency": "usd",
             "reason": "card_declined", "next_attempt_at": at}}),
-        Some(EventType::Test) | None => {
+        Some(EventType::Test | EventType::LeadEscalated) | None => {
             return Err(CliError::Usage(format!(
                 "--type: {event_type} is not one of lead.created, lead.updated, usage.updated, billing.payment_failed"
             )));

@@ -58,6 +58,9 @@ pub(super) struct ItemPlan {
     /// dispatcher is behind) they are stored unclaimed and the dispatcher takes them from the
     /// database when it has room.
     pub claimed: bool,
+    /// A new lead hot enough for the business's escalation policy: when its first step falls due
+    /// (unix ms).
+    pub escalate_at: Option<i64>,
 }
 
 impl ItemPlan {
@@ -98,7 +101,9 @@ pub(super) fn plan(
         };
         let settings = routing.get(business).map(Arc::as_ref).unwrap_or(&NO_SETTINGS);
         let claimed = match event {
-            Event::LeadUpdated(lead) => claims.get(&(business.to_owned(), lead.lead_id.clone())),
+            Event::LeadUpdated(_) | Event::LeadEscalated(_) => {
+                event.lead().and_then(|lead| claims.get(&(business.to_owned(), lead.lead_id.clone())))
+            }
             _ => None,
         };
         let plan = planning::plan_event(event, settings, highest, already, claimed);
@@ -114,7 +119,13 @@ pub(super) fn plan(
             }
             _ => None,
         };
-        plans.push(ItemPlan { item: index, plan, alert_key, usage_alert, claimed: false });
+        let escalate_at = match (event, &settings.escalation) {
+            (Event::LeadCreated(lead), Some(policy)) if alerts && !already => {
+                policy.first_due(lead.score, item.new.received_at_ms)
+            }
+            _ => None,
+        };
+        plans.push(ItemPlan { item: index, plan, alert_key, usage_alert, claimed: false, escalate_at });
     }
     plans
 }
@@ -129,6 +140,7 @@ static NO_SETTINGS: std::sync::LazyLock<Routing> = std::sync::LazyLock::new(|| R
         claimed_updates_only: false,
     },
     people: Vec::new(),
+    escalation: None,
 });
 
 /// Why a batch could not be written as planned.
@@ -179,6 +191,7 @@ pub(super) async fn write(
         return Err(Conflict::Usage(taken));
     }
     upsert_leads(w, items, plans, &event_ids, now_ms / 1000).await?;
+    schedule_escalations(w, items, plans, now_ms).await?;
     let claimed = insert_deliveries(w, items, plans, &event_ids, now_ms, lease_ms).await?;
     Ok(Written { event_ids, claimed })
 }
@@ -298,7 +311,8 @@ async fn upsert_leads(
     let mut merged: Vec<((&str, &str), Lead, i64)> = Vec::new();
     for p in plans.iter().filter(|p| p.plan.state == EventState::Planned) {
         let new = &items[p.item].new;
-        let Some(lead) = new.event.lead() else { continue };
+        // An escalation carries the lead as stored; it changes nothing about it.
+        let (Event::LeadCreated(lead) | Event::LeadUpdated(lead)) = &new.event else { continue };
         let key = (new.business_id.as_str(), lead.lead_id.as_str());
         match merged.iter_mut().find(|(k, _, _)| *k == key) {
             Some((_, earlier, event_id)) => {
@@ -340,6 +354,34 @@ async fn upsert_leads(
                      summary = coalesce(excluded.summary, leads.summary), updated_at = excluded.updated_at,
                      last_event_id = excluded.last_event_id",
             );
+            q.build().execute(cx).await.map(|done| done.rows_affected())
+        })?;
+    }
+    Ok(())
+}
+
+/// Starts the escalation timer of each new lead that needs one: its first step, pending.
+async fn schedule_escalations(w: &mut Write, items: &[Item], plans: &[ItemPlan], now_ms: i64) -> sqlx::Result<()> {
+    let due: Vec<(&str, &str, i64)> = plans
+        .iter()
+        .filter_map(|p| {
+            let new = &items[p.item].new;
+            Some((new.business_id.as_str(), new.event.lead()?.lead_id.as_str(), p.escalate_at?))
+        })
+        .collect();
+    for chunk in due.chunks(ROWS) {
+        on!(w, |cx| {
+            let mut q =
+                QueryBuilder::new("INSERT INTO escalations (business_id, lead_id, step, due_ms, state, updated_ms) ");
+            q.push_values(chunk, |mut row, (business, lead_id, due_ms)| {
+                row.push_bind(*business)
+                    .push_bind(*lead_id)
+                    .push_bind(1i64)
+                    .push_bind(*due_ms)
+                    .push_bind("pending")
+                    .push_bind(now_ms);
+            });
+            q.push(" ON CONFLICT (business_id, lead_id, step) DO NOTHING");
             q.build().execute(cx).await.map(|done| done.rows_affected())
         })?;
     }
@@ -474,7 +516,7 @@ mod tests {
 
     fn routing() -> HashMap<String, Arc<Routing>> {
         let defaults = BusinessDefaults::for_new_business(EmailAddress::parse("o@b.test").unwrap());
-        HashMap::from([("b".to_owned(), Arc::new(Routing { defaults, people: Vec::new() }))])
+        HashMap::from([("b".to_owned(), Arc::new(Routing { defaults, people: Vec::new(), escalation: None }))])
     }
 
     #[test]

@@ -18,6 +18,9 @@ pub struct LeadRow {
     pub claimed_by: Option<i64>,
     pub claimed_by_name: Option<String>,
     pub claimed_at: Option<i64>,
+    /// When an escalation step last fired for it, after how many minutes without a claim.
+    pub escalated_at: Option<i64>,
+    pub escalated_after: Option<i64>,
 }
 
 /// A place in the leads list (newest first): a lead's last update and its id.
@@ -44,7 +47,7 @@ pub enum Page {
 }
 
 const COLUMNS: &str = "lead_id, name, phone, email, score, summary, updated_at, alerts_sent, first_seen_at, claimed_by,
-     claimed_by_name, claimed_at";
+     claimed_by_name, claimed_at, escalated_at, escalated_after";
 
 /// Up to `limit` leads of a page, newest first. Paging is by position (keyset), so every page
 /// costs the same however far back it is.
@@ -147,7 +150,23 @@ pub async fn claim(w: &mut Write, business_id: &str, lead_id: &str, user_id: i64
         .bind(user_id)
         .bind(now)
     )?;
-    Ok(done == 1)
+    if done != 1 {
+        return Ok(false);
+    }
+    // A claim ends the lead's escalation: its pending steps say who took it.
+    execute!(
+        w,
+        sqlx::query(
+            "UPDATE escalations SET state = 'cancelled', updated_ms = $4,
+                 note = (SELECT name FROM users WHERE id = $3) || ' claimed the lead'
+             WHERE business_id = $1 AND lead_id = $2 AND state = 'pending'",
+        )
+        .bind(business_id)
+        .bind(lead_id)
+        .bind(user_id)
+        .bind(now * 1000)
+    )?;
+    Ok(true)
 }
 
 /// The claims made since `since` (unix seconds): who, and how long after the call, at most

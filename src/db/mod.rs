@@ -41,6 +41,7 @@ pub mod businesses;
 pub mod checkpoint;
 pub mod defaults;
 pub mod deliveries;
+pub mod escalations;
 pub mod events;
 pub mod ingest;
 pub mod invitations;

@@ -22,9 +22,9 @@ use super::events::{self, Stored};
 pub use super::ingest::NewEvent;
 use super::ingest::{self, Claims, Conflict, Item, ItemPlan, UsageAlerted};
 use super::notifications::{self, NewNotification};
-use super::{Conn, Link, Write, WriterSettings, defaults, leads, recipients};
+use super::{Conn, Link, Write, WriterSettings, defaults, escalations, leads, recipients};
 use crate::clock::unix_now_ms;
-use crate::domain::events::Event;
+use crate::domain::events::{Escalated, Event};
 use crate::domain::planning::Routing;
 use crate::domain::routing::Claimer;
 
@@ -60,11 +60,43 @@ pub struct AlertEvent {
     pub usage_threshold: Option<u8>,
 }
 
-/// What the dispatcher receives from the writer: the deliveries of each commit, and a signal
-/// when some were stored for it to read from the database instead (it was behind).
+/// What the dispatcher receives from the writer: the deliveries of each commit, a signal when
+/// some were stored for it to read from the database instead (it was behind), and when to look
+/// for due work next (a commit that starts an escalation timer moves it earlier).
 pub struct Handed {
     pub deliveries: mpsc::Receiver<Handover>,
     pub spilled: Arc<Notify>,
+    pub wakeup: Arc<Wakeup>,
+}
+
+/// When the dispatcher next asks the database for due work (unix ms, on its own clock).
+#[derive(Debug, Default)]
+pub struct Wakeup {
+    next_ms: std::sync::atomic::AtomicI64,
+    changed: Notify,
+}
+
+impl Wakeup {
+    /// Asks for a look at `at_ms` at the latest.
+    pub fn at(&self, at_ms: i64) {
+        if self.next_ms.fetch_min(at_ms, std::sync::atomic::Ordering::Relaxed) > at_ms {
+            self.changed.notify_one();
+        }
+    }
+
+    /// Sets the next look (after one).
+    pub fn set(&self, at_ms: i64) {
+        self.next_ms.store(at_ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn next_ms(&self) -> i64 {
+        self.next_ms.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Waits until `at` moved the next look earlier.
+    pub async fn changed(&self) {
+        self.changed.notified().await;
+    }
 }
 
 /// Deliveries planned and claimed in one commit, for one event.
@@ -184,6 +216,8 @@ impl Writer {
         let (jobs, rx) = mpsc::channel(QUEUE);
         let (handover, deliveries) = mpsc::channel(HANDOVER_QUEUE);
         let spilled = Arc::new(Notify::new());
+        // At start-up: whatever a previous run left pending, at once.
+        let wakeup = Arc::new(Wakeup::default());
         let (inbox, _) = broadcast::channel(INBOX_SIGNALS);
         let activity = Activity::default();
         let watch = activity.watch();
@@ -194,6 +228,7 @@ impl Writer {
             claims: HashMap::new(),
             handover,
             spilled: spilled.clone(),
+            wakeup: wakeup.clone(),
             inbox: inbox.clone(),
             lease: settings.lease,
             instance: rand::random(),
@@ -202,7 +237,7 @@ impl Writer {
         };
         let instance = task.instance;
         tokio::spawn(task.run(rx));
-        (Self { jobs, inbox, instance }, Handed { deliveries, spilled }, watch)
+        (Self { jobs, inbox, instance }, Handed { deliveries, spilled, wakeup }, watch)
     }
 
     pub(super) async fn run<T, F>(&self, job: F) -> sqlx::Result<T>
@@ -297,10 +332,12 @@ struct Task {
     write: Write,
     routing: HashMap<String, Arc<Routing>>,
     usage: UsageAlerted,
-    /// Who claimed the leads of this batch's lead updates (read for each batch, not kept).
+    /// Who claimed the leads of this batch's lead updates and escalations (read for each batch,
+    /// not kept).
     claims: Claims,
     handover: mpsc::Sender<Handover>,
     spilled: Arc<Notify>,
+    wakeup: Arc<Wakeup>,
     /// Whose inbox a commit changed, for their open pages.
     inbox: broadcast::Sender<i64>,
     lease: Duration,
@@ -420,11 +457,12 @@ impl Task {
             if !self.routing.contains_key(business) {
                 let defaults = defaults::get(&mut self.write, business).await?;
                 let people = recipients::for_routing(&mut self.write, business).await?;
+                let escalation = escalations::policy(&mut self.write, business).await?.map(|s| s.policy);
                 if let Some(defaults) = defaults {
-                    self.routing.insert(business.clone(), Arc::new(Routing { defaults, people }));
+                    self.routing.insert(business.clone(), Arc::new(Routing { defaults, people, escalation }));
                 }
             }
-            if let Event::LeadUpdated(lead) = &item.new.event {
+            if let Event::LeadUpdated(lead) | Event::LeadEscalated(Escalated { lead, .. }) = &item.new.event {
                 updated.entry(business.as_str()).or_default().push(lead.lead_id.as_str());
             }
             if let Event::UsageUpdated(usage) = &item.new.event {
@@ -581,6 +619,9 @@ impl Task {
         if plans.iter().any(|p| p.sends() && !p.claimed) {
             self.spilled.notify_one();
         }
+        if let Some(first) = plans.iter().filter_map(|p| p.escalate_at).min() {
+            self.wakeup.at(first);
+        }
         for plan in &plans {
             if let Some((period, threshold)) = &plan.usage_alert {
                 let business = batch.items[plan.item].new.business_id.clone();
@@ -604,10 +645,7 @@ impl Task {
                 }
             };
             let received = waiting.iter().map(|(_, at)| *at).min().unwrap_or(committed);
-            for (n, (reply, _)) in waiting.into_iter().enumerate() {
-                let answer = if first_new && n == 0 { Stored::New(stored) } else { Stored::Duplicate(stored) };
-                let _ = reply.send(Ok(answer));
-            }
+            // Handed over before the answer: whoever waits for it finds the deliveries queued.
             if let (Some(deliveries), Some(permit)) = (claimed.remove(&index), permits.remove(&index)) {
                 let event = Arc::new(AlertEvent {
                     id: stored,
@@ -616,6 +654,10 @@ impl Task {
                     usage_threshold: thresholds.get(&index).copied().flatten(),
                 });
                 permit.send(Handover { event, deliveries, received, committed });
+            }
+            for (n, (reply, _)) in waiting.into_iter().enumerate() {
+                let answer = if first_new && n == 0 { Stored::New(stored) } else { Stored::Duplicate(stored) };
+                let _ = reply.send(Ok(answer));
             }
         }
         batch.outcomes.into_iter().for_each(|(_, done)| {

@@ -1,6 +1,6 @@
 //! The dispatcher: sends what the writer hands over the moment its commit is done, and what
-//! falls due later (retries, and deliveries whose lease ran out because the process holding them
-//! stopped). Each channel has its own queue and its own workers, so a slow mail server never
+//! falls due later (retries, deliveries whose lease ran out because the process holding them
+//! stopped, and escalation steps of leads nobody claimed). Each channel has its own queue and its own workers, so a slow mail server never
 //! holds up texts, and a burst waits in a queue of small entries rather than as thousands of
 //! tasks.
 use std::collections::{HashMap, HashSet};
@@ -15,10 +15,14 @@ use super::send::{Alert, Senders};
 use crate::clock::{unix_now, unix_now_ms};
 use crate::config::DispatchSettings;
 use crate::db::deliveries::{self, Claimed, Outcome};
-use crate::db::writer::AlertEvent;
-use crate::db::{Db, Handed, Handover, events, notifications, users};
+use crate::db::escalations::{self, Due};
+use crate::db::events::Stored;
+use crate::db::writer::{AlertEvent, NewEvent, Wakeup};
+use crate::db::{Db, Handed, Handover, events, leads, notifications, users};
 use crate::domain::Channel;
 use crate::domain::delivery::DeliveryStatus;
+use crate::domain::escalation::{self, AtDue, DueStep};
+use crate::domain::events::{Escalated, Event, Lead};
 
 /// Sends in flight at once, per channel (the SMTP sender keeps as many connections).
 const EMAIL_WORKERS: usize = 32;
@@ -26,6 +30,8 @@ const SMS_WORKERS: usize = 32;
 const IN_APP_WORKERS: usize = 64;
 /// Deliveries claimed from the database per query.
 const CLAIM_BATCH: usize = 256;
+/// Escalation steps fired per look.
+const ESCALATION_BATCH: i64 = 64;
 /// Deliveries held in memory at most (queued and being sent). Past this, the writer stores new
 /// deliveries unclaimed and the dispatcher reads them back as it gets through the queue.
 const MAX_IN_FLIGHT: usize = 4096;
@@ -44,6 +50,8 @@ pub struct Report {
     pub handed_over: usize,
     /// Deliveries claimed from the database (retries due, leases run out).
     pub claimed: usize,
+    /// Escalation steps that fell due (fired or ended without sending).
+    pub escalations: usize,
 }
 
 /// One delivery waiting for a worker of its channel.
@@ -86,9 +94,10 @@ pub struct Dispatcher {
     sms: Lane,
     in_app: Lane,
     workers_started: Once,
-    /// When the database should next be asked for due deliveries (unix ms).
-    next_poll_ms: AtomicI64,
-    poll_changed: Notify,
+    /// When the database should next be asked for due work (on this dispatcher's clock).
+    wakeup: Arc<Wakeup>,
+    /// Added to the time of day: tests move the dispatcher's clock forward instead of waiting.
+    clock_offset_ms: AtomicI64,
 }
 
 impl Dispatcher {
@@ -106,10 +115,21 @@ impl Dispatcher {
             sms: Lane::new(SMS_WORKERS),
             in_app: Lane::new(IN_APP_WORKERS),
             workers_started: Once::new(),
-            // At start-up: whatever a previous run left pending.
-            next_poll_ms: AtomicI64::new(0),
-            poll_changed: Notify::new(),
+            wakeup: handed.wakeup,
+            clock_offset_ms: AtomicI64::new(0),
         })
+    }
+
+    /// The time on the dispatcher's clock (unix ms): due retries and escalations are read by it.
+    fn now_ms(&self) -> i64 {
+        unix_now_ms() + self.clock_offset_ms.load(Ordering::Relaxed)
+    }
+
+    /// Moves the dispatcher's clock forward, and looks for what fell due. For tests, which
+    /// check what happens five minutes after a lead without waiting five minutes.
+    pub fn advance_clock(&self, by: Duration) {
+        self.clock_offset_ms.fetch_add(by.as_millis() as i64, Ordering::Relaxed);
+        self.wake();
     }
 
     /// Asks the database for due deliveries now (a delivery was put back in the queue).
@@ -118,9 +138,7 @@ impl Dispatcher {
     }
 
     fn poll_at(&self, at_ms: i64) {
-        if self.next_poll_ms.fetch_min(at_ms, Ordering::Relaxed) > at_ms {
-            self.poll_changed.notify_one();
-        }
+        self.wakeup.at(at_ms);
     }
 
     fn in_flight(&self) -> usize {
@@ -133,7 +151,7 @@ impl Dispatcher {
         let mut handover = self.handover.lock().await;
         loop {
             let room = self.in_flight() < MAX_IN_FLIGHT;
-            let wait = Duration::from_millis((self.next_poll_ms.load(Ordering::Relaxed) - unix_now_ms()).max(0) as u64);
+            let wait = Duration::from_millis((self.wakeup.next_ms() - self.now_ms()).max(0) as u64);
             tokio::select! {
                 received = handover.recv(), if room => match received {
                     Some(h) => self.start_handover(h),
@@ -141,12 +159,12 @@ impl Dispatcher {
                 },
                 _ = tokio::time::sleep(wait), if room => {
                     if let Err(e) = self.poll().await {
-                        tracing::warn!(error = format!("{e:#}"), "could not claim due deliveries; trying again in a second");
-                        self.next_poll_ms.store(unix_now_ms() + 1000, Ordering::Relaxed);
+                        tracing::warn!(error = format!("{e:#}"), "could not take due work; trying again in a second");
+                        self.wakeup.set(self.now_ms() + 1000);
                     }
                 }
                 _ = self.spilled.notified() => self.poll_at(0),
-                _ = self.poll_changed.notified() => {}
+                _ = self.wakeup.changed() => {}
                 _ = self.room.notified(), if !room => {}
             }
         }
@@ -156,8 +174,15 @@ impl Dispatcher {
     /// is recorded. For tests and tools that drive the dispatcher themselves (`autorun = false`).
     pub async fn run_once(self: &Arc<Self>) -> anyhow::Result<Report> {
         let mut report = Report::default();
-        {
-            let mut handover = self.handover.lock().await;
+        loop {
+            let (fell_due, more) = self.fire_escalations().await?;
+            report.escalations += fell_due;
+            if !more {
+                break;
+            }
+        }
+        // While `run` is going, it holds the hand-over and sends what it receives itself.
+        if let Ok(mut handover) = self.handover.try_lock() {
             while let Ok(h) = handover.try_recv() {
                 report.handed_over += h.deliveries.len();
                 self.start_handover(h);
@@ -190,17 +215,110 @@ impl Dispatcher {
     /// Claims what is due as far as there is room, and sets when to ask again: at once if more
     /// is due, else when the next retry or lease falls due (at the latest one lease from now).
     async fn poll(self: &Arc<Self>) -> anyhow::Result<()> {
+        let (_, more_escalations) = self.fire_escalations().await?;
         let (_, more) = self.claim_due().await?;
-        let now = unix_now_ms();
+        let now = self.now_ms();
         let lease_check = now + self.settings.lease.as_millis() as i64;
-        let next = if more {
+        let next = if more || more_escalations {
             now
         } else {
-            let due = deliveries::next_due_ms(&mut self.db.system().await?).await?;
+            let mut system = self.db.system().await?;
+            let retry = deliveries::next_due_ms(&mut system).await?;
+            let escalation = escalations::next_due_ms(&mut system).await?;
+            let due = retry.into_iter().chain(escalation).min();
             due.map_or(lease_check, |due| due.clamp(now + 50, lease_check))
         };
-        self.next_poll_ms.store(next, Ordering::Relaxed);
+        self.wakeup.set(next);
         Ok(())
+    }
+
+    /// Takes the escalation steps due now (a batch at most): each fires through the writer as an
+    /// event of its own, or ends without one when its reason is gone (a claim, the policy turned
+    /// off). Answers how many, and whether more may be due.
+    ///
+    /// The event's webhook id names the lead and step, so a step fired twice (a crash between
+    /// storing the event and ending the timer, two instances at once) is stored and sent once.
+    async fn fire_escalations(&self) -> anyhow::Result<(usize, bool)> {
+        let now = self.now_ms();
+        let due = escalations::due(&mut self.db.system().await?, now, ESCALATION_BATCH).await?;
+        let more = due.len() as i64 == ESCALATION_BATCH;
+        let mut policies: HashMap<String, Option<escalations::Stored>> = HashMap::new();
+        let taken = due.len();
+        for d in due {
+            if !policies.contains_key(&d.business_id) {
+                let policy = escalations::policy(&mut self.db.system().await?, &d.business_id).await?;
+                policies.insert(d.business_id.clone(), policy);
+            }
+            let stored = policies.get(&d.business_id).and_then(Option::as_ref);
+            let step = DueStep {
+                step: u8::try_from(d.step).unwrap_or(u8::MAX),
+                lead_score: d.score.and_then(|s| u8::try_from(s).ok()),
+                claimed_by: d.claimed_by_name.clone(),
+            };
+            let decision = match d.lead_found {
+                true => escalation::at_due(stored.map(|s| &s.policy), &step),
+                false => AtDue::Cancel("the lead is gone".into()),
+            };
+            match decision {
+                AtDue::Fire { step, minutes, people, channels } => {
+                    let name_of = |id: i64| stored.map(|s| s.name_of(id)).unwrap_or_default();
+                    let people = people.into_iter().map(|id| (id, name_of(id))).collect();
+                    let next = stored.and_then(|s| escalation::next_due(&s.policy, step, now));
+                    if !self.fire(d, step, minutes, people, channels, next, now).await? {
+                        // The writer is busy: this step and the rest wait for the next look.
+                        return Ok((taken, true));
+                    }
+                    if let Some((_, at)) = next {
+                        self.poll_at(at);
+                    }
+                }
+                AtDue::Cancel(note) => {
+                    self.db
+                        .write(move |w| Box::pin(async move { escalations::cancel(w, &d, &note, now).await }))
+                        .await?;
+                }
+            }
+        }
+        Ok((taken, more))
+    }
+
+    /// Stores a step's event (planned by the writer like any other) and ends its timer, starting
+    /// the next step's. False when the writer is too busy to take it now.
+    #[allow(clippy::too_many_arguments)]
+    async fn fire(
+        &self,
+        d: Due,
+        step: u8,
+        minutes: u32,
+        people: Vec<(i64, String)>,
+        channels: crate::domain::ChannelSet,
+        next: Option<(u8, i64)>,
+        now: i64,
+    ) -> anyhow::Result<bool> {
+        let Some(row) = leads::get(&mut self.db.system().await?, &d.business_id, &d.lead_id).await? else {
+            let note = "the lead is gone";
+            self.db.write(move |w| Box::pin(async move { escalations::cancel(w, &d, note, now).await })).await?;
+            return Ok(true);
+        };
+        let lead = Lead {
+            lead_id: row.lead_id,
+            name: row.name,
+            phone: row.phone,
+            email: row.email,
+            score: row.score.and_then(|s| u8::try_from(s).ok()),
+            summary: row.summary,
+            occurred_at: row.first_seen_at,
+        };
+        let webhook_id = format!("escalation:{}:{step}", d.lead_id);
+        let event = Event::LeadEscalated(Escalated { lead, step, minutes, people, channels });
+        let event_id = match self.db.ingest(NewEvent::new(d.business_id.clone(), webhook_id, event, now)).await {
+            Ok(Stored::New(id) | Stored::Duplicate(id)) => id,
+            Err(_) => return Ok(false),
+        };
+        self.db
+            .write(move |w| Box::pin(async move { escalations::fired(w, &d, event_id, minutes, next, now).await }))
+            .await?;
+        Ok(true)
     }
 
     /// Claims due deliveries from the database, at most as many as there is room for, and starts

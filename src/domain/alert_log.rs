@@ -112,6 +112,9 @@ fn short_reason(d: &Decision) -> String {
             format!("no business {} set", if d.channel == Some(Channel::Sms) { "phone" } else { "email" })
         }
         Some(SkipCode::KindOffForPerson) => "turned this alert type off".into(),
+        Some(SkipCode::ChannelOffForPerson) => format!("turned {channel} off"),
+        Some(SkipCode::NotARecipient) => "no longer a recipient".into(),
+        Some(SkipCode::ClaimedFirst) => "the lead was claimed first".into(),
         Some(SkipCode::BelowThreshold) => "below threshold".into(),
         Some(SkipCode::NoPhone) => "no phone number".into(),
         Some(SkipCode::PhoneRefused) => "phone number refused".into(),

@@ -107,9 +107,73 @@ pub fn speed_sentence(speed: Option<(usize, i64)>) -> String {
     }
 }
 
+/// Where a lead stands, as the Leads page shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeadState {
+    /// Nobody has claimed it yet (and it is recent enough to call back).
+    New,
+    /// An escalation went out: nobody claimed it in this many minutes.
+    Escalated { minutes: i64 },
+    /// "Sam Rivera, 2 min after the call" (", after escalation" when one went out first).
+    Claimed(String),
+    /// Its claim links expired with nobody taking it.
+    NeverClaimed,
+}
+
+impl LeadState {
+    /// `claimed`: who and when (unix seconds); `escalated_after`: the minutes of the last
+    /// escalation step that went out for it.
+    pub fn of(claimed: Option<(&str, i64)>, call_at: i64, escalated_after: Option<i64>, now: i64) -> Self {
+        match (claimed, escalated_after) {
+            (Some((name, at)), escalated) => {
+                let after_escalation = if escalated.is_some() { ", after escalation" } else { "" };
+                Self::Claimed(format!("{name}, {} after the call{after_escalation}", after(at - call_at)))
+            }
+            (None, _) if now - call_at > LINK_LIFETIME_HOURS * 3600 => Self::NeverClaimed,
+            (None, Some(minutes)) => Self::Escalated { minutes },
+            (None, None) => Self::New,
+        }
+    }
+
+    /// The state in words.
+    pub fn words(&self) -> String {
+        match self {
+            Self::New => "Not claimed yet".into(),
+            Self::Escalated { minutes } => format!("Escalated: not claimed after {minutes} min"),
+            Self::Claimed(text) => text.clone(),
+            Self::NeverClaimed => "Never claimed".into(),
+        }
+    }
+
+    /// Whether someone can still say they will call.
+    pub fn claimable(&self) -> bool {
+        matches!(self, Self::New | Self::Escalated { .. })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lead_is_new_escalated_claimed_or_never_claimed() {
+        let call = 1_000_000;
+        assert_eq!(LeadState::of(None, call, None, call + 60), LeadState::New);
+        assert_eq!(LeadState::of(None, call, Some(5), call + 400), LeadState::Escalated { minutes: 5 });
+        assert_eq!(LeadState::of(None, call, Some(5), call + 400).words(), "Escalated: not claimed after 5 min");
+        assert_eq!(
+            LeadState::of(Some(("Sam Rivera", call + 125)), call, None, call + 400).words(),
+            "Sam Rivera, 2 min after the call"
+        );
+        assert_eq!(
+            LeadState::of(Some(("Sam Rivera", call + 420)), call, Some(5), call + 500).words(),
+            "Sam Rivera, 7 min after the call, after escalation"
+        );
+        let week = 7 * 24 * 3600;
+        assert_eq!(LeadState::of(None, call, None, call + week), LeadState::New, "claim links still work");
+        assert_eq!(LeadState::of(None, call, Some(5), call + week + 1), LeadState::NeverClaimed);
+        assert!(!LeadState::NeverClaimed.claimable() && LeadState::Escalated { minutes: 5 }.claimable());
+    }
 
     const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
     const NOW: i64 = 1_790_000_000;

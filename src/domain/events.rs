@@ -2,7 +2,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{AlertKind, EmailAddress, PhoneNumber, Region};
+use super::{AlertKind, ChannelSet, EmailAddress, PhoneNumber, Region};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lead {
@@ -33,6 +33,19 @@ pub struct PaymentFailed {
     pub next_attempt_at: Option<i64>,
 }
 
+/// A step of the business's escalation policy, fired for a lead nobody claimed in time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Escalated {
+    /// The lead as stored when the step fired.
+    pub lead: Lead,
+    pub step: u8,
+    /// Minutes the lead went without a claim, from its arrival.
+    pub minutes: u32,
+    /// Whom the step alerts (their names then), and on which channels.
+    pub people: Vec<(i64, String)>,
+    pub channels: ChannelSet,
+}
+
 /// The event types this version understands, with their names on the wire and in storage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventType {
@@ -42,15 +55,18 @@ pub enum EventType {
     PaymentFailed,
     /// "Send a test alert" from the settings page; never accepted from the webhook.
     Test,
+    /// An escalation step that fell due; made by the dispatcher, never accepted from the webhook.
+    LeadEscalated,
 }
 
 impl EventType {
-    const NAMES: [(EventType, &'static str); 5] = [
+    const NAMES: [(EventType, &'static str); 6] = [
         (Self::LeadCreated, "lead.created"),
         (Self::LeadUpdated, "lead.updated"),
         (Self::UsageUpdated, "usage.updated"),
         (Self::PaymentFailed, "billing.payment_failed"),
         (Self::Test, "test"),
+        (Self::LeadEscalated, "lead.escalated"),
     ];
 
     pub fn name(self) -> &'static str {
@@ -77,6 +93,7 @@ pub enum Event {
     Test {
         user_id: i64,
     },
+    LeadEscalated(Escalated),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -92,6 +109,7 @@ impl Event {
             Self::UsageUpdated(_) => Some(EventType::UsageUpdated),
             Self::PaymentFailed(_) => Some(EventType::PaymentFailed),
             Self::Test { .. } => Some(EventType::Test),
+            Self::LeadEscalated(_) => Some(EventType::LeadEscalated),
             Self::Unknown { .. } => None,
         }
     }
@@ -111,6 +129,7 @@ impl Event {
             Self::UsageUpdated(usage) => serde_json::to_string(usage),
             Self::PaymentFailed(p) => serde_json::to_string(p),
             Self::Test { user_id } => serde_json::to_string(&TestData { user_id: *user_id }),
+            Self::LeadEscalated(e) => serde_json::to_string(e),
             Self::Unknown { .. } => Ok("{}".to_owned()),
         };
         (self.type_name().to_owned(), data.unwrap_or_else(|_| "{}".to_owned()))
@@ -125,6 +144,7 @@ impl Event {
             Some(EventType::UsageUpdated) => Self::UsageUpdated(serde_json::from_str(data)?),
             Some(EventType::PaymentFailed) => Self::PaymentFailed(serde_json::from_str(data)?),
             Some(EventType::Test) => Self::Test { user_id: serde_json::from_str::<TestData>(data)?.user_id },
+            Some(EventType::LeadEscalated) => Self::LeadEscalated(serde_json::from_str(data)?),
         })
     }
 
@@ -135,13 +155,17 @@ impl Event {
             Self::LeadUpdated(_) => Some(AlertKind::LeadUpdated),
             Self::UsageUpdated(_) => Some(AlertKind::Usage),
             Self::PaymentFailed(_) => Some(AlertKind::Billing),
-            Self::Unknown { .. } | Self::Test { .. } => None,
+            // An escalation is sent because the owner chose its people, whatever their alert
+            // types: no alert type governs it (nor unsubscribes from it).
+            Self::Unknown { .. } | Self::Test { .. } | Self::LeadEscalated(_) => None,
         }
     }
 
+    /// The lead an event is about (an escalation's too).
     pub fn lead(&self) -> Option<&Lead> {
         match self {
             Self::LeadCreated(lead) | Self::LeadUpdated(lead) => Some(lead),
+            Self::LeadEscalated(e) => Some(&e.lead),
             _ => None,
         }
     }
@@ -258,9 +282,9 @@ pub fn parse(body: &[u8], region: Region) -> Result<Event, InputError> {
         Some(_) => return Err(err("type", "type must be a string such as lead.created")),
         None => return Err(err("type", "type is required")),
     };
-    // Test events come from our own settings page, never from the webhook.
+    // Test alerts and escalations are made here, never taken from the webhook.
     let event_type = match EventType::from_name(&type_name) {
-        Some(EventType::Test) | None => return Ok(Event::Unknown { type_name }),
+        Some(EventType::Test | EventType::LeadEscalated) | None => return Ok(Event::Unknown { type_name }),
         Some(t) => t,
     };
     let data = match object.get("data") {
@@ -283,7 +307,7 @@ pub fn parse(body: &[u8], region: Region) -> Result<Event, InputError> {
             }
             Event::UsageUpdated(usage)
         }
-        EventType::PaymentFailed | EventType::Test => {
+        EventType::PaymentFailed | EventType::Test | EventType::LeadEscalated => {
             let currency = text(data, "currency", 3, true)?.unwrap_or_default().to_lowercase();
             if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_alphabetic()) {
                 return Err(err("data.currency", "data.currency must be a three-letter code such as usd"));
@@ -395,15 +419,24 @@ mod tests {
         let lead = parse_json(serde_json::json!({"type": "lead.updated", "data": {"lead_id": "L-1", "score": 5,
             "occurred_at": "2026-11-28T10:00:00Z"}}))
         .unwrap();
-        for event in [lead, Event::Test { user_id: 7 }, Event::Unknown { type_name: "call.ended".into() }] {
+        let escalated = Event::LeadEscalated(Escalated {
+            lead: lead.lead().unwrap().clone(),
+            step: 2,
+            minutes: 15,
+            people: vec![(3, "Dana Reyes".into())],
+            channels: ChannelSet { email: false, sms: true, in_app: true },
+        });
+        for event in [lead, escalated, Event::Test { user_id: 7 }, Event::Unknown { type_name: "call.ended".into() }] {
             let (type_name, data) = event.to_stored();
             assert_eq!(Event::from_stored(&type_name, &data).unwrap(), event);
         }
     }
 
     #[test]
-    fn the_webhook_cannot_send_a_test_event() {
+    fn the_webhook_cannot_send_a_test_event_or_an_escalation() {
         let event = parse_json(serde_json::json!({"type": "test", "data": {"user_id": 1}})).unwrap();
         assert_eq!(event, Event::Unknown { type_name: "test".into() });
+        let event = parse_json(serde_json::json!({"type": "lead.escalated", "data": {"step": 1}})).unwrap();
+        assert_eq!(event, Event::Unknown { type_name: "lead.escalated".into() });
     }
 }

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod claim;
 pub mod delivery;
 pub mod email;
+pub mod escalation;
 pub mod events;
 pub mod kinds;
 pub mod password;

@@ -3,6 +3,7 @@
 //! ingest writer gathers the inputs (cached settings, earlier usage alerts, duplicate keys) and
 //! stores the result in the same commit as the event.
 use super::delivery::EventState;
+use super::escalation::{self, Policy};
 use super::events::Event;
 use super::routing::{self, Claimer, Person, Planned, Target};
 use super::{AlertKind, BusinessDefaults, ChannelSet, KindSet, LeadScore, RecipientPrefs};
@@ -12,6 +13,8 @@ use super::{AlertKind, BusinessDefaults, ChannelSet, KindSet, LeadScore, Recipie
 pub struct Routing {
     pub defaults: BusinessDefaults,
     pub people: Vec<Person>,
+    /// The escalation policy, if the business ever set one (new leads start its timer).
+    pub escalation: Option<Policy>,
 }
 
 /// What an event causes.
@@ -32,7 +35,7 @@ impl EventPlan {
 
 /// Plans `event`. `highest_usage_alerted` is the highest usage threshold already alerted in the
 /// event's billing period; `already_alerted` is true when the event's dedupe key was used before;
-/// `claimed` names who claimed the event's lead, if anyone.
+/// `claimed` names who claimed the event's lead, if anyone (read for updates and escalations).
 pub fn plan_event(
     event: &Event,
     routing: &Routing,
@@ -53,6 +56,14 @@ pub fn plan_event(
                 note: Some("test alert".into()),
                 usage_threshold: None,
                 decisions: plan_test(*user_id, routing),
+            };
+        }
+        Event::LeadEscalated(e) => {
+            return EventPlan {
+                state: EventState::Planned,
+                note: None,
+                usage_threshold: None,
+                decisions: escalation::plan_step(&e.people, e.channels, &routing.defaults, &routing.people, claimed),
             };
         }
         _ => event.alert_kind(),
@@ -134,7 +145,7 @@ mod tests {
             phone_blocked: None,
             prefs: RecipientPrefs { min_lead_score: LeadScore::new(70).unwrap(), ..RecipientPrefs::new_recipient() },
         };
-        Routing { defaults, people: vec![sam] }
+        Routing { defaults, people: vec![sam], escalation: None }
     }
 
     fn lead(score: u8) -> Event {

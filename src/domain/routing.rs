@@ -29,6 +29,14 @@ pub enum Skip {
     ChannelOffForBusiness(Channel),
     NoBusinessDestination(Channel),
     KindOffForPerson(AlertKind),
+    /// An escalation on a channel the person turned off.
+    ChannelOffForPerson(Channel),
+    /// An escalation to someone who is no longer on the recipient list.
+    NotARecipient,
+    /// An escalation planned after someone claimed the lead.
+    ClaimedFirst {
+        by: String,
+    },
     BelowThreshold {
         score: u8,
         threshold: u8,
@@ -57,6 +65,9 @@ impl Skip {
             Self::ChannelOffForBusiness(_) => SkipCode::ChannelOffForBusiness,
             Self::NoBusinessDestination(_) => SkipCode::NoDestination,
             Self::KindOffForPerson(_) => SkipCode::KindOffForPerson,
+            Self::ChannelOffForPerson(_) => SkipCode::ChannelOffForPerson,
+            Self::NotARecipient => SkipCode::NotARecipient,
+            Self::ClaimedFirst { .. } => SkipCode::ClaimedFirst,
             Self::BelowThreshold { .. } => SkipCode::BelowThreshold,
             Self::NoPhone => SkipCode::NoPhone,
             Self::PhoneBlocked(_) => SkipCode::PhoneRefused,
@@ -73,6 +84,9 @@ impl Skip {
             Self::NoBusinessDestination(Channel::Sms) => "no notification phone number is set".into(),
             Self::NoBusinessDestination(_) => "no notification email address is set".into(),
             Self::KindOffForPerson(kind) => format!("{name} turned {} off", kind.phrase()),
+            Self::ChannelOffForPerson(channel) => format!("{name} turned {} off", channel.label()),
+            Self::NotARecipient => format!("{name} is no longer on the recipient list"),
+            Self::ClaimedFirst { by } => format!("{by} claimed the lead first"),
             Self::BelowThreshold { score, threshold } => {
                 format!("score {score} is below {name}\u{2019}s threshold {threshold}")
             }
@@ -96,6 +110,9 @@ pub enum SkipCode {
     ChannelOffForBusiness,
     NoDestination,
     KindOffForPerson,
+    ChannelOffForPerson,
+    NotARecipient,
+    ClaimedFirst,
     BelowThreshold,
     NoPhone,
     PhoneRefused,
@@ -104,11 +121,14 @@ pub enum SkipCode {
 }
 
 impl SkipCode {
-    const CODES: [(Self, &'static str); 9] = [
+    const CODES: [(Self, &'static str); 12] = [
         (Self::KindOffForBusiness, "kind_off_business"),
         (Self::ChannelOffForBusiness, "channel_off_business"),
         (Self::NoDestination, "no_destination"),
         (Self::KindOffForPerson, "kind_off_person"),
+        (Self::ChannelOffForPerson, "channel_off_person"),
+        (Self::NotARecipient, "not_recipient"),
+        (Self::ClaimedFirst, "claimed_first"),
         (Self::BelowThreshold, "below_threshold"),
         (Self::NoPhone, "no_phone"),
         (Self::PhoneRefused, "phone_refused"),
@@ -228,6 +248,14 @@ pub fn plan(
     }
 
     // Rule 4: never the same (channel, address) twice.
+    skip_duplicates(&mut planned);
+    planned
+}
+
+/// Rule 4: never the same (channel, address) twice. A later decision to an address already
+/// planned is skipped, naming the first; the business's copy that reaches a person carries
+/// that person's claim link.
+pub fn skip_duplicates(planned: &mut [Planned]) {
     let mut seen: Vec<((Channel, String), usize)> = Vec::new();
     for i in 0..planned.len() {
         let delivery = &planned[i];
@@ -251,7 +279,6 @@ pub fn plan(
             None => seen.push((key, i)),
         }
     }
-    planned
 }
 
 impl Planned {

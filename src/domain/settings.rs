@@ -45,7 +45,7 @@ impl KindSet {
 }
 
 /// On/off for each channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ChannelSet {
     pub email: bool,
     pub sms: bool,

@@ -1,6 +1,54 @@
 //! The words of every alert: email (text and HTML), SMS (one GSM-7 segment for leads), in-app.
 use super::events::{Event, Lead, PaymentFailed, Usage};
 
+/// What a lead alert is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum News {
+    New,
+    Update,
+    /// An escalation: nobody claimed the lead in this many minutes.
+    Unclaimed(u32),
+}
+
+impl News {
+    fn of(event: &Event) -> Option<(Self, &Lead)> {
+        match event {
+            Event::LeadCreated(lead) => Some((Self::New, lead)),
+            Event::LeadUpdated(lead) => Some((Self::Update, lead)),
+            Event::LeadEscalated(e) => Some((Self::Unclaimed(e.minutes), &e.lead)),
+            _ => None,
+        }
+    }
+
+    /// "New lead", "Lead update", "Not claimed after 5 min".
+    fn words(self) -> String {
+        match self {
+            Self::New => "New lead".into(),
+            Self::Update => "Lead update".into(),
+            Self::Unclaimed(minutes) => format!("Not claimed after {minutes} min"),
+        }
+    }
+
+    /// The first line of an email.
+    fn intro(self) -> String {
+        match self {
+            Self::New => "New lead from Kai.".into(),
+            Self::Update => "Lead update from Kai.".into(),
+            Self::Unclaimed(minutes) => {
+                format!("Nobody has claimed this lead in {minutes} minutes, so it comes to you.")
+            }
+        }
+    }
+
+    /// The start of an SMS, before the score: "New lead 82: …", "Unclaimed 5 min, lead 82: …".
+    fn sms_head(self) -> String {
+        match self {
+            Self::Unclaimed(minutes) => format!("Unclaimed {minutes} min, lead"),
+            _ => self.words(),
+        }
+    }
+}
+
 pub fn html_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -90,12 +138,12 @@ pub struct AlertText {
 
 /// `claim`: the path of the person's claim page (`c/…`, no leading slash), when the alert goes to
 /// a person who can claim the lead; the alert then points there instead of the Leads page.
-fn lead_text(lead: &Lead, updated: bool, base_url: &str, claim: Option<&str>) -> AlertText {
+fn lead_text(lead: &Lead, news: News, base_url: &str, claim: Option<&str>) -> AlertText {
     let name = lead.name.clone().unwrap_or_else(|| "Unknown caller".into());
     let score = lead.score.map(|s| format!("score {s}")).unwrap_or_else(|| "no score".into());
     let phone = lead.phone.clone().unwrap_or_default();
     let summary = lead.summary.clone().unwrap_or_default();
-    let what = if updated { "Lead update" } else { "New lead" };
+    let what = news.words();
     let link = format!("{base_url}{}", claim.unwrap_or("leads"));
     let (action_text, action_html) = match claim {
         Some(_) => (
@@ -113,16 +161,18 @@ fn lead_text(lead: &Lead, updated: bool, base_url: &str, claim: Option<&str>) ->
     let subject = format!("{what}: {name} ({score})");
     let contact =
         [lead.phone.as_deref(), lead.email.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" \u{b7} ");
-    let text = format!("{what} from Kai.\n\n{name} ({score})\n{contact}\n\n{summary}\n\n{action_text}\n");
+    let intro = news.intro();
+    let text = format!("{intro}\n\n{name} ({score})\n{contact}\n\n{summary}\n\n{action_text}\n");
     let html = format!(
-        "<p>{what} from Kai.</p><p><strong>{}</strong> ({score})<br>{}</p><p>{}</p><p>{action_html}</p>",
+        "<p>{intro}</p><p><strong>{}</strong> ({score})<br>{}</p><p>{}</p><p>{action_html}</p>",
         html_escape(&name),
         html_escape(&contact),
         html_escape(&summary),
     );
     // One SMS segment: "New lead 82: Jane Doe +15555550100 Burst pipe… http://…/leads".
     let head = to_gsm7(&format!(
-        "{what} {}: {} {}",
+        "{} {}: {} {}",
+        news.sms_head(),
         lead.score.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
         cut_sms(&name, 40),
         phone
@@ -223,8 +273,9 @@ fn test_text(base_url: &str) -> AlertText {
 /// The text of an event's alert; usage needs the threshold that fired.
 pub fn alert_text(event: &Event, usage_threshold: Option<u8>, base_url: &str) -> Option<AlertText> {
     match event {
-        Event::LeadCreated(lead) => Some(lead_text(lead, false, base_url, None)),
-        Event::LeadUpdated(lead) => Some(lead_text(lead, true, base_url, None)),
+        Event::LeadCreated(_) | Event::LeadUpdated(_) | Event::LeadEscalated(_) => {
+            News::of(event).map(|(news, lead)| lead_text(lead, news, base_url, None))
+        }
         Event::UsageUpdated(usage) => usage_threshold.map(|t| usage_text(usage, t, base_url)),
         Event::PaymentFailed(p) => Some(payment_text(p, base_url)),
         Event::Test { .. } => Some(test_text(base_url)),
@@ -235,11 +286,7 @@ pub fn alert_text(event: &Event, usage_threshold: Option<u8>, base_url: &str) ->
 /// A lead alert for a person who can claim the lead: it points at their claim page (`claim`,
 /// such as `c/16.ngx4a.AbCd…`). `None` for alerts that are not about a lead.
 pub fn claimable_text(event: &Event, base_url: &str, claim: &str) -> Option<AlertText> {
-    match event {
-        Event::LeadCreated(lead) => Some(lead_text(lead, false, base_url, Some(claim))),
-        Event::LeadUpdated(lead) => Some(lead_text(lead, true, base_url, Some(claim))),
-        _ => None,
-    }
+    News::of(event).map(|(news, lead)| lead_text(lead, news, base_url, Some(claim)))
 }
 
 /// The text with its first letter in upper case ("sms is off" → "Sms is off"; "score 40…" →
@@ -309,6 +356,25 @@ mod tests {
         assert!(long.sms.ends_with(" https://app.kaicalls.example/leads"));
         assert!(long.sms.chars().all(is_gsm7), "every character is GSM-7, the cut included: {}", long.sms);
         assert!(long.sms.contains("..."), "{}", long.sms);
+    }
+
+    #[test]
+    fn an_escalation_says_why_it_comes_and_keeps_its_claim_link_in_one_segment() {
+        let escalated = Event::LeadEscalated(crate::domain::events::Escalated {
+            lead: lead(&"Water everywhere in the basement ".repeat(5)),
+            step: 1,
+            minutes: 5,
+            people: vec![(2, "Sam".into())],
+            channels: crate::domain::ChannelSet::default(),
+        });
+        let base = "https://app.kaicalls.example/";
+        let t = claimable_text(&escalated, base, "c/2n9c.ngx4a.AbCdEfGhIjKl").unwrap();
+        assert!(t.sms.starts_with("Unclaimed 5 min, lead 82: Jane Doe +15555550100 Water"), "{}", t.sms);
+        assert!(t.sms.ends_with(" Claim: https://app.kaicalls.example/c/2n9c.ngx4a.AbCdEfGhIjKl"), "{}", t.sms);
+        assert!(t.sms.chars().count() <= 160 && t.sms.chars().all(is_gsm7), "{}", t.sms);
+        assert_eq!(t.subject, "Not claimed after 5 min: Jane Doe (score 82)");
+        assert!(t.text.starts_with("Nobody has claimed this lead in 5 minutes, so it comes to you."));
+        assert_eq!(t.title, "Not claimed after 5 min: Jane Doe");
     }
 
     #[test]

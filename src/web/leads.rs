@@ -11,8 +11,8 @@ use super::shell::Shell;
 use super::{AppState, render, see_other};
 use crate::clock::{format_utc, unix_now};
 use crate::db;
-use crate::db::leads::{Cursor, Page};
-use crate::domain::claim;
+use crate::db::leads::{Cursor, LeadRow, Page};
+use crate::domain::claim::LeadState;
 use crate::domain::phone::local_format;
 
 const PER_PAGE: i64 = 25;
@@ -24,6 +24,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(leads).service(claim_lead);
 }
 
+fn state_of(l: &LeadRow, now: i64) -> LeadState {
+    let claimed = l.claimed_by_name.as_deref().zip(l.claimed_at);
+    LeadState::of(claimed, l.first_seen_at, l.escalated_after, now)
+}
+
 pub struct LeadView {
     pub name: String,
     pub phone: String,
@@ -32,8 +37,12 @@ pub struct LeadView {
     pub when: String,
     pub alerts: i64,
     pub lead_id: String,
-    /// "Sam Rivera, 2 min after the call", once someone said they would call.
-    pub claimed: Option<String>,
+    /// "Not claimed yet", "Escalated: not claimed after 5 min", "Sam Rivera, 2 min after the
+    /// call", "Never claimed".
+    pub state: String,
+    /// "escalated" or "claimed", for the look; empty otherwise.
+    pub state_class: &'static str,
+    pub can_claim: bool,
 }
 
 #[derive(Template)]
@@ -119,22 +128,27 @@ async fn leads(
     let filter = if unclaimed { "show=unclaimed&" } else { "" };
     let newer = first.filter(|_| has_newer).map(|c| format!("/leads?{filter}newer={}", encode(&c)));
     let older = last.filter(|_| has_older).map(|c| format!("/leads?{filter}older={}", encode(&c)));
+    let now = unix_now();
     let leads = rows
         .into_iter()
-        .map(|l| LeadView {
-            name: l.name.unwrap_or_else(|| "Unknown caller".into()),
-            phone: l.phone.map(|p| local_format(&p, me.region)).or(l.email).unwrap_or_default(),
-            score: l.score.map(|s| s.to_string()).unwrap_or_else(|| "\u{2013}".into()),
-            summary: l.summary.unwrap_or_default(),
-            when: format_utc(l.updated_at),
-            alerts: l.alerts_sent,
-            claimed: match (&l.claimed_by_name, l.claimed_at) {
-                (Some(name), Some(at)) => {
-                    Some(format!("{name}, {} after the call", claim::after(at - l.first_seen_at)))
-                }
-                _ => None,
-            },
-            lead_id: l.lead_id,
+        .map(|l| {
+            let state = state_of(&l, now);
+            LeadView {
+                name: l.name.unwrap_or_else(|| "Unknown caller".into()),
+                phone: l.phone.map(|p| local_format(&p, me.region)).or(l.email).unwrap_or_default(),
+                score: l.score.map(|s| s.to_string()).unwrap_or_else(|| "\u{2013}".into()),
+                summary: l.summary.unwrap_or_default(),
+                when: format_utc(l.updated_at),
+                alerts: l.alerts_sent,
+                state: state.words(),
+                state_class: match state {
+                    LeadState::Escalated { .. } => "escalated",
+                    LeadState::Claimed(_) => "claimed",
+                    LeadState::New | LeadState::NeverClaimed => "",
+                },
+                can_claim: state.claimable(),
+                lead_id: l.lead_id,
+            }
         })
         .collect();
     let status = match query.claimed.as_deref() {

@@ -8,6 +8,7 @@ mod cli;
 mod crash;
 mod delivery;
 mod engine;
+mod escalation;
 mod helpers;
 mod history;
 mod notifications;

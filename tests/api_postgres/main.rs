@@ -29,6 +29,9 @@ mod delivery;
 #[cfg(kai_postgres)]
 #[path = "../api/engine.rs"]
 mod engine;
+
+#[path = "../api/escalation.rs"]
+mod escalation;
 #[cfg(kai_postgres)]
 #[path = "../api/helpers.rs"]
 mod helpers;

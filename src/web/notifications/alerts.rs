@@ -12,6 +12,7 @@ use serde::Deserialize;
 use crate::clock::{format_utc, unix_now_ms};
 use crate::db;
 use crate::db::deliveries::{DeliveryRow, LogPage};
+use crate::db::escalations::Timer;
 use crate::db::events::EventRow;
 use crate::db::writer::NewEvent;
 use crate::domain::alert_log::{Decision, LogFilter, Outcome, Whom, summary_line};
@@ -52,6 +53,8 @@ pub struct EventView {
     pub decisions: Vec<DecisionView>,
     /// Addresses, provider ids and attempts, for support.
     pub technical: Vec<String>,
+    /// For a new lead the escalation policy watches: where its escalation stands.
+    pub escalation: Option<String>,
 }
 
 /// A list of events as the page shows them.
@@ -77,6 +80,10 @@ fn event_title(event: &EventRow) -> String {
     match event.event() {
         Ok(Event::LeadCreated(l)) => lead("New lead", l),
         Ok(Event::LeadUpdated(l)) => lead("Lead update", l),
+        Ok(Event::LeadEscalated(e)) => {
+            let step = if e.step == 1 { String::new() } else { format!(", step {}", e.step) };
+            lead(&format!("Escalation{step}, not claimed after {} min", e.minutes), e.lead)
+        }
         Ok(Event::UsageUpdated(u)) => format!(
             "Usage: {} of {} minutes{}",
             u.minutes_used,
@@ -87,6 +94,17 @@ fn event_title(event: &EventRow) -> String {
         Ok(Event::Test { .. }) => "Test alert".into(),
         Ok(Event::Unknown { type_name }) => format!("Event {type_name}"),
         Err(_) => format!("Event {}", event.type_name),
+    }
+}
+
+/// Where a lead's escalation stands: "Escalation due at …", "Escalated at …", "Escalation not
+/// sent: Sam Rivera claimed the lead".
+fn timer_words(t: &Timer) -> String {
+    let step = if t.step > 1 { format!(" (step {})", t.step) } else { String::new() };
+    match t.state.as_str() {
+        "pending" => format!("Escalation{step} due at {} unless someone claims the lead.", format_utc(t.due_ms / 1000)),
+        "fired" => format!("Escalated{step} at {}: nobody had claimed it.", format_utc(t.updated_ms / 1000)),
+        _ => format!("Escalation{step} not sent: {}.", t.note.as_deref().unwrap_or("cancelled")),
     }
 }
 
@@ -174,6 +192,15 @@ async fn event_views(
     let manages = me.manages_business();
     let events = db::events::in_business(conn, me.business_id(), ids).await?;
     let rows = db::deliveries::for_event_ids(conn, me.business_id(), ids, DECISIONS_READ).await?;
+    let new_leads: Vec<(i64, String)> = events
+        .iter()
+        .filter_map(|e| match e.event() {
+            Ok(Event::LeadCreated(lead)) => Some((e.id, lead.lead_id)),
+            _ => None,
+        })
+        .collect();
+    let lead_ids: Vec<&str> = new_leads.iter().map(|(_, id)| id.as_str()).collect();
+    let timers = db::escalations::for_leads(conn, me.business_id(), &lead_ids).await?;
     let mine = LogFilter { person: Some(Whom::Person(me.user.id)), ..LogFilter::default() };
     // The line sums up the event for the people the filter is about (a channel or an outcome
     // only chooses the events and the details: "not sent to" must not count someone who got it
@@ -207,6 +234,11 @@ async fn event_views(
                 summary,
                 decisions: shown.iter().map(|d| decision_view(d, manages, me.region)).collect(),
                 technical: shown.iter().filter_map(|d| technical_line(d, me.region)).collect(),
+                escalation: new_leads
+                    .iter()
+                    .find(|(id, _)| *id == e.id)
+                    .and_then(|(_, lead)| timers.iter().filter(|t| t.lead_id == *lead).max_by_key(|t| t.step))
+                    .map(timer_words),
             }
         })
         .collect())

@@ -3,6 +3,7 @@
 //! and what every part answers with.
 mod alerts;
 mod defaults;
+mod escalation;
 mod recipients;
 mod webhook;
 
@@ -25,12 +26,14 @@ use crate::domain::audit;
 
 pub use alerts::AlertsView;
 use defaults::DefaultsView;
+use escalation::EscalationView;
 use recipients::RecipientsView;
 pub use webhook::{WebhookView, webhook_view};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(notifications_page)
         .service(defaults::save_defaults)
+        .service(escalation::save_escalation)
         .service(recipients::add_recipient)
         .service(recipients::save_grid)
         .service(recipients::update_recipient)
@@ -75,6 +78,7 @@ pub struct NotificationsPage {
     alerts: AlertsView,
     webhook: Option<WebhookView>,
     d: DefaultsView,
+    escalation: EscalationView,
     recipients: RecipientsView,
     audit: Vec<AuditLine>,
     status: Option<String>,
@@ -101,6 +105,7 @@ impl NotificationsPage {
             webhook: webhook::webhook_view(conn, state, me).await?,
             d: DefaultsView::new(defaults, me.manages_business(), me.region),
             recipients: recipients::recipients_view(conn, me, defaults).await?,
+            escalation: escalation::escalation_view(conn, me).await?,
             audit: audit_lines(conn, me.business_id()).await?,
             status,
         })
@@ -150,6 +155,7 @@ async fn notifications_page(
 ) -> Result<HttpResponse, AppError> {
     let status = match query.saved.as_deref() {
         Some("defaults") => Some("Business defaults saved."),
+        Some("escalation") => Some("Escalation saved."),
         Some("recipient" | "recipients") => Some("Recipient preferences saved."),
         Some("unchanged") => Some("No changes to save."),
         Some("added") => Some("Recipient added. Set their channels and threshold below."),

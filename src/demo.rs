@@ -2,7 +2,8 @@
 use crate::clock::unix_now;
 use crate::db::{self, Db, Write, businesses::NewBusiness, users::NewUser};
 use crate::domain::audit::Change;
-use crate::domain::{EmailAddress, LeadScore, PersonName, PhoneNumber, RecipientPrefs, Region, Role, password};
+use crate::domain::escalation::{Policy, Step};
+use crate::domain::{ChannelSet, EmailAddress, LeadScore, PersonName, PhoneNumber, RecipientPrefs, Region, Role, password};
 use crate::tokens;
 
 pub struct DemoLogins {
@@ -82,6 +83,7 @@ async fn create(w: &mut Write, hash: &str) -> sqlx::Result<String> {
         now,
     )
     .await?;
+    let mut sam = None;
     for (name, email, role, phone) in TEAM {
         let name = PersonName::parse(name).map_err(demo_data)?;
         let email = EmailAddress::parse(email).map_err(demo_data)?;
@@ -96,6 +98,7 @@ async fn create(w: &mut Write, hash: &str) -> sqlx::Result<String> {
         };
         let user_id = db::users::insert(w, user, now).await?;
         if email.as_str() == TEAM[1].1 {
+            sam = Some(user_id);
             // Sam hears only about strong leads, by SMS, email and in-app.
             let mut prefs = RecipientPrefs::new_recipient();
             prefs.channels.sms = true;
@@ -114,6 +117,15 @@ async fn create(w: &mut Write, hash: &str) -> sqlx::Result<String> {
             .await?;
         }
     }
+    // A strong lead nobody claims in 5 minutes goes to Sam again, and 10 minutes later to Maria.
+    let policy = Policy {
+        enabled: true,
+        min_score: LeadScore::new(80).map_err(demo_data)?,
+        first: Step { minutes: 5, people: sam.into_iter().collect() },
+        second: Some(Step { minutes: 10, people: vec![owner_id] }),
+        channels: ChannelSet { email: false, sms: true, in_app: true },
+    };
+    db::escalations::save(w, &id, &policy, now).await?;
     db::app_settings::set(w, SETTING, &id).await?;
     Ok(id)
 }

@@ -638,3 +638,51 @@ async fn a_teammate_claims_a_lead_from_the_inbox_and_the_owner_sees_it_on_leads(
     assert!(taken.contains("Sam Rivera, under a minute after the call"), "{taken}");
     b.client.clone().close().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_owner_sets_an_escalation_and_a_lead_nobody_claims_reaches_them() {
+    let app = spawn_app().await;
+    let business = app.create_business("Acme Plumbing", "owner@acme.test").await;
+    let sam = app.add_user(&business, "Sam Rivera", "sam@acme.test", None, Role::Member).await;
+    let owner = app.login("owner@acme.test").await;
+    app.add_recipient(&owner, sam.id).await;
+    let Some(b) = browser(&app, true).await else { return };
+
+    b.login("owner@acme.test").await;
+    let section = "//section[@id='escalation']";
+    let first = format!("{section}//fieldset[legend[normalize-space()='First step']]");
+    let second = format!("{section}//fieldset[legend[normalize-space()='Second step (optional)']]");
+    b.click_label(section, "Escalate leads nobody claims").await;
+    b.retype(&b.field_in(section, "If a lead scoring at least").await, "70").await;
+    b.retype(&b.field_in(section, "is not claimed within (minutes)").await, "5").await;
+    b.click_label(&first, "Sam Rivera").await;
+    b.click_label(&second, "If it is still not claimed, alert more people").await;
+    b.click_label(&second, "Acme Plumbing Owner").await;
+    b.button("Save escalation").await.click().await.unwrap();
+    b.wait_text("status", "Escalation saved.").await;
+    b.wait_text(
+        "escalation-now",
+        "If a lead scoring at least 70 is not claimed within 5 min, alert Sam Rivera by SMS or In-app; then after 10 more min, alert Acme Plumbing Owner.",
+    )
+    .await;
+
+    // A lead arrives; nobody claims it. Five minutes on, Sam; ten more, the owner.
+    assert_eq!(app.post_event(&business, "l1", &lead("L-1", Some(80))).await.status(), 202);
+    app.wait_count("SELECT count(*) FROM notifications", 2).await;
+    app.dispatcher.advance_clock(Duration::from_secs(5 * 60));
+    app.wait_count("SELECT count(*) FROM notifications", 3).await;
+    app.dispatcher.advance_clock(Duration::from_secs(10 * 60));
+    app.wait_count("SELECT count(*) FROM notifications", 4).await;
+
+    b.open("/notifications").await;
+    b.client
+        .wait()
+        .for_element(Locator::XPath("//*[contains(normalize-space(.), 'Not claimed after 15 min: Jane Doe')]"))
+        .await
+        .expect("the escalation reaches the owner's inbox");
+    b.open("/leads").await;
+    let row = "//tr[td[normalize-space()='Jane Doe']]";
+    let state = b.client.find(Locator::XPath(row)).await.unwrap().text().await.unwrap();
+    assert!(state.contains("Escalated: not claimed after 15 min"), "{state}");
+    b.client.clone().close().await.unwrap();
+}

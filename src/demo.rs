@@ -3,7 +3,9 @@ use crate::clock::unix_now;
 use crate::db::{self, Db, Write, businesses::NewBusiness, users::NewUser};
 use crate::domain::audit::Change;
 use crate::domain::escalation::{Policy, Step};
-use crate::domain::{ChannelSet, EmailAddress, LeadScore, PersonName, PhoneNumber, RecipientPrefs, Region, Role, password};
+use crate::domain::{
+    ChannelSet, EmailAddress, LeadScore, PersonName, PhoneNumber, RecipientPrefs, Region, Role, password,
+};
 use crate::tokens;
 
 pub struct DemoLogins {

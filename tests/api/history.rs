@@ -1,6 +1,6 @@
 //! A year of a busy business's history written straight into the database in bulk: teammates
-//! who are recipients, leads with updates, their events and delivery decisions, an inbox, and a
-//! year of usage reports. Used by the tests that check pages stay cheap at size, and by
+//! who are recipients, leads with updates, their events and delivery decisions, an inbox, a
+//! year of usage reports, and an escalation policy with its timers. Used by the tests that check pages stay cheap at size, and by
 //! `examples/bigbusiness.rs`.
 use kaicalls_notify::clock::unix_now;
 use kaicalls_notify::db::{Conn, Db, Link};
@@ -108,6 +108,27 @@ const STATEMENTS: [&str; 8] = [
 ];
 
 /// The same statements for PostgreSQL (its own names for formatting, JSON and dates).
+/// An escalation policy (two teammates, then the owner) and the timers it left: every lead
+/// scoring 70 or more escalated, or (a third of them) claimed first. The same SQL on both engines.
+const ESCALATION_STATEMENTS: [&str; 4] = [
+    "n(i) AS (SELECT 0)
+     INSERT INTO escalation_policies (business_id, enabled, min_score, first_minutes, email, sms, in_app,
+         second_minutes, updated_at)
+     SELECT p.business, TRUE, 70, 5, FALSE, TRUE, TRUE, 10, p.now FROM p",
+    "n(i) AS (SELECT 0)
+     INSERT INTO escalation_targets (business_id, step, user_id)
+     SELECT p.business, 1, u.id FROM users u, p WHERE u.business_id = p.business AND u.email LIKE '%@history.test'
+         AND u.id IN (SELECT min(id) FROM users WHERE business_id = p.business AND email LIKE '%@history.test')",
+    "n(i) AS (SELECT 0)
+     INSERT INTO escalation_targets (business_id, step, user_id) SELECT p.business, 2, p.owner FROM p",
+    "n(i) AS (SELECT 0)
+     INSERT INTO escalations (business_id, lead_id, step, due_ms, state, note, updated_ms)
+     SELECT p.business, l.lead_id, 1, l.first_seen_at * 1000 + 300000,
+            CASE WHEN l.score % 3 = 0 THEN 'cancelled' ELSE 'fired' END,
+            CASE WHEN l.score % 3 = 0 THEN 'Someone claimed the lead' END, l.first_seen_at * 1000 + 300000
+     FROM leads l, p WHERE l.business_id = p.business AND l.score >= 70",
+];
+
 const PG_STATEMENTS: [&str; 8] = [
     "n(i) AS (SELECT generate_series(1, p.teammates) FROM p)
      INSERT INTO users (business_id, name, email, phone, role, password_hash, created_at)
@@ -210,8 +231,14 @@ pub async fn add(db: &Db, business_id: &str, owner_id: i64, history: History) ->
                 };
             }
             match w.conn() {
-                Conn::Lite(conn) => each!(STATEMENTS, conn),
-                Conn::Pg(conn) => each!(PG_STATEMENTS, conn),
+                Conn::Lite(conn) => {
+                    each!(STATEMENTS, conn);
+                    each!(ESCALATION_STATEMENTS, conn);
+                }
+                Conn::Pg(conn) => {
+                    each!(PG_STATEMENTS, conn);
+                    each!(ESCALATION_STATEMENTS, conn);
+                }
             }
             Ok(rows)
         })

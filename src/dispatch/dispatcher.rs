@@ -43,6 +43,20 @@ struct Timing {
     committed: Instant,
 }
 
+/// A due escalation step, decided.
+enum Work {
+    Fire { d: Due, step: Step, next: Option<(u8, i64)> },
+    Cancel { d: Due, note: String },
+}
+
+/// A step to fire: which, after how many minutes without a claim, to whom and how.
+struct Step {
+    step: u8,
+    minutes: u32,
+    people: Vec<(i64, String)>,
+    channels: crate::domain::ChannelSet,
+}
+
 /// What `run_once` did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Report {
@@ -244,6 +258,7 @@ impl Dispatcher {
         let more = due.len() as i64 == ESCALATION_BATCH;
         let mut policies: HashMap<String, Option<escalations::Stored>> = HashMap::new();
         let taken = due.len();
+        let mut works = Vec::with_capacity(taken);
         for d in due {
             if !policies.contains_key(&d.business_id) {
                 let policy = escalations::policy(&mut self.db.system().await?, &d.business_id).await?;
@@ -259,42 +274,46 @@ impl Dispatcher {
                 true => escalation::at_due(stored.map(|s| &s.policy), &step),
                 false => AtDue::Cancel("the lead is gone".into()),
             };
-            match decision {
+            works.push(match decision {
                 AtDue::Fire { step, minutes, people, channels } => {
                     let name_of = |id: i64| stored.map(|s| s.name_of(id)).unwrap_or_default();
                     let people = people.into_iter().map(|id| (id, name_of(id))).collect();
                     let next = stored.and_then(|s| escalation::next_due(&s.policy, step, now));
-                    if !self.fire(d, step, minutes, people, channels, next, now).await? {
-                        // The writer is busy: this step and the rest wait for the next look.
-                        return Ok((taken, true));
-                    }
-                    if let Some((_, at)) = next {
-                        self.poll_at(at);
-                    }
+                    Work::Fire { d, step: Step { step, minutes, people, channels }, next }
                 }
-                AtDue::Cancel(note) => {
-                    self.db
-                        .write(move |w| Box::pin(async move { escalations::cancel(w, &d, &note, now).await }))
-                        .await?;
-                }
-            }
+                AtDue::Cancel(note) => Work::Cancel { d, note },
+            });
+        }
+        // All at once: the writer stores the batch's steps in a few shared commits.
+        for result in futures_util::future::join_all(works.into_iter().map(|w| self.take(w, now))).await {
+            result?;
         }
         Ok((taken, more))
     }
 
+    /// Fires a due step, or ends its timer with why not.
+    async fn take(&self, work: Work, now: i64) -> anyhow::Result<()> {
+        match work {
+            Work::Fire { d, step, next } => {
+                if !self.fire(d, step, next, now).await? {
+                    // This step and the rest wait for the next look, a second from now.
+                    anyhow::bail!("the writer is too busy to take an escalation");
+                }
+                if let Some((_, at)) = next {
+                    self.poll_at(at);
+                }
+            }
+            Work::Cancel { d, note } => {
+                self.db.write(move |w| Box::pin(async move { escalations::cancel(w, &d, &note, now).await })).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Stores a step's event (planned by the writer like any other) and ends its timer, starting
     /// the next step's. False when the writer is too busy to take it now.
-    #[allow(clippy::too_many_arguments)]
-    async fn fire(
-        &self,
-        d: Due,
-        step: u8,
-        minutes: u32,
-        people: Vec<(i64, String)>,
-        channels: crate::domain::ChannelSet,
-        next: Option<(u8, i64)>,
-        now: i64,
-    ) -> anyhow::Result<bool> {
+    async fn fire(&self, d: Due, step: Step, next: Option<(u8, i64)>, now: i64) -> anyhow::Result<bool> {
+        let Step { step, minutes, people, channels } = step;
         let Some(row) = leads::get(&mut self.db.system().await?, &d.business_id, &d.lead_id).await? else {
             let note = "the lead is gone";
             self.db.write(move |w| Box::pin(async move { escalations::cancel(w, &d, note, now).await })).await?;

@@ -25,7 +25,7 @@ async fn spawn_manual() -> TestApp {
 
 /// The owner's policy: leads scoring 70 or more, not claimed in 5 minutes, go to Sam by SMS and
 /// in-app; 10 minutes later to the owner.
-async fn set_policy(app: &TestApp, owner: &reqwest::Client, sam: i64, owner_id: i64) -> reqwest::Response {
+pub async fn set_policy(app: &TestApp, owner: &reqwest::Client, sam: i64, owner_id: i64) -> reqwest::Response {
     let (sam, owner_id) = (sam.to_string(), owner_id.to_string());
     let fields = [
         ("enabled", "on"),
@@ -41,7 +41,7 @@ async fn set_policy(app: &TestApp, owner: &reqwest::Client, sam: i64, owner_id: 
     app.post_form(owner, "/settings/notifications/escalation", &fields).await
 }
 
-async fn owner_id(app: &TestApp) -> i64 {
+pub async fn owner_id(app: &TestApp) -> i64 {
     sqlx::query_scalar("SELECT id FROM users WHERE email = 'owner@acme.test'").fetch_one(&app.pool).await.unwrap()
 }
 

@@ -291,3 +291,31 @@ async fn after_postgresql_drops_every_connection_the_instance_recovers_and_loses
     a.wait_count("SELECT count(*) FROM deliveries WHERE status = 'sent'", 2).await;
     assert_eq!(a.get(&owner, "/settings/notifications").await.status(), 200, "pages read again");
 }
+
+#[tokio::test]
+async fn escalation_steps_falling_due_on_two_instances_at_once_go_out_once_each() {
+    let a = spawn_app().await;
+    let b = second_instance(&a).await;
+    let business = a.create_business("Acme", "owner@acme.test").await;
+    let owner = a.login("owner@acme.test").await;
+    sms_on(&a, &owner, "(555) 555-0100").await;
+    let sam = teammate(&a, &business, &owner, "50").await;
+    let owner_id = crate::escalation::owner_id(&a).await;
+    assert_eq!(crate::escalation::set_policy(&a, &owner, sam, owner_id).await.status(), 303);
+    for i in 0..20 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        assert_eq!(app.post_event(&business, &format!("m{i}"), &lead(&format!("L{i}"), Some(90))).await.status(), 202);
+    }
+    a.twilio.wait_for(40).await;
+
+    // Both instances' clocks pass the 5 minutes together: each step is taken by both.
+    a.dispatcher.advance_clock(Duration::from_secs(5 * 60));
+    b.dispatcher.advance_clock(Duration::from_secs(5 * 60));
+    a.wait_count("SELECT count(*) FROM escalations WHERE step = 1 AND state = 'fired'", 20).await;
+    a.twilio.wait_for(60).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let unclaimed = a.twilio.received().into_iter().filter(|t| t.body.starts_with("Unclaimed 5 min")).count();
+    assert_eq!(unclaimed, 20, "one escalation text a lead");
+    assert_eq!(count(&a, "SELECT count(*) FROM events WHERE type = 'lead.escalated'").await, 20);
+    assert_eq!(count(&a, "SELECT count(*) FROM escalations WHERE step = 2 AND state = 'pending'").await, 20);
+}

@@ -272,24 +272,14 @@ pub fn plan_step(
             continue;
         };
         for channel in Channel::ALL.into_iter().filter(|c| channels.get(*c)) {
-            let address = match channel {
-                Channel::Email => Some(person.email.clone()),
-                Channel::Sms => person.phone.clone(),
-                Channel::InApp => Some(format!("user:{}", person.user_id)),
-            };
             let skip = if !defaults.channels.get(channel) {
                 Some(Skip::ChannelOffForBusiness(channel))
             } else if !person.prefs.channels.get(channel) {
                 Some(Skip::ChannelOffForPerson(channel))
-            } else if channel == Channel::Sms && person.phone.is_none() {
-                Some(Skip::NoPhone)
-            } else if let (Channel::Sms, Some(why)) = (channel, &person.phone_blocked) {
-                Some(Skip::PhoneBlocked(why.clone()))
             } else {
-                None
+                person.unreachable(channel)
             };
-            let target = Target::Person { user_id: person.user_id, name: person.name.clone() };
-            planned.push(Planned { target, channel: Some(channel), address, skip, on_behalf_of: None });
+            planned.push(person.decision(channel, skip));
         }
     }
     routing::skip_duplicates(&mut planned);

@@ -13,6 +13,32 @@ pub struct Person {
     pub prefs: RecipientPrefs,
 }
 
+impl Person {
+    /// Where an alert on `channel` goes: their email, their phone, their inbox.
+    fn address(&self, channel: Channel) -> Option<String> {
+        match channel {
+            Channel::Email => Some(self.email.clone()),
+            Channel::Sms => self.phone.clone(),
+            Channel::InApp => Some(format!("user:{}", self.user_id)),
+        }
+    }
+
+    /// Why `channel` cannot reach them at all: no phone, or one the provider refused.
+    pub fn unreachable(&self, channel: Channel) -> Option<Skip> {
+        match (channel, &self.phone, &self.phone_blocked) {
+            (Channel::Sms, None, _) => Some(Skip::NoPhone),
+            (Channel::Sms, Some(_), Some(why)) => Some(Skip::PhoneBlocked(why.clone())),
+            _ => None,
+        }
+    }
+
+    /// The decision for them on `channel`: sent, or `skip`.
+    pub fn decision(&self, channel: Channel, skip: Option<Skip>) -> Planned {
+        let target = Target::Person { user_id: self.user_id, name: self.name.clone() };
+        Planned { target, channel: Some(channel), address: self.address(channel), skip, on_behalf_of: None }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     /// The business's own notification email or phone.
@@ -217,11 +243,6 @@ pub fn plan(
     let score = score.map(LeadScore::value).unwrap_or(0);
     for person in people {
         for channel in Channel::ALL.into_iter().filter(|c| person.prefs.channels.get(*c)) {
-            let address = match channel {
-                Channel::Email => Some(person.email.clone()),
-                Channel::Sms => person.phone.clone(),
-                Channel::InApp => Some(format!("user:{}", person.user_id)),
-            };
             let threshold = person.prefs.min_lead_score.value();
             let skip = if !defaults.channels.get(channel) {
                 Some(Skip::ChannelOffForBusiness(channel))
@@ -235,15 +256,10 @@ pub fn plan(
                 Some(Skip::ClaimedByOther { by: by.name.clone(), business_wide: defaults.claimed_updates_only })
             } else if is_lead && score < threshold {
                 Some(Skip::BelowThreshold { score, threshold })
-            } else if channel == Channel::Sms && person.phone.is_none() {
-                Some(Skip::NoPhone)
-            } else if let (Channel::Sms, Some(why)) = (channel, &person.phone_blocked) {
-                Some(Skip::PhoneBlocked(why.clone()))
             } else {
-                None
+                person.unreachable(channel)
             };
-            let target = Target::Person { user_id: person.user_id, name: person.name.clone() };
-            planned.push(Planned { target, channel: Some(channel), address, skip, on_behalf_of: None });
+            planned.push(person.decision(channel, skip));
         }
     }
 

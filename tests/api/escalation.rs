@@ -223,6 +223,8 @@ async fn an_escalation_whose_channels_are_all_off_is_recorded_as_not_sent_with_t
     let fields =
         [("enabled", "on"), ("min_score", "70"), ("first_minutes", "5"), ("first_people", sam.as_str()), ("sms", "on")];
     assert_eq!(app.post_form(&owner, "/settings/notifications/escalation", &fields).await.status(), 303);
+    let warning = "SMS is off in the business defaults above, so escalations do not go by SMS.";
+    assert!(app.get_html(&owner, "/settings/notifications").await.contains(warning), "said before it happens");
     assert_eq!(app.post_event(&business, "m1", &hot_lead()).await.status(), 202);
     app.wait_count("SELECT count(*) FROM escalations", 1).await;
 
@@ -239,6 +241,12 @@ async fn an_escalation_whose_channels_are_all_off_is_recorded_as_not_sent_with_t
     let log = app.get_html(&owner, "/settings/notifications/log").await;
     assert!(log.contains("Escalation, not claimed after 5 min: Jane Doe (score 90)"), "{log}");
     assert!(log.contains("Sam: not sent by SMS: SMS is off for the business"), "{log}");
+
+    // The owner turns SMS on: the answer draws the escalation section again, without the warning.
+    let mut on = crate::helpers::all_defaults_on();
+    on.extend([("notification_email", "owner@acme.test"), ("action", "save")]);
+    let answer = app.post_htmx(&owner, "/settings/notifications/defaults", &on).await.text().await.unwrap();
+    assert!(answer.contains("<section id=\"escalation\"") && !answer.contains(warning), "{answer}");
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use crate::clock::unix_now;
 use crate::db::{self, Link};
 use crate::domain::audit::Change;
 use crate::domain::escalation::{self, FieldError, Policy, Typed};
-use crate::domain::{Channel, ChannelSet};
+use crate::domain::{AlertKind, BusinessDefaults, Channel, ChannelSet};
 use crate::web::error::AppError;
 use crate::web::extract::{CsrfForm, CurrentUser, Fields, is_htmx};
 use crate::web::{AppState, render, see_other};
@@ -44,6 +44,10 @@ pub struct EscalationView {
     pub people: Vec<Pick>,
     pub channels: Vec<ChannelPick>,
     pub error: Option<FieldError>,
+    /// What the business defaults hold back from the saved policy ("SMS is off …").
+    pub warnings: Vec<String>,
+    /// Drawn again beside another answer (the business defaults changed).
+    pub out_of_band: bool,
 }
 
 impl EscalationView {
@@ -52,7 +56,13 @@ impl EscalationView {
         self.error.as_ref().filter(|e| e.field == field).map(|e| e.message.as_str())
     }
 
-    fn new(me: &CurrentUser, saved: &Policy, shown: &Typed, team: &[(i64, String)]) -> Self {
+    fn new(
+        me: &CurrentUser,
+        saved: &Policy,
+        shown: &Typed,
+        team: &[(i64, String)],
+        defaults: &BusinessDefaults,
+    ) -> Self {
         let name_of = |id: i64| {
             team.iter().find(|(u, _)| *u == id).map(|(_, n)| n.clone()).unwrap_or_else(|| "a former teammate".into())
         };
@@ -79,8 +89,28 @@ impl EscalationView {
                 .map(|c| ChannelPick { field: c.code(), label: c.label(), on: shown.channels.get(c) })
                 .collect(),
             error: None,
+            warnings: warnings(saved, defaults),
+            out_of_band: false,
         }
     }
+}
+
+/// The saved policy's choices the business defaults hold off: its alerts record them as not
+/// sent, and the page says so before that happens.
+fn warnings(policy: &Policy, defaults: &BusinessDefaults) -> Vec<String> {
+    if !policy.enabled {
+        return Vec::new();
+    }
+    if !defaults.kinds.get(AlertKind::LeadCreated) {
+        return vec!["New-lead alerts are off in the business defaults above, so nothing is escalated.".into()];
+    }
+    Channel::ALL
+        .into_iter()
+        .filter(|c| policy.channels.get(*c) && !defaults.channels.get(*c))
+        .map(|c| {
+            format!("{} is off in the business defaults above, so escalations do not go by {}.", c.label(), c.label())
+        })
+        .collect()
 }
 
 /// The policy as the form shows it.
@@ -103,10 +133,14 @@ async fn team(conn: &mut impl Link, business_id: &str) -> Result<Vec<(i64, Strin
 }
 
 /// The section as saved, for `me`.
-pub async fn escalation_view(conn: &mut impl Link, me: &CurrentUser) -> Result<EscalationView, AppError> {
+pub async fn escalation_view(
+    conn: &mut impl Link,
+    me: &CurrentUser,
+    defaults: &BusinessDefaults,
+) -> Result<EscalationView, AppError> {
     let saved = db::escalations::policy(conn, me.business_id()).await?.map_or_else(Policy::suggested, |s| s.policy);
     let team = team(conn, me.business_id()).await?;
-    Ok(EscalationView::new(me, &saved, &typed_of(&saved), &team))
+    Ok(EscalationView::new(me, &saved, &typed_of(&saved), &team, defaults))
 }
 
 #[derive(Template)]
@@ -146,6 +180,7 @@ pub async fn save_escalation(
     let typed = typed_from(&fields);
     let mut conn = state.db.read().await?;
     let team = team(&mut conn, me.business_id()).await?;
+    let defaults = db::defaults::of(&mut conn, me.business_id()).await?;
     let ids: Vec<i64> = team.iter().map(|(id, _)| *id).collect();
     let policy = match escalation::check(&typed, &ids) {
         Ok(policy) => policy,
@@ -154,7 +189,7 @@ pub async fn save_escalation(
                 .await?
                 .map_or_else(Policy::suggested, |s| s.policy);
             drop(conn);
-            let mut e = EscalationView::new(&me, &saved, &typed, &team);
+            let mut e = EscalationView::new(&me, &saved, &typed, &team, &defaults);
             let status = format!("Escalation not saved: {}", error.message);
             e.error = Some(error);
             let fragment = EscalationResponse { e: e.clone(), oob: Oob::status(status.clone()) };
@@ -192,6 +227,6 @@ pub async fn save_escalation(
     let status = if changed { "Escalation saved." } else { "No changes to save." };
     let mut conn = state.db.read().await?;
     let oob = Oob::saved(&mut conn, me.business_id(), status).await?;
-    let e = EscalationView::new(&me, &policy, &typed_of(&policy), &team);
+    let e = EscalationView::new(&me, &policy, &typed_of(&policy), &team, &defaults);
     render(StatusCode::OK, &EscalationResponse { e, oob })
 }

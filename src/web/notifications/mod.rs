@@ -58,6 +58,7 @@ pub struct Oob {
     pub status: Option<String>,
     pub audit: Option<Vec<AuditLine>>,
     pub recipients: Option<RecipientsView>,
+    pub escalation: Option<EscalationView>,
 }
 
 impl Oob {
@@ -67,7 +68,8 @@ impl Oob {
 
     /// The status, and the recent changes read again (something was saved).
     async fn saved(conn: &mut impl Link, business_id: &str, status: impl Into<String>) -> Result<Self, AppError> {
-        Ok(Self { status: Some(status.into()), audit: Some(audit_lines(conn, business_id).await?), recipients: None })
+        let audit = Some(audit_lines(conn, business_id).await?);
+        Ok(Self { status: Some(status.into()), audit, ..Self::default() })
     }
 }
 
@@ -105,7 +107,7 @@ impl NotificationsPage {
             webhook: webhook::webhook_view(conn, state, me).await?,
             d: DefaultsView::new(defaults, me.manages_business(), me.region),
             recipients: recipients::recipients_view(conn, me, defaults).await?,
-            escalation: escalation::escalation_view(conn, me).await?,
+            escalation: escalation::escalation_view(conn, me, defaults).await?,
             audit: audit_lines(conn, me.business_id()).await?,
             status,
         })

@@ -9,6 +9,7 @@ use crate::domain::Channel;
 use crate::domain::alert_log::{LogFilter, Whom};
 use crate::domain::delivery::DeliveryStatus;
 use crate::domain::routing::SkipCode;
+use crate::domain::sms_status::CarrierStatus;
 
 /// A delivery claimed for sending by this process, with a lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -219,9 +220,17 @@ pub struct DeliveryRow {
     pub next_attempt_ms: Option<i64>,
     pub provider_id: Option<String>,
     pub sent_at_ms: Option<i64>,
+    carrier_status: Option<String>,
+    /// The carrier's or provider's error code, when a text did not arrive.
+    pub carrier_error: Option<i64>,
 }
 
 impl DeliveryRow {
+    /// Where a text is, as the carrier last reported it.
+    pub fn carrier_status(&self) -> Option<CarrierStatus> {
+        self.carrier_status.as_deref().and_then(CarrierStatus::from_code)
+    }
+
     /// `None` for the one decision that covers every channel ("new-lead alerts are off").
     pub fn channel(&self) -> Option<Channel> {
         self.channel.as_deref().and_then(Channel::from_code)
@@ -239,7 +248,34 @@ impl DeliveryRow {
 
 /// The columns of a `DeliveryRow`.
 const ROW_COLUMNS: &str = "id, event_id, user_id, person_name, channel, address, status, reason, skip, attempts,
-    next_attempt_ms, provider_id, sent_at_ms";
+    next_attempt_ms, provider_id, sent_at_ms, carrier_status, carrier_error";
+
+/// Records what the carrier says of the text the provider knows as `sid`, unless a state as far
+/// along or further was heard already (callbacks come out of order and more than once). False
+/// when nothing changed: an older or repeated state, or a message that is not ours.
+pub async fn record_carrier_status(
+    w: &mut Write,
+    sid: &str,
+    status: CarrierStatus,
+    error: Option<i64>,
+    now_ms: i64,
+) -> sqlx::Result<bool> {
+    let done = execute!(
+        w,
+        sqlx::query(
+            "UPDATE deliveries SET carrier_status = $2, carrier_error = coalesce($3, carrier_error), carrier_at_ms = $4
+             WHERE provider_id = $1 AND channel = 'sms' AND provider_id IS NOT NULL
+               AND (CASE carrier_status WHEN 'queued' THEN 1 WHEN 'sending' THEN 2 WHEN 'sent' THEN 3
+                    WHEN 'delivered' THEN 4 WHEN 'undelivered' THEN 4 WHEN 'failed' THEN 4 ELSE 0 END) < $5",
+        )
+        .bind(sid)
+        .bind(status.code())
+        .bind(error)
+        .bind(now_ms)
+        .bind(status.rank())
+    )?;
+    Ok(done > 0)
+}
 
 /// The decisions about some events of a business, at most `limit`, oldest first per event.
 pub async fn for_events(

@@ -36,7 +36,10 @@ pub fn senders(
     claim_key: Vec<u8>,
 ) -> anyhow::Result<Senders> {
     let sms: Arc<dyn SmsSender> = match &config.sms_api {
-        Some(api) => Arc::new(TwilioSender::new(api)?),
+        Some(api) => {
+            let callback = format!("{}{}", config.public_url, crate::domain::sms_status::STATUS_CALLBACK_PATH);
+            Arc::new(TwilioSender::new(api, callback)?)
+        }
         None => Arc::new(FileSmsSender::new(config.sms_outbox_file())?),
     };
     tracing::info!(email = %email.describe(), sms = %sms.describe(), "alert delivery");

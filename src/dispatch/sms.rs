@@ -46,10 +46,13 @@ pub struct TwilioSender {
     account_sid: String,
     auth_token: String,
     from: String,
+    /// Where Twilio posts each text's later states (`StatusCallback`).
+    status_callback: String,
 }
 
 impl TwilioSender {
-    pub fn new(config: &TwilioSettings) -> anyhow::Result<Self> {
+    /// `status_callback`: the full URL of our status callback route, as Twilio will call it.
+    pub fn new(config: &TwilioSettings, status_callback: String) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
             .connect_timeout(Duration::from_secs(5))
@@ -62,6 +65,7 @@ impl TwilioSender {
             account_sid: config.account_sid.clone(),
             auth_token: config.auth_token.clone(),
             from: config.from.to_string(),
+            status_callback,
         })
     }
 }
@@ -80,7 +84,12 @@ impl SmsSender for TwilioSender {
                 .client
                 .post(&self.url)
                 .basic_auth(&self.account_sid, Some(&self.auth_token))
-                .form(&[("To", to), ("From", self.from.as_str()), ("Body", body)])
+                .form(&[
+                    ("To", to),
+                    ("From", self.from.as_str()),
+                    ("Body", body),
+                    ("StatusCallback", self.status_callback.as_str()),
+                ])
                 .send()
                 .await
                 .map_err(|e| SmsError::Transient {

@@ -14,6 +14,7 @@ pub mod role;
 pub mod routing;
 pub mod score;
 pub mod settings;
+pub mod sms_status;
 pub mod text;
 pub mod unsubscribe;
 pub mod webhook;

@@ -16,6 +16,7 @@ mod leads;
 mod notifications;
 mod shell;
 mod team;
+mod twilio;
 mod unsubscribe;
 mod webhooks;
 
@@ -60,6 +61,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(team::routes)
         .configure(account::routes)
         .configure(webhooks::routes)
+        .configure(twilio::routes)
         .configure(inbox::routes)
         .configure(leads::routes)
         .configure(billing::routes)

@@ -14,6 +14,7 @@ mod history;
 mod notifications;
 mod pages;
 mod security;
+mod sms_status;
 mod smtp;
 mod sqlite_only;
 mod team;

@@ -15,6 +15,8 @@ pub struct Sms {
     pub to: String,
     pub from: String,
     pub body: String,
+    /// Where the sender asked Twilio to report the text's later states.
+    pub status_callback: String,
     pub authorization: String,
     /// When it arrived (read by the load generator, examples/loadgen.rs).
     #[allow(dead_code)]
@@ -54,6 +56,7 @@ async fn messages(
         to: field("To"),
         from: field("From"),
         body: field("Body"),
+        status_callback: field("StatusCallback"),
         authorization: req.headers().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned(),
         at: std::time::Instant::now(),
     };

@@ -50,6 +50,9 @@ mod pages;
 #[cfg(kai_postgres)]
 #[path = "../api/security.rs"]
 mod security;
+
+#[path = "../api/sms_status.rs"]
+mod sms_status;
 #[cfg(kai_postgres)]
 #[path = "../api/smtp.rs"]
 mod smtp;

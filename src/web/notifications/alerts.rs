@@ -19,6 +19,7 @@ use crate::domain::alert_log::{Decision, LogFilter, Outcome, Whom, summary_line}
 use crate::domain::delivery::{DeliveryStatus, EventState};
 use crate::domain::events::{Event, Lead};
 use crate::domain::phone::local_format;
+use crate::domain::sms_status::{CarrierStatus, error_words};
 use crate::domain::{Channel, Region};
 use crate::tokens;
 use crate::web::error::AppError;
@@ -123,7 +124,15 @@ fn decision_view(d: &DeliveryRow, manages: bool, region: Region) -> DecisionView
                 (Some(Channel::Email), Some(address)) => format!(" to {address}"),
                 _ => String::new(),
             };
-            ("Sent", format!("{}{to}", at(d.sent_at_ms)))
+            match d.carrier_status() {
+                // The provider took it, the carrier did not deliver it: that stands out.
+                Some(carrier) if carrier.failed() => {
+                    let why = d.carrier_error.map(error_words).unwrap_or_else(|| carrier.words().to_owned());
+                    ("Not delivered", format!("{}{to}: {why}", at(d.sent_at_ms)))
+                }
+                Some(carrier) => ("Sent", format!("{}{to}, {}", at(d.sent_at_ms), carrier.words())),
+                None => ("Sent", format!("{}{to}", at(d.sent_at_ms))),
+            }
         }
         DeliveryStatus::Skipped => ("Not sent", reason),
         DeliveryStatus::Failed => ("Failed", reason),
@@ -135,11 +144,12 @@ fn decision_view(d: &DeliveryRow, manages: bool, region: Region) -> DecisionView
             ("Retrying", format!("{reason}; next try {} (attempt {} so far)", at(d.next_attempt_ms), d.attempts))
         }
     };
+    let undelivered = d.carrier_status().is_some_and(CarrierStatus::failed);
     DecisionView {
         id: d.id,
         who: who(d),
         channel: d.channel().map(Channel::label).unwrap_or("All channels").into(),
-        status: status.code(),
+        status: if undelivered { DeliveryStatus::Failed.code() } else { status.code() },
         label,
         detail,
         can_retry: manages && matches!(status, DeliveryStatus::Dead | DeliveryStatus::Failed),

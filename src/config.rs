@@ -33,6 +33,9 @@ pub struct TwilioSettings {
     pub account_sid: String,
     pub auth_token: String,
     pub from: PhoneNumber,
+    /// How long a lead alert may wait in the provider's queue before it is dropped
+    /// (`ValidityPeriod`): a lead alert hours late is worse than none.
+    pub lead_validity: std::time::Duration,
 }
 
 /// How the connection to the mail server is secured (lettre's `SMTP_URL` conventions).
@@ -330,7 +333,15 @@ fn sms_api_config(get: &impl Fn(&str) -> Option<String>) -> Result<Option<Twilio
         return Err(bad("SMS_ACCOUNT_SID", "must be letters and digits only, such as AC0123…"));
     }
     let from = PhoneNumber::parse(&from, Region::default()).map_err(|e| bad("SMS_FROM", e))?;
-    Ok(Some(TwilioSettings { api_base, account_sid: sid, auth_token: token, from }))
+    // Twilio takes 1 to 36,000 seconds.
+    let minutes = match get("SMS_LEAD_VALIDITY_MINUTES") {
+        None => 15,
+        Some(v) => v.trim().parse::<u64>().ok().filter(|m| (1..=600).contains(m)).ok_or_else(|| {
+            bad("SMS_LEAD_VALIDITY_MINUTES", format!("\u{201c}{v}\u{201d} is not a number of minutes from 1 to 600"))
+        })?,
+    };
+    let lead_validity = std::time::Duration::from_secs(minutes * 60);
+    Ok(Some(TwilioSettings { api_base, account_sid: sid, auth_token: token, from, lead_validity }))
 }
 
 #[cfg(test)]
@@ -414,6 +425,23 @@ mod tests {
             ("SMS_FROM", "(555) 555-0199"),
         ])
         .unwrap();
-        assert_eq!(c.sms_api.unwrap().from.as_str(), "+15555550199");
+        let sms = c.sms_api.unwrap();
+        assert_eq!(sms.from.as_str(), "+15555550199");
+        assert_eq!(sms.lead_validity, std::time::Duration::from_secs(15 * 60), "lead alerts expire after 15 min");
+        for (value, ok) in [("60", true), ("0", false), ("601", false), ("soon", false)] {
+            let c = config(&[
+                ("SMS_API_BASE", "http://127.0.0.1:9"),
+                ("SMS_ACCOUNT_SID", "AC123"),
+                ("SMS_AUTH_TOKEN", "secret"),
+                ("SMS_FROM", "(555) 555-0199"),
+                ("SMS_LEAD_VALIDITY_MINUTES", value),
+            ]);
+            match c {
+                Ok(c) => assert!(ok && c.sms_api.unwrap().lead_validity.as_secs() == 3600, "{value}"),
+                Err(e) => {
+                    assert!(!ok && e.var == "SMS_LEAD_VALIDITY_MINUTES" && e.to_string().contains("1 to 600"), "{e}")
+                }
+            }
+        }
     }
 }

@@ -84,7 +84,10 @@ impl Senders {
         let text = own.as_ref().unwrap_or(shared);
         match d.channel {
             Channel::Email => self.send_email(d, alert, text).await,
-            Channel::Sms => Ok(Some(self.sms.send(&d.address, &text.sms).await?)),
+            Channel::Sms => {
+                let lead_alert = alert.event.event.lead().is_some();
+                Ok(Some(self.sms.send(&d.address, &text.sms, lead_alert).await?))
+            }
             Channel::InApp => self.add_to_inbox(d, text).await,
         }
     }

@@ -25,8 +25,10 @@ pub enum SmsError {
 pub type SmsFuture<'a> = Pin<Box<dyn Future<Output = Result<String, SmsError>> + Send + 'a>>;
 
 pub trait SmsSender: Send + Sync {
-    /// Sends `body` to `to` (E.164); answers the provider's message id.
-    fn send<'a>(&'a self, to: &'a str, body: &'a str) -> SmsFuture<'a>;
+    /// Sends `body` to `to` (E.164); answers the provider's message id. `expires`: the text is
+    /// worth sending only soon (a lead alert), and the provider drops it past the configured
+    /// validity.
+    fn send<'a>(&'a self, to: &'a str, body: &'a str, expires: bool) -> SmsFuture<'a>;
     fn describe(&self) -> String;
 }
 
@@ -48,6 +50,8 @@ pub struct TwilioSender {
     from: String,
     /// Where Twilio posts each text's later states (`StatusCallback`).
     status_callback: String,
+    /// `ValidityPeriod` of the texts that expire, in seconds.
+    validity_secs: String,
 }
 
 impl TwilioSender {
@@ -66,6 +70,7 @@ impl TwilioSender {
             auth_token: config.auth_token.clone(),
             from: config.from.to_string(),
             status_callback,
+            validity_secs: config.lead_validity.as_secs().to_string(),
         })
     }
 }
@@ -78,18 +83,22 @@ struct TwilioAnswer {
 }
 
 impl SmsSender for TwilioSender {
-    fn send<'a>(&'a self, to: &'a str, body: &'a str) -> SmsFuture<'a> {
+    fn send<'a>(&'a self, to: &'a str, body: &'a str, expires: bool) -> SmsFuture<'a> {
         Box::pin(async move {
+            let mut form = vec![
+                ("To", to),
+                ("From", self.from.as_str()),
+                ("Body", body),
+                ("StatusCallback", self.status_callback.as_str()),
+            ];
+            if expires {
+                form.push(("ValidityPeriod", self.validity_secs.as_str()));
+            }
             let response = self
                 .client
                 .post(&self.url)
                 .basic_auth(&self.account_sid, Some(&self.auth_token))
-                .form(&[
-                    ("To", to),
-                    ("From", self.from.as_str()),
-                    ("Body", body),
-                    ("StatusCallback", self.status_callback.as_str()),
-                ])
+                .form(&form)
                 .send()
                 .await
                 .map_err(|e| SmsError::Transient {
@@ -150,7 +159,7 @@ impl FileSmsSender {
 }
 
 impl SmsSender for FileSmsSender {
-    fn send<'a>(&'a self, to: &'a str, body: &'a str) -> SmsFuture<'a> {
+    fn send<'a>(&'a self, to: &'a str, body: &'a str, _expires: bool) -> SmsFuture<'a> {
         Box::pin(async move {
             let id = format!("file-{}", crate::tokens::random_token());
             let line = serde_json::json!({ "id": id, "to": to, "body": body, "at_ms": crate::clock::unix_now_ms() });

@@ -37,6 +37,7 @@ async fn one_text(app: &TestApp) -> (reqwest::Client, String) {
     assert_eq!(app.post_event(&business, "m1", &lead("L-1", Some(80))).await.status(), 202);
     let texts = app.twilio.wait_for(1).await;
     assert_eq!(texts[0].status_callback, CALLBACK, "each text asks for its states");
+    assert_eq!(texts[0].validity, "900", "a lead alert that waits 15 minutes in a queue is dropped");
     app.wait_count("SELECT count(*) FROM deliveries WHERE channel = 'sms' AND status = 'sent'", 1).await;
     let sid: String = sqlx::query_scalar("SELECT provider_id FROM deliveries WHERE channel = 'sms'")
         .fetch_one(&app.pool)
@@ -102,4 +103,17 @@ async fn a_callback_not_signed_by_our_twilio_account_is_refused_and_changes_noth
     let no_sid = callback(&app, &[("MessageStatus", "delivered")], None).await;
     assert_eq!(no_sid.status(), 400);
     assert_eq!(state(&app, &sid).await, (None, None));
+}
+
+#[tokio::test]
+async fn only_lead_alerts_expire_in_the_queue() {
+    let app = spawn_app().await;
+    let business = app.create_business("Acme Plumbing", "owner@acme.test").await;
+    let owner = app.login("owner@acme.test").await;
+    sms_on(&app, &owner, "(555) 555-0100").await;
+    let usage = crate::helpers::usage(460, 500, "2026-11-01");
+    assert_eq!(app.post_event(&business, "u1", &usage).await.status(), 202);
+    let texts = app.twilio.wait_for(1).await;
+    assert!(texts[0].body.contains("90% of included minutes"), "{}", texts[0].body);
+    assert_eq!(texts[0].validity, "", "a usage alert keeps the provider's default");
 }

@@ -17,6 +17,8 @@ pub struct Sms {
     pub body: String,
     /// Where the sender asked Twilio to report the text's later states.
     pub status_callback: String,
+    /// How long the text may wait in the queue (`ValidityPeriod`, seconds), if the sender set it.
+    pub validity: String,
     pub authorization: String,
     /// When it arrived (read by the load generator, examples/loadgen.rs).
     #[allow(dead_code)]
@@ -57,6 +59,7 @@ async fn messages(
         from: field("From"),
         body: field("Body"),
         status_callback: field("StatusCallback"),
+        validity: field("ValidityPeriod"),
         authorization: req.headers().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned(),
         at: std::time::Instant::now(),
     };

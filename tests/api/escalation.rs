@@ -242,11 +242,12 @@ async fn an_escalation_whose_channels_are_all_off_is_recorded_as_not_sent_with_t
     assert!(log.contains("Escalation, not claimed after 5 min: Jane Doe (score 90)"), "{log}");
     assert!(log.contains("Sam: not sent by SMS: SMS is off for the business"), "{log}");
 
-    // The owner turns SMS on: the answer draws the escalation section again, without the warning.
+    // The owner turns SMS on: the answer draws the escalation warnings again, without this one.
     let mut on = crate::helpers::all_defaults_on();
     on.extend([("notification_email", "owner@acme.test"), ("action", "save")]);
     let answer = app.post_htmx(&owner, "/settings/notifications/defaults", &on).await.text().await.unwrap();
-    assert!(answer.contains("<section id=\"escalation\"") && !answer.contains(warning), "{answer}");
+    assert!(answer.contains("<div id=\"escalation-warnings\" hx-swap-oob=\"true\">"), "{answer}");
+    assert!(!answer.contains(warning) && !answer.contains("<section id=\"escalation\""), "the form is left alone");
 }
 
 #[tokio::test]

@@ -178,10 +178,9 @@ pub async fn save_defaults(
         let mut recipients = super::recipients::recipients_view(&mut conn, &me, &new).await?;
         recipients.out_of_band = true;
         oob.recipients = Some(recipients);
-        // So does the escalation section, which says what the defaults hold back from it.
-        let mut escalation = super::escalation::escalation_view(&mut conn, &me, &new).await?;
-        escalation.out_of_band = true;
-        oob.escalation = Some(escalation);
+        // So do the escalation section's warnings (what the defaults hold back from it); the
+        // form itself keeps whatever is being typed in it.
+        oob.escalation = Some(super::escalation::escalation_view(&mut conn, &me, &new).await?);
     }
     drop(conn);
     if switches_only {

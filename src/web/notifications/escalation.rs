@@ -46,8 +46,6 @@ pub struct EscalationView {
     pub error: Option<FieldError>,
     /// What the business defaults hold back from the saved policy ("SMS is off …").
     pub warnings: Vec<String>,
-    /// Drawn again beside another answer (the business defaults changed).
-    pub out_of_band: bool,
 }
 
 impl EscalationView {
@@ -90,7 +88,6 @@ impl EscalationView {
                 .collect(),
             error: None,
             warnings: warnings(saved, defaults),
-            out_of_band: false,
         }
     }
 }

@@ -58,6 +58,7 @@ pub struct Oob {
     pub status: Option<String>,
     pub audit: Option<Vec<AuditLine>>,
     pub recipients: Option<RecipientsView>,
+    /// The escalation section, whose warnings are drawn again.
     pub escalation: Option<EscalationView>,
 }
 

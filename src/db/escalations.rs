@@ -150,18 +150,7 @@ pub async fn fired(
     next: Option<(u8, i64)>,
     now_ms: i64,
 ) -> sqlx::Result<bool> {
-    let ended = execute!(
-        w,
-        sqlx::query(
-            "UPDATE escalations SET state = 'fired', event_id = $4, updated_ms = $5
-             WHERE business_id = $1 AND lead_id = $2 AND step = $3 AND state = 'pending'",
-        )
-        .bind(&due.business_id)
-        .bind(&due.lead_id)
-        .bind(due.step)
-        .bind(event_id)
-        .bind(now_ms)
-    )?;
+    let ended = end(w, due, "fired", Some(event_id), None, now_ms).await?;
     if ended == 0 {
         return Ok(false);
     }
@@ -197,19 +186,33 @@ pub async fn fired(
 
 /// Ends one pending timer without sending anything, saying why.
 pub async fn cancel(w: &mut Write, due: &Due, note: &str, now_ms: i64) -> sqlx::Result<()> {
+    end(w, due, "cancelled", None, Some(note), now_ms).await.map(|_| ())
+}
+
+/// Ends a timer that is still pending: fired (with its event) or cancelled (with why). Answers
+/// how many rows it ended (0: another instance or a claim ended it first).
+async fn end(
+    w: &mut Write,
+    due: &Due,
+    state: &str,
+    event_id: Option<i64>,
+    note: Option<&str>,
+    now_ms: i64,
+) -> sqlx::Result<u64> {
     execute!(
         w,
         sqlx::query(
-            "UPDATE escalations SET state = 'cancelled', note = $4, updated_ms = $5
+            "UPDATE escalations SET state = $4, event_id = $5, note = $6, updated_ms = $7
              WHERE business_id = $1 AND lead_id = $2 AND step = $3 AND state = 'pending'",
         )
         .bind(&due.business_id)
         .bind(&due.lead_id)
         .bind(due.step)
+        .bind(state)
+        .bind(event_id)
         .bind(note)
         .bind(now_ms)
     )
-    .map(|_| ())
 }
 
 /// A lead's timer as the alert log tells it.

@@ -65,11 +65,6 @@ impl Policy {
         }
     }
 
-    /// Everyone either step alerts.
-    pub fn people(&self) -> impl Iterator<Item = i64> + '_ {
-        self.first.people.iter().chain(self.second.iter().flat_map(|s| s.people.iter())).copied()
-    }
-
     /// The policy in one sentence, for the page and the change log.
     pub fn sentence(&self, name_of: impl Fn(i64) -> String) -> String {
         if !self.enabled {

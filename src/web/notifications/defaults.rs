@@ -180,7 +180,7 @@ pub async fn save_defaults(
         oob.recipients = Some(recipients);
         // So do the escalation section's warnings (what the defaults hold back from it); the
         // form itself keeps whatever is being typed in it.
-        oob.escalation = Some(super::escalation::escalation_view(&mut conn, &me, &new).await?);
+        oob.escalation_warnings = Some(super::escalation::warnings_now(&mut conn, me.business_id(), &new).await?);
     }
     drop(conn);
     if switches_only {

@@ -124,6 +124,16 @@ fn typed_of(policy: &Policy) -> Typed {
     }
 }
 
+/// The saved policy's warnings under `defaults` (read alone: the form is not drawn again).
+pub async fn warnings_now(
+    conn: &mut impl Link,
+    business_id: &str,
+    defaults: &BusinessDefaults,
+) -> Result<Vec<String>, AppError> {
+    let saved = db::escalations::policy(conn, business_id).await?;
+    Ok(saved.map(|s| warnings(&s.policy, defaults)).unwrap_or_default())
+}
+
 /// Who a policy can alert: the recipients (escalations go through their channels).
 async fn team(conn: &mut impl Link, business_id: &str) -> Result<Vec<(i64, String)>, AppError> {
     Ok(db::recipients::list(conn, business_id).await?.into_iter().map(|r| (r.user_id, r.name)).collect())

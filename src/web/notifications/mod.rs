@@ -58,8 +58,8 @@ pub struct Oob {
     pub status: Option<String>,
     pub audit: Option<Vec<AuditLine>>,
     pub recipients: Option<RecipientsView>,
-    /// The escalation section, whose warnings are drawn again.
-    pub escalation: Option<EscalationView>,
+    /// The escalation section's warnings, drawn again (the business defaults changed).
+    pub escalation_warnings: Option<Vec<String>>,
 }
 
 impl Oob {

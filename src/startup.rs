@@ -46,8 +46,15 @@ impl Application {
         let mailer = dispatch::email_sender(&config)?;
         // Claim links are signed with a key of their own, derived from the stored link key.
         let claim_key = tokens::derive_key(&unsubscribe_key, "claim links");
-        let senders =
-            dispatch::senders(&config, db.clone(), mailer.clone(), unsubscribe_key.clone(), claim_key.clone())?;
+        let texter = dispatch::sms_sender(&config)?;
+        let senders = dispatch::senders(
+            &config,
+            db.clone(),
+            mailer.clone(),
+            texter.clone(),
+            unsubscribe_key.clone(),
+            claim_key.clone(),
+        )?;
         let dispatcher = Dispatcher::new(db.clone(), senders, config.dispatch.clone(), handover);
         if config.dispatch.autorun {
             tokio::spawn(dispatcher.clone().run());
@@ -66,6 +73,7 @@ impl Application {
             db: db.clone(),
             config: Arc::new(config),
             mailer,
+            texter,
             throttle: LoginThrottle::default(),
             hasher,
             dummy_password_hash,

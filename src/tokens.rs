@@ -79,3 +79,21 @@ mod tests {
         assert!(same("abc", "abc") && !same("abc", "abd") && !same("abc", "ab"));
     }
 }
+
+/// A 6-digit code to confirm a phone number, leading zeros kept.
+pub fn phone_code() -> String {
+    use rand::Rng;
+    format!("{:06}", rand::rng().random_range(0..1_000_000u32))
+}
+
+/// What is stored of a phone code: a MAC keyed with a server secret, over whose code it is and
+/// the number it was sent to (so a code for one number never confirms another).
+pub fn phone_code_hash(key: &[u8], subject: &str, phone: &str, code: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    for part in ["phone code", subject, phone, code] {
+        mac.update(part.as_bytes());
+        mac.update(b"\0");
+    }
+    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}

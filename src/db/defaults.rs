@@ -1,6 +1,7 @@
 use super::Link;
 
 use super::Write;
+use crate::domain::routing::PhoneBlock;
 use crate::domain::{BusinessDefaults, ChannelSet, EmailAddress, KindSet, PhoneNumber};
 
 #[derive(sqlx::FromRow)]
@@ -81,7 +82,8 @@ pub async fn update(w: &mut Write, business_id: &str, d: &BusinessDefaults, now:
     execute!(w, sqlx::query(
         "UPDATE notification_defaults SET lead_created = $2, lead_updated = $3, usage_alerts = $4, billing_alerts = $5,
              email_enabled = $6, sms_enabled = $7, in_app_enabled = $8, notification_email = $9,
-             notification_phone = $10, updated_at = $11, claimed_updates_only = $12
+             notification_phone = $10, updated_at = $11, claimed_updates_only = $12,
+             phone_confirmed_at = CASE WHEN notification_phone IS NOT DISTINCT FROM $10 THEN phone_confirmed_at END
          WHERE business_id = $1",
     )
     .bind(business_id)
@@ -97,4 +99,18 @@ pub async fn update(w: &mut Write, business_id: &str, d: &BusinessDefaults, now:
     .bind(now)
     .bind(d.claimed_updates_only))?;
     Ok(())
+}
+
+/// Why the business's notification phone cannot take texts (opted out by STOP, not confirmed),
+/// if it has one and it cannot.
+pub async fn phone_block(conn: &mut impl Link, business_id: &str) -> sqlx::Result<Option<PhoneBlock>> {
+    let row: Option<(bool, bool)> = on!(conn, |cx| sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM sms_opt_outs o WHERE o.phone = d.notification_phone),
+                d.phone_confirmed_at IS NOT NULL
+         FROM notification_defaults d WHERE d.business_id = $1 AND d.notification_phone IS NOT NULL",
+    )
+    .bind(business_id)
+    .fetch_optional(cx)
+    .await)?;
+    Ok(row.and_then(|(opted_out, confirmed)| PhoneBlock::of(None, opted_out, confirmed)))
 }

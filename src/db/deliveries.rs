@@ -109,6 +109,8 @@ pub enum Outcome {
     Sent {
         id: i64,
         provider_id: Option<String>,
+        /// SMS segments the text took.
+        segments: Option<i64>,
     },
     /// A passing failure: try again at `at_ms`.
     Retry {
@@ -130,17 +132,17 @@ pub async fn apply(w: &mut Write, outcomes: &[Outcome], now_ms: i64) -> sqlx::Re
     let sent: Vec<_> = outcomes
         .iter()
         .filter_map(|o| match o {
-            Outcome::Sent { id, provider_id } => Some((*id, provider_id.as_deref())),
+            Outcome::Sent { id, provider_id, segments } => Some((*id, provider_id.as_deref(), *segments)),
             _ => None,
         })
         .collect();
     for chunk in sent.chunks(1000) {
         on!(w, |cx| {
-            let mut q = QueryBuilder::new("WITH v(id, provider_id) AS (");
-            q.push_values(chunk, |mut row, (id, provider)| {
-                row.push_bind(*id).push_bind(*provider);
+            let mut q = QueryBuilder::new("WITH v(id, provider_id, segments) AS (");
+            q.push_values(chunk, |mut row, (id, provider, segments)| {
+                row.push_bind(*id).push_bind(*provider).push_bind(*segments);
             });
-            q.push(") UPDATE deliveries SET status = 'sent', provider_id = v.provider_id, sent_at_ms = ")
+            q.push(") UPDATE deliveries SET status = 'sent', provider_id = v.provider_id, segments = v.segments, sent_at_ms = ")
                 .push_bind(now_ms)
                 .push(", lease_until_ms = NULL, reason = NULL FROM v WHERE deliveries.id = v.id AND deliveries.status = 'pending'");
             q.build().execute(cx).await.map(|done| done.rows_affected())

@@ -141,6 +141,7 @@ static NO_SETTINGS: std::sync::LazyLock<Routing> = std::sync::LazyLock::new(|| R
     },
     people: Vec::new(),
     escalation: None,
+    business_phone: None,
 });
 
 /// Why a batch could not be written as planned.
@@ -516,7 +517,7 @@ mod tests {
 
     fn routing() -> HashMap<String, Arc<Routing>> {
         let defaults = BusinessDefaults::for_new_business(EmailAddress::parse("o@b.test").unwrap());
-        HashMap::from([("b".to_owned(), Arc::new(Routing { defaults, people: Vec::new(), escalation: None }))])
+        HashMap::from([("b".to_owned(), Arc::new(Routing { defaults, people: Vec::new(), escalation: None, business_phone: None }))])
     }
 
     #[test]

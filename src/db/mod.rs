@@ -48,8 +48,10 @@ pub mod invitations;
 pub mod leads;
 mod listen;
 pub mod notifications;
+pub mod phone_codes;
 pub mod recipients;
 pub mod sessions;
+pub mod sms;
 pub mod users;
 pub mod writer;
 

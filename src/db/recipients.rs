@@ -1,7 +1,7 @@
 use super::Link;
 
 use super::Write;
-use crate::domain::routing::Person;
+use crate::domain::routing::{Person, PhoneBlock};
 use crate::domain::settings::Phone;
 use crate::domain::{ChannelSet, KindSet, LeadScore, PhoneNumber, RecipientPrefs};
 
@@ -13,8 +13,8 @@ pub struct Recipient {
     pub name: String,
     pub email: String,
     pub phone: Option<PhoneNumber>,
-    /// Set when the SMS provider refused the phone number for good.
-    pub phone_blocked: Option<String>,
+    /// Why no text can go to their phone, when one cannot.
+    pub phone_blocked: Option<PhoneBlock>,
     pub prefs: RecipientPrefs,
 }
 
@@ -23,7 +23,7 @@ impl Recipient {
     pub fn phone_state(&self) -> Phone<'_> {
         match (&self.phone, &self.phone_blocked) {
             (None, _) => Phone::Missing,
-            (Some(_), Some(reason)) => Phone::Refused(reason),
+            (Some(_), Some(block)) => Phone::Blocked(block),
             (Some(_), None) => Phone::Usable,
         }
     }
@@ -49,6 +49,8 @@ struct Row {
     email: String,
     phone: Option<String>,
     phone_blocked_reason: Option<String>,
+    phone_opted_out: bool,
+    phone_confirmed: bool,
     email_enabled: bool,
     sms_enabled: bool,
     in_app_enabled: bool,
@@ -68,7 +70,7 @@ impl From<Row> for Recipient {
             name: r.name,
             email: r.email,
             phone: r.phone.map(PhoneNumber::from_stored),
-            phone_blocked: r.phone_blocked_reason,
+            phone_blocked: PhoneBlock::of(r.phone_blocked_reason, r.phone_opted_out, r.phone_confirmed),
             prefs: RecipientPrefs {
                 channels: ChannelSet { email: r.email_enabled, sms: r.sms_enabled, in_app: r.in_app_enabled },
                 kinds: KindSet {
@@ -87,7 +89,9 @@ impl From<Row> for Recipient {
 /// Recipients of one business at most (a team is far smaller).
 const MAX_RECIPIENTS: i64 = 1000;
 
-const SELECT: &str = "SELECT r.id, r.user_id, u.name, u.email, u.phone, u.phone_blocked_reason, r.email_enabled,
+const SELECT: &str = "SELECT r.id, r.user_id, u.name, u.email, u.phone, u.phone_blocked_reason,
+        EXISTS (SELECT 1 FROM sms_opt_outs o WHERE o.phone = u.phone) AS phone_opted_out,
+        u.phone_confirmed_at IS NOT NULL AS phone_confirmed, r.email_enabled,
         r.sms_enabled, r.in_app_enabled, r.lead_created, r.lead_updated, r.usage_alerts, r.billing_alerts,
         r.min_lead_score, r.claimed_updates_only
     FROM recipients r JOIN users u ON u.id = r.user_id AND u.business_id = r.business_id AND u.removed_at IS NULL";

@@ -12,6 +12,7 @@ struct UserRow {
     phone: Option<String>,
     role: String,
     has_password: bool,
+    phone_confirmed: bool,
     created_at: i64,
 }
 
@@ -26,6 +27,8 @@ pub struct User {
     pub role: Role,
     /// False while an invitation is waiting to be accepted.
     pub has_password: bool,
+    /// The code texted to their phone was typed back (or the number predates confirmation).
+    pub phone_confirmed: bool,
     pub created_at: i64,
 }
 
@@ -39,13 +42,14 @@ impl From<UserRow> for User {
             phone: row.phone.map(PhoneNumber::from_stored),
             role: Role::parse(&row.role).unwrap_or(Role::Member),
             has_password: row.has_password,
+            phone_confirmed: row.phone_confirmed,
             created_at: row.created_at,
         }
     }
 }
 
-const COLUMNS: &str =
-    "id, business_id, name, email, phone, role, password_hash IS NOT NULL AS has_password, created_at";
+const COLUMNS: &str = "id, business_id, name, email, phone, role, password_hash IS NOT NULL AS has_password,
+    phone_confirmed_at IS NOT NULL AS phone_confirmed, created_at";
 
 pub struct NewUser<'a> {
     pub business_id: &'a str,
@@ -83,7 +87,8 @@ pub async fn find_for_login(conn: &mut impl Link, email: &str) -> sqlx::Result<O
         user: UserRow,
         password_hash: String,
     }
-    let sql = "SELECT id, business_id, name, email, phone, role, TRUE AS has_password, created_at, password_hash
+    let sql = "SELECT id, business_id, name, email, phone, role, TRUE AS has_password,
+               phone_confirmed_at IS NOT NULL AS phone_confirmed, created_at, password_hash
                FROM users WHERE lower(email) = lower($1) AND removed_at IS NULL AND password_hash IS NOT NULL";
     let row: Option<Row> = on!(conn, |cx| sqlx::query_as(sql).bind(email).fetch_optional(cx).await)?;
     Ok(row.map(|r| (r.user.into(), r.password_hash)))
@@ -152,7 +157,8 @@ pub async fn update_profile(
         w,
         sqlx::query(
             "UPDATE users SET name = $1, phone = $2,
-             phone_blocked_reason = CASE WHEN phone IS NOT DISTINCT FROM $2 THEN phone_blocked_reason ELSE NULL END
+             phone_blocked_reason = CASE WHEN phone IS NOT DISTINCT FROM $2 THEN phone_blocked_reason ELSE NULL END,
+             phone_confirmed_at = CASE WHEN phone IS NOT DISTINCT FROM $2 THEN phone_confirmed_at ELSE NULL END
          WHERE id = $3 AND business_id = $4 AND removed_at IS NULL",
         )
         .bind(name.as_str())
@@ -205,7 +211,7 @@ pub async fn get_signed_in(conn: &mut impl Link, user_id: i64) -> sqlx::Result<O
     }
     let row: Option<Row> = on!(conn, |cx| sqlx::query_as(
         "SELECT u.id, u.business_id, u.name, u.email, u.phone, u.role, u.password_hash IS NOT NULL AS has_password,
-                u.created_at, b.name AS business_name, b.region AS business_region,
+                u.phone_confirmed_at IS NOT NULL AS phone_confirmed, u.created_at, b.name AS business_name, b.region AS business_region,
                 u.unread
          FROM users u JOIN businesses b ON b.id = u.business_id
          WHERE u.id = $1 AND u.removed_at IS NULL AND u.password_hash IS NOT NULL",

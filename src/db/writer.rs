@@ -458,8 +458,10 @@ impl Task {
                 let defaults = defaults::get(&mut self.write, business).await?;
                 let people = recipients::for_routing(&mut self.write, business).await?;
                 let escalation = escalations::policy(&mut self.write, business).await?.map(|s| s.policy);
+                let business_phone = defaults::phone_block(&mut self.write, business).await?;
                 if let Some(defaults) = defaults {
-                    self.routing.insert(business.clone(), Arc::new(Routing { defaults, people, escalation }));
+                    let routing = Routing { defaults, people, escalation, business_phone };
+                    self.routing.insert(business.clone(), Arc::new(routing));
                 }
             }
             if let Event::LeadUpdated(lead) | Event::LeadEscalated(Escalated { lead, .. }) = &item.new.event {

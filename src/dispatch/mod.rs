@@ -27,21 +27,26 @@ pub fn email_sender(config: &Config) -> anyhow::Result<Arc<dyn EmailSender>> {
     })
 }
 
-/// The senders of every channel, as the configuration asks.
-pub fn senders(
-    config: &Config,
-    db: Db,
-    email: Arc<dyn EmailSender>,
-    unsubscribe_key: Vec<u8>,
-    claim_key: Vec<u8>,
-) -> anyhow::Result<Senders> {
-    let sms: Arc<dyn SmsSender> = match &config.sms_api {
+/// The SMS sender the configuration asks for: Twilio's Messages API, or JSON lines in a file.
+pub fn sms_sender(config: &Config) -> anyhow::Result<Arc<dyn SmsSender>> {
+    Ok(match &config.sms_api {
         Some(api) => {
             let callback = format!("{}{}", config.public_url, crate::domain::sms_status::STATUS_CALLBACK_PATH);
             Arc::new(TwilioSender::new(api, callback)?)
         }
         None => Arc::new(FileSmsSender::new(config.sms_outbox_file())?),
-    };
+    })
+}
+
+/// The senders of every channel, as the configuration asks.
+pub fn senders(
+    config: &Config,
+    db: Db,
+    email: Arc<dyn EmailSender>,
+    sms: Arc<dyn SmsSender>,
+    unsubscribe_key: Vec<u8>,
+    claim_key: Vec<u8>,
+) -> anyhow::Result<Senders> {
     tracing::info!(email = %email.describe(), sms = %sms.describe(), "alert delivery");
     Ok(Senders::new(
         email,

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use super::send::Failure;
+use super::send::{Failure, Sent};
 use crate::config::DispatchSettings;
 use crate::db::deliveries::{Claimed, Outcome};
 use crate::domain::delivery::DeliveryStatus;
@@ -18,13 +18,13 @@ pub struct Decision {
 
 pub fn decide(
     d: &Claimed,
-    result: Result<Option<String>, Failure>,
+    result: Result<Sent, Failure>,
     now_ms: i64,
     settings: &DispatchSettings,
 ) -> Decision {
     let id = d.id;
     let (outcome, refused_number) = match result {
-        Ok(provider_id) => (Outcome::Sent { id, provider_id }, None),
+        Ok(Sent { provider_id, segments }) => (Outcome::Sent { id, provider_id, segments }, None),
         Err(Failure::Transient { message, retry_after }) => {
             let age = Duration::from_millis((now_ms - d.created_at_ms).max(0) as u64);
             if age >= settings.give_up_after {

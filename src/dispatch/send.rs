@@ -8,7 +8,7 @@ use crate::clock::unix_now;
 use crate::db::notifications::NewNotification;
 use crate::db::{Db, deliveries::Claimed, writer::AlertEvent};
 use crate::domain::events::Event;
-use crate::domain::text::{AlertText, alert_text, claimable_text};
+use crate::domain::text::{AlertText, alert_text, claimable_text, sms_segments};
 use crate::domain::{Channel, EmailAddress, claim, unsubscribe};
 
 /// An event and its alert in words, shared by all its deliveries.
@@ -35,6 +35,14 @@ impl From<EmailError> for Failure {
             EmailError::Permanent(message) => Self::Permanent { message },
         }
     }
+}
+
+/// A delivery that went out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    pub provider_id: Option<String>,
+    /// SMS segments the text took.
+    pub segments: Option<i64>,
 }
 
 impl From<SmsError> for Failure {
@@ -75,20 +83,23 @@ impl Senders {
         Alert { event, text }
     }
 
-    /// Sends one delivery; answers the provider's message id, if it gives one.
-    pub async fn send(&self, d: &Claimed, alert: &Alert) -> Result<Option<String>, Failure> {
+    /// Sends one delivery; answers the provider's message id, if it gives one, and for a text
+    /// how many segments it took.
+    pub async fn send(&self, d: &Claimed, alert: &Alert) -> Result<Sent, Failure> {
         let Some(shared) = &alert.text else {
             return Err(Failure::Permanent { message: "this event has no alert text".into() });
         };
         let own = self.claimable(d, &alert.event.event);
         let text = own.as_ref().unwrap_or(shared);
+        let provider_id = |id: Option<String>| Sent { provider_id: id, segments: None };
         match d.channel {
-            Channel::Email => self.send_email(d, alert, text).await,
+            Channel::Email => self.send_email(d, alert, text).await.map(provider_id),
             Channel::Sms => {
                 let lead_alert = alert.event.event.lead().is_some();
-                Ok(Some(self.sms.send(&d.address, &text.sms, lead_alert).await?))
+                let id = self.sms.send(&d.address, &text.sms, lead_alert).await?;
+                Ok(Sent { provider_id: Some(id), segments: Some(i64::from(sms_segments(&text.sms))) })
             }
-            Channel::InApp => self.add_to_inbox(d, text).await,
+            Channel::InApp => self.add_to_inbox(d, text).await.map(provider_id),
         }
     }
 

@@ -118,6 +118,8 @@ fn short_reason(d: &Decision) -> String {
         Some(SkipCode::BelowThreshold) => "below threshold".into(),
         Some(SkipCode::NoPhone) => "no phone number".into(),
         Some(SkipCode::PhoneRefused) => "phone number refused".into(),
+        Some(SkipCode::OptedOut) => "opted out by STOP".into(),
+        Some(SkipCode::PhoneUnconfirmed) => "phone not confirmed".into(),
         Some(SkipCode::ClaimedByOther) => "someone else claimed the lead".into(),
         Some(SkipCode::Duplicate) => "same address as another alert".into(),
         Some(SkipCode::KindOffForBusiness) | None => d.reason.to_owned(),

@@ -5,7 +5,7 @@
 use super::delivery::EventState;
 use super::escalation::{self, Policy};
 use super::events::Event;
-use super::routing::{self, Claimer, Person, Planned, Target};
+use super::routing::{self, Claimer, Person, PhoneBlock, Planned, Target};
 use super::{AlertKind, BusinessDefaults, ChannelSet, KindSet, LeadScore, RecipientPrefs};
 
 /// The settings the rules read: business defaults and the recipients with their people.
@@ -15,6 +15,8 @@ pub struct Routing {
     pub people: Vec<Person>,
     /// The escalation policy, if the business ever set one (new leads start its timer).
     pub escalation: Option<Policy>,
+    /// Why the business's notification phone cannot take texts, if it cannot.
+    pub business_phone: Option<PhoneBlock>,
 }
 
 /// What an event causes.
@@ -101,7 +103,7 @@ pub fn plan_event(
         state: EventState::Planned,
         note: None,
         usage_threshold,
-        decisions: routing::plan(kind, score, &routing.defaults, &routing.people, claimed),
+        decisions: routing::plan(kind, score, &routing.defaults, routing.business_phone.as_ref(), &routing.people, claimed),
     }
 }
 
@@ -122,7 +124,7 @@ fn plan_test(user_id: i64, routing: &Routing) -> Vec<Planned> {
         notification_phone: None,
         claimed_updates_only: false,
     };
-    routing::plan(AlertKind::Billing, None, &defaults, &[person], None)
+    routing::plan(AlertKind::Billing, None, &defaults, None, &[person], None)
         .into_iter()
         .filter(|p| matches!(p.target, Target::Person { .. }))
         .collect()
@@ -145,7 +147,7 @@ mod tests {
             phone_blocked: None,
             prefs: RecipientPrefs { min_lead_score: LeadScore::new(70).unwrap(), ..RecipientPrefs::new_recipient() },
         };
-        Routing { defaults, people: vec![sam], escalation: None }
+        Routing { defaults, people: vec![sam], escalation: None, business_phone: None }
     }
 
     fn lead(score: u8) -> Event {

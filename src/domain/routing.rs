@@ -1,6 +1,39 @@
 //! DESIGN.md §2 as one pure function: who gets what, for one event, and why not.
 use super::{AlertKind, BusinessDefaults, Channel, LeadScore, RecipientPrefs};
 
+/// Why no text can go to a phone number on file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PhoneBlock {
+    /// The SMS provider refused the number for good; why, in words.
+    Refused(String),
+    /// The number replied STOP, and has not replied START since.
+    OptedOut,
+    /// The code texted to the number has not been entered yet.
+    Unconfirmed,
+}
+
+impl PhoneBlock {
+    /// From what is on file: refused by the provider, opted out by STOP, confirmed by code. In
+    /// that order: the first is for good, the last only waits for a code.
+    pub fn of(refused: Option<String>, opted_out: bool, confirmed: bool) -> Option<Self> {
+        match (refused, opted_out, confirmed) {
+            (Some(why), _, _) => Some(Self::Refused(why)),
+            (None, true, _) => Some(Self::OptedOut),
+            (None, false, false) => Some(Self::Unconfirmed),
+            (None, false, true) => None,
+        }
+    }
+
+    /// In words, as Recent alerts shows it.
+    pub fn words(&self) -> &str {
+        match self {
+            Self::Refused(why) => why,
+            Self::OptedOut => "opted out by STOP",
+            Self::Unconfirmed => "phone not confirmed",
+        }
+    }
+}
+
 /// A recipient as the rules see them at send time.
 #[derive(Debug, Clone)]
 pub struct Person {
@@ -8,8 +41,8 @@ pub struct Person {
     pub name: String,
     pub email: String,
     pub phone: Option<String>,
-    /// Set when the SMS provider refused the number for good ("invalid number", "opted out").
-    pub phone_blocked: Option<String>,
+    /// Why no text can go to their phone, when one cannot.
+    pub phone_blocked: Option<PhoneBlock>,
     pub prefs: RecipientPrefs,
 }
 
@@ -27,7 +60,7 @@ impl Person {
     pub fn unreachable(&self, channel: Channel) -> Option<Skip> {
         match (channel, &self.phone, &self.phone_blocked) {
             (Channel::Sms, None, _) => Some(Skip::NoPhone),
-            (Channel::Sms, Some(_), Some(why)) => Some(Skip::PhoneBlocked(why.clone())),
+            (Channel::Sms, Some(_), Some(block)) => Some(Skip::PhoneBlocked(block.clone())),
             _ => None,
         }
     }
@@ -68,7 +101,7 @@ pub enum Skip {
         threshold: u8,
     },
     NoPhone,
-    PhoneBlocked(String),
+    PhoneBlocked(PhoneBlock),
     /// An update of a lead someone else claimed, for a person who gets updates only of leads
     /// they claimed (or in a business that sends updates only to the claimer).
     ClaimedByOther {
@@ -96,7 +129,9 @@ impl Skip {
             Self::ClaimedFirst { .. } => SkipCode::ClaimedFirst,
             Self::BelowThreshold { .. } => SkipCode::BelowThreshold,
             Self::NoPhone => SkipCode::NoPhone,
-            Self::PhoneBlocked(_) => SkipCode::PhoneRefused,
+            Self::PhoneBlocked(PhoneBlock::Refused(_)) => SkipCode::PhoneRefused,
+            Self::PhoneBlocked(PhoneBlock::OptedOut) => SkipCode::OptedOut,
+            Self::PhoneBlocked(PhoneBlock::Unconfirmed) => SkipCode::PhoneUnconfirmed,
             Self::ClaimedByOther { .. } => SkipCode::ClaimedByOther,
             Self::Duplicate { .. } => SkipCode::Duplicate,
         }
@@ -117,7 +152,7 @@ impl Skip {
                 format!("score {score} is below {name}\u{2019}s threshold {threshold}")
             }
             Self::NoPhone => "no phone number".into(),
-            Self::PhoneBlocked(why) => why.clone(),
+            Self::PhoneBlocked(block) => block.words().to_owned(),
             Self::ClaimedByOther { by, business_wide: true } => {
                 format!("{by} claimed this lead, and its updates go only to whoever claimed it")
             }
@@ -142,12 +177,14 @@ pub enum SkipCode {
     BelowThreshold,
     NoPhone,
     PhoneRefused,
+    OptedOut,
+    PhoneUnconfirmed,
     ClaimedByOther,
     Duplicate,
 }
 
 impl SkipCode {
-    const CODES: [(Self, &'static str); 12] = [
+    const CODES: [(Self, &'static str); 14] = [
         (Self::KindOffForBusiness, "kind_off_business"),
         (Self::ChannelOffForBusiness, "channel_off_business"),
         (Self::NoDestination, "no_destination"),
@@ -158,6 +195,8 @@ impl SkipCode {
         (Self::BelowThreshold, "below_threshold"),
         (Self::NoPhone, "no_phone"),
         (Self::PhoneRefused, "phone_refused"),
+        (Self::OptedOut, "opted_out"),
+        (Self::PhoneUnconfirmed, "phone_unconfirmed"),
         (Self::ClaimedByOther, "claimed_by_other"),
         (Self::Duplicate, "duplicate"),
     ];
@@ -196,12 +235,14 @@ pub struct Claimer {
     pub name: String,
 }
 
-/// Plans one event of `kind` (with `score` for lead alerts; no score counts as 0). `claimed`:
-/// who claimed the lead of a lead update, if anyone.
+/// Plans one event of `kind` (with `score` for lead alerts; no score counts as 0).
+/// `business_phone`: why the business's notification phone cannot take texts, if it cannot.
+/// `claimed`: who claimed the lead of a lead update, if anyone.
 pub fn plan(
     kind: AlertKind,
     score: Option<LeadScore>,
     defaults: &BusinessDefaults,
+    business_phone: Option<&PhoneBlock>,
     people: &[Person],
     claimed: Option<&Claimer>,
 ) -> Vec<Planned> {
@@ -227,6 +268,7 @@ pub fn plan(
             (None, false) => continue,
             (Some(_), false) => Some(Skip::ChannelOffForBusiness(channel)),
             (None, true) => Some(Skip::NoBusinessDestination(channel)),
+            (Some(_), true) if channel == Channel::Sms => business_phone.cloned().map(Skip::PhoneBlocked),
             (Some(_), true) => None,
         };
         planned.push(Planned {
@@ -378,7 +420,7 @@ mod tests {
         let people = [sam, alex, pat];
         let sent_to = |plan: &[Planned], id: i64| skips_of(plan, id).iter().all(|(_, s)| s.is_none());
 
-        let update = plan(AlertKind::LeadUpdated, score(80), &defaults(), &people, Some(&by_sam));
+        let update = plan(AlertKind::LeadUpdated, score(80), &defaults(), None, &people, Some(&by_sam));
         assert!(sent_to(&update, 1), "the claimer gets it");
         assert!(sent_to(&update, 3), "Pat wants every update");
         let skip = ClaimedByOther { by: "Sam".into(), business_wide: false };
@@ -387,13 +429,13 @@ mod tests {
         assert_eq!(skip.code(), SkipCode::ClaimedByOther);
 
         // Nobody claimed it yet: everyone hears. A new lead is never held back.
-        assert!(sent_to(&plan(AlertKind::LeadUpdated, score(80), &defaults(), &people, None), 2));
-        assert!(sent_to(&plan(AlertKind::LeadCreated, score(80), &defaults(), &people, Some(&by_sam)), 2));
+        assert!(sent_to(&plan(AlertKind::LeadUpdated, score(80), &defaults(), None, &people, None), 2));
+        assert!(sent_to(&plan(AlertKind::LeadCreated, score(80), &defaults(), None, &people, Some(&by_sam)), 2));
 
         // For the whole business: only the claimer, and the business's own destinations.
         let mut d = defaults();
         d.claimed_updates_only = true;
-        let update = plan(AlertKind::LeadUpdated, score(80), &d, &people, Some(&by_sam));
+        let update = plan(AlertKind::LeadUpdated, score(80), &d, None, &people, Some(&by_sam));
         assert!(sent_to(&update, 1) && !sent_to(&update, 2) && !sent_to(&update, 3));
         assert!(update.iter().filter(|p| p.target == Target::Business).all(Planned::sends));
         let wide = ClaimedByOther { by: "Sam".into(), business_wide: true };
@@ -404,7 +446,7 @@ mod tests {
     fn rule_1_a_kind_off_for_the_business_records_one_decision_and_sends_nothing() {
         let mut d = defaults();
         d.kinds.lead_created = false;
-        let plan = plan(AlertKind::LeadCreated, score(90), &d, &[person(1, "Sam", 0)], None);
+        let plan = plan(AlertKind::LeadCreated, score(90), &d, None, &[person(1, "Sam", 0)], None);
         assert_eq!(plan.len(), 1);
         assert_eq!(plan[0].skip, Some(Skip::KindOffForBusiness(AlertKind::LeadCreated)));
         assert_eq!(plan[0].skip.as_ref().unwrap().reason(""), "new-lead alerts are off for the business");
@@ -412,7 +454,7 @@ mod tests {
 
     #[test]
     fn rule_2_business_destinations_get_every_enabled_kind_without_a_score_filter() {
-        let plan = plan(AlertKind::LeadCreated, score(1), &defaults(), &[], None);
+        let plan = plan(AlertKind::LeadCreated, score(1), &defaults(), None, &[], None);
         let sent: Vec<_> =
             plan.iter().filter(|p| p.sends()).map(|p| (p.channel.unwrap(), p.address.clone().unwrap())).collect();
         assert_eq!(sent, vec![(Channel::Email, "office@acme.test".into()), (Channel::Sms, "+15555550100".into())]);
@@ -422,7 +464,7 @@ mod tests {
     fn rule_2_a_channel_on_without_a_destination_is_recorded() {
         let mut d = defaults();
         d.notification_phone = None;
-        let plan = plan(AlertKind::Billing, None, &d, &[], None);
+        let plan = plan(AlertKind::Billing, None, &d, None, &[], None);
         assert_eq!(plan[1].skip, Some(Skip::NoBusinessDestination(Channel::Sms)));
         assert_eq!(plan[1].skip.as_ref().unwrap().reason(""), "no notification phone number is set");
     }
@@ -431,7 +473,7 @@ mod tests {
     fn rule_3_a_channel_off_for_the_business_is_skipped_with_its_reason() {
         let mut d = defaults();
         d.channels.sms = false;
-        let plan = plan(AlertKind::LeadCreated, score(90), &d, &[person(1, "Sam", 0)], None);
+        let plan = plan(AlertKind::LeadCreated, score(90), &d, None, &[person(1, "Sam", 0)], None);
         let sam = skips_of(&plan, 1);
         assert_eq!(sam[1], (Channel::Sms, Some(Skip::ChannelOffForBusiness(Channel::Sms))));
         assert_eq!(Skip::ChannelOffForBusiness(Channel::Sms).reason("Sam"), "SMS is off for the business");
@@ -442,14 +484,14 @@ mod tests {
     fn rule_3_a_kind_the_person_turned_off_is_skipped() {
         let mut sam = person(1, "Sam", 0);
         sam.prefs.kinds.usage = false;
-        let plan = plan(AlertKind::Usage, None, &defaults(), &[sam], None);
+        let plan = plan(AlertKind::Usage, None, &defaults(), None, &[sam], None);
         assert!(skips_of(&plan, 1).iter().all(|(_, s)| *s == Some(Skip::KindOffForPerson(AlertKind::Usage))));
         assert_eq!(Skip::KindOffForPerson(AlertKind::Usage).reason("Sam"), "Sam turned usage alerts off");
     }
 
     #[test]
     fn rule_3_a_lead_below_the_threshold_is_skipped_and_no_score_counts_as_zero() {
-        let plan_65 = plan(AlertKind::LeadCreated, score(65), &defaults(), &[person(1, "Sam", 70)], None);
+        let plan_65 = plan(AlertKind::LeadCreated, score(65), &defaults(), None, &[person(1, "Sam", 70)], None);
         assert!(
             skips_of(&plan_65, 1).iter().all(|(_, s)| *s == Some(Skip::BelowThreshold { score: 65, threshold: 70 }))
         );
@@ -457,10 +499,10 @@ mod tests {
             Skip::BelowThreshold { score: 62, threshold: 70 }.reason("Sam"),
             "score 62 is below Sam\u{2019}s threshold 70"
         );
-        let plan_70 = plan(AlertKind::LeadCreated, score(70), &defaults(), &[person(1, "Sam", 70)], None);
+        let plan_70 = plan(AlertKind::LeadCreated, score(70), &defaults(), None, &[person(1, "Sam", 70)], None);
         assert!(skips_of(&plan_70, 1).iter().all(|(_, s)| s.is_none()), "score >= threshold reaches them");
         let unscored =
-            plan(AlertKind::LeadUpdated, None, &defaults(), &[person(1, "Sam", 1), person(2, "Ann", 0)], None);
+            plan(AlertKind::LeadUpdated, None, &defaults(), None, &[person(1, "Sam", 1), person(2, "Ann", 0)], None);
         assert!(
             skips_of(&unscored, 1).iter().all(|(_, s)| *s == Some(Skip::BelowThreshold { score: 0, threshold: 1 }))
         );
@@ -469,7 +511,7 @@ mod tests {
 
     #[test]
     fn rule_3_thresholds_do_not_apply_to_usage_or_billing() {
-        let plan = plan(AlertKind::Billing, None, &defaults(), &[person(1, "Sam", 100)], None);
+        let plan = plan(AlertKind::Billing, None, &defaults(), None, &[person(1, "Sam", 100)], None);
         assert!(skips_of(&plan, 1).iter().all(|(_, s)| s.is_none()));
     }
 
@@ -478,17 +520,35 @@ mod tests {
         let mut sam = person(1, "Sam", 0);
         sam.phone = None;
         let mut ann = person(2, "Ann", 0);
-        ann.phone_blocked = Some("the number opted out of texts (STOP)".into());
-        let plan = plan(AlertKind::LeadCreated, score(50), &defaults(), &[sam, ann], None);
+        ann.phone_blocked = Some(PhoneBlock::OptedOut);
+        let plan = plan(AlertKind::LeadCreated, score(50), &defaults(), None, &[sam, ann], None);
         assert_eq!(skips_of(&plan, 1)[1], (Channel::Sms, Some(Skip::NoPhone)));
-        assert_eq!(skips_of(&plan, 2)[1].1.as_ref().unwrap().reason("Ann"), "the number opted out of texts (STOP)");
+        assert_eq!(skips_of(&plan, 2)[1].1.as_ref().unwrap().reason("Ann"), "opted out by STOP");
+        assert_eq!(skips_of(&plan, 2)[1].1.as_ref().unwrap().code(), SkipCode::OptedOut);
+        let mut lee = person(3, "Lee", 0);
+        lee.phone_blocked = Some(PhoneBlock::Unconfirmed);
+        let lee_plan = super::plan(AlertKind::LeadCreated, score(50), &defaults(), None, &[lee], None);
+        assert_eq!(skips_of(&lee_plan, 3)[1], (Channel::Sms, Some(Skip::PhoneBlocked(PhoneBlock::Unconfirmed))));
+        assert_eq!(Skip::PhoneBlocked(PhoneBlock::Unconfirmed).reason("Lee"), "phone not confirmed");
+    }
+
+    #[test]
+    fn rule_2_the_business_phone_must_take_texts_too() {
+        let d = defaults();
+        for block in [PhoneBlock::OptedOut, PhoneBlock::Unconfirmed] {
+            let blocked = plan(AlertKind::LeadCreated, score(50), &d, Some(&block), &[], None);
+            let sms = blocked.iter().find(|p| p.channel == Some(Channel::Sms)).unwrap();
+            assert_eq!(sms.skip, Some(Skip::PhoneBlocked(block)));
+        }
+        let plan = plan(AlertKind::LeadCreated, score(50), &d, None, &[], None);
+        assert!(plan.iter().all(|p| p.skip.is_none()), "{plan:?}");
     }
 
     #[test]
     fn rule_3_only_channels_the_person_chose_appear() {
         let mut sam = person(1, "Sam", 0);
         sam.prefs.channels = ChannelSet { email: false, sms: false, in_app: true };
-        let plan = plan(AlertKind::LeadCreated, score(50), &defaults(), &[sam], None);
+        let plan = plan(AlertKind::LeadCreated, score(50), &defaults(), None, &[sam], None);
         assert_eq!(skips_of(&plan, 1), vec![(Channel::InApp, None)]);
         assert_eq!(plan.iter().find(|p| p.channel == Some(Channel::InApp)).unwrap().address.as_deref(), Some("user:1"));
     }
@@ -498,7 +558,7 @@ mod tests {
         let mut owner = person(1, "Office", 0);
         owner.email = "Office@ACME.test".into();
         owner.phone = Some("+15555550100".into());
-        let plan = plan(AlertKind::LeadCreated, score(50), &defaults(), &[owner], None);
+        let plan = plan(AlertKind::LeadCreated, score(50), &defaults(), None, &[owner], None);
         let office = skips_of(&plan, 1);
         let same = |of: usize, same_as: &str| Some(Skip::Duplicate { of, same_as: same_as.into() });
         assert_eq!(office[0], (Channel::Email, same(0, "the business's notification email")));

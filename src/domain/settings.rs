@@ -2,6 +2,7 @@
 //! (DESIGN.md §2): a person's choices are stored as they chose them; the business defaults cap
 //! them when alerts are sent and when the page shows what someone will actually receive.
 use super::audit::{Change, on_off};
+use super::routing::PhoneBlock;
 use super::{AlertKind, Channel, EmailAddress, LeadScore, PhoneNumber};
 
 /// On/off for each alert kind.
@@ -168,8 +169,8 @@ impl RecipientPrefs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phone<'a> {
     Missing,
-    /// The SMS provider refused the number for good; the reason in words.
-    Refused(&'a str),
+    /// No text can go to it: refused by the provider, opted out, or not confirmed yet.
+    Blocked(&'a PhoneBlock),
     Usable,
 }
 
@@ -185,8 +186,8 @@ pub enum ChannelStatus {
     OffForBusiness { chosen: bool },
     /// SMS without a phone number on their profile.
     NoPhone { chosen: bool },
-    /// SMS to a number the provider refused (invalid, opted out); the reason in words.
-    PhoneRefused { chosen: bool, reason: String },
+    /// SMS to a number no text can go to (refused, opted out, not confirmed).
+    PhoneBlocked { chosen: bool, block: PhoneBlock },
 }
 
 impl ChannelStatus {
@@ -206,7 +207,7 @@ pub fn channel_status(
     match (channel, phone) {
         _ if !defaults.channels.get(channel) => ChannelStatus::OffForBusiness { chosen },
         (Channel::Sms, Phone::Missing) => ChannelStatus::NoPhone { chosen },
-        (Channel::Sms, Phone::Refused(reason)) => ChannelStatus::PhoneRefused { chosen, reason: reason.to_owned() },
+        (Channel::Sms, Phone::Blocked(block)) => ChannelStatus::PhoneBlocked { chosen, block: block.clone() },
         _ if chosen => ChannelStatus::Active,
         _ => ChannelStatus::NotChosen,
     }
@@ -428,11 +429,11 @@ mod tests {
         d.channels.sms = true;
         assert_eq!(channel_status(&d, &prefs(), Phone::Missing, Channel::Sms), ChannelStatus::NoPhone { chosen: true });
         assert_eq!(channel_status(&d, &prefs(), Phone::Missing, Channel::Email), ChannelStatus::Active);
-        let refused = channel_status(&d, &prefs(), Phone::Refused("opted out"), Channel::Sms);
-        assert_eq!(refused, ChannelStatus::PhoneRefused { chosen: true, reason: "opted out".into() });
+        let refused = channel_status(&d, &prefs(), Phone::Blocked(&PhoneBlock::OptedOut), Channel::Sms);
+        assert_eq!(refused, ChannelStatus::PhoneBlocked { chosen: true, block: PhoneBlock::OptedOut });
         assert!(refused.locked());
         assert_eq!(
-            summary("Sam", &prefs(), &d, Phone::Refused("opted out")),
+            summary("Sam", &prefs(), &d, Phone::Blocked(&PhoneBlock::Unconfirmed)),
             "Gets new-lead alerts, lead-update alerts, usage alerts, billing alerts by Email, In-app; every lead.",
             "the page promises only what routing will send"
         );

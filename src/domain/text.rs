@@ -69,6 +69,23 @@ fn is_gsm7(c: char) -> bool {
     c.is_ascii_alphanumeric() || " @£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ!\"#¤%&'()*+,-./:;<=>?¡ÄÖÑÜ§¿äöñüà".contains(c)
 }
 
+/// How many SMS segments a text takes: GSM-7 carries 160 septets in one (153 in each part of a
+/// longer one; `^{}[]~\|€` take two), anything else switches the whole text to UCS-2: 70 UTF-16
+/// units in one, 67 in each part.
+pub fn sms_segments(body: &str) -> u32 {
+    let extended = |c: char| "^{}[]~\\|\u{20ac}\u{c}".contains(c);
+    let (single, per_part, units) = if body.chars().all(|c| is_gsm7(c) || extended(c)) {
+        (160, 153, body.chars().map(|c| if extended(c) { 2 } else { 1 }).sum::<usize>())
+    } else {
+        (70, 67, body.encode_utf16().count())
+    };
+    match units {
+        0 => 1,
+        n if n <= single => 1,
+        n => n.div_ceil(per_part) as u32,
+    }
+}
+
 /// Keeps text inside GSM-7: common punctuation is mapped, anything else becomes "?".
 pub fn to_gsm7(s: &str) -> String {
     s.chars()
@@ -299,6 +316,19 @@ pub fn capitalize(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn segments_follow_the_encoding() {
+        assert_eq!(sms_segments(""), 1);
+        assert_eq!(sms_segments(&"a".repeat(160)), 1);
+        assert_eq!(sms_segments(&"a".repeat(161)), 2);
+        assert_eq!(sms_segments(&"a".repeat(306)), 2);
+        assert_eq!(sms_segments(&"a".repeat(307)), 3);
+        assert_eq!(sms_segments(&"{".repeat(80)), 1, "extended characters take two septets");
+        assert_eq!(sms_segments(&"{".repeat(81)), 2);
+        assert_eq!(sms_segments(&format!("{}\u{2026}", "a".repeat(69))), 1, "one character outside GSM-7: UCS-2");
+        assert_eq!(sms_segments(&format!("{}\u{2026}", "a".repeat(70))), 2);
+    }
 
     #[test]
     fn a_claimable_text_keeps_its_link_whole_in_one_segment() {

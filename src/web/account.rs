@@ -6,14 +6,16 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::error::AppError;
-use super::extract::{CsrfForm, CurrentUser, sign_in};
+use super::extract::{CsrfForm, CurrentUser, NoFields, sign_in};
+use super::phone_confirm::{self, PhoneCheck, Tell};
 use super::shell::Shell;
 use super::{AppState, render, see_other};
 use crate::db;
+use crate::domain::phone_code::Check;
 use crate::domain::{PersonName, PhoneNumber, password};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(account_page).service(save_profile).service(change_password);
+    cfg.service(account_page).service(save_profile).service(change_password).service(send_code).service(confirm_phone);
 }
 
 #[derive(Default)]
@@ -30,22 +32,35 @@ struct AccountPage {
     shell: Shell,
     email: String,
     profile: ProfileForm,
+    /// Whether the phone on file takes texts (confirmed by code, not opted out).
+    phone_check: Option<PhoneCheck>,
     password_error: Option<String>,
     status: Option<String>,
 }
 
-fn page(
+/// The page; `tell` is what to say about the phone (a code sent, a wrong code).
+async fn page(
+    state: &AppState,
     me: &CurrentUser,
     profile: Option<ProfileForm>,
     password_error: Option<String>,
     status: Option<String>,
-) -> AccountPage {
+    tell: Tell,
+) -> Result<AccountPage, AppError> {
     let profile = profile.unwrap_or_else(|| ProfileForm {
         name: me.user.name.clone(),
         phone: me.user.phone.as_ref().map(|p| p.local(me.region)).unwrap_or_default(),
         ..ProfileForm::default()
     });
-    AccountPage { shell: Shell::new(me, "account"), email: me.user.email.clone(), profile, password_error, status }
+    let phone_check = phone_confirm::check_view(state, me.business_id(), me.user.id, me.region, tell).await?;
+    Ok(AccountPage {
+        shell: Shell::new(me, "account"),
+        email: me.user.email.clone(),
+        profile,
+        phone_check,
+        password_error,
+        status,
+    })
 }
 
 #[derive(Deserialize)]
@@ -54,13 +69,18 @@ struct AccountQuery {
 }
 
 #[get("/account")]
-async fn account_page(me: CurrentUser, query: web::Query<AccountQuery>) -> Result<HttpResponse, AppError> {
+async fn account_page(
+    me: CurrentUser,
+    state: web::Data<AppState>,
+    query: web::Query<AccountQuery>,
+) -> Result<HttpResponse, AppError> {
     let status = match query.saved.as_deref() {
         Some("profile") => Some("Profile saved.".to_owned()),
         Some("password") => Some("Password changed. You were signed out everywhere else.".to_owned()),
+        Some("phone") => Some("Phone confirmed: SMS alerts go to it from now on.".to_owned()),
         _ => None,
     };
-    render(StatusCode::OK, &page(&me, None, None, status))
+    render(StatusCode::OK, &page(&state, &me, None, None, status, Tell::default()).await?)
 }
 
 #[derive(Deserialize)]
@@ -86,16 +106,60 @@ async fn save_profile(
     };
     let (Some(name), Some(phone)) = (name, phone) else {
         let status = Some("Not saved: fix the highlighted fields.".to_owned());
-        return render(StatusCode::UNPROCESSABLE_ENTITY, &page(&me, Some(form), None, status));
+        return render(StatusCode::UNPROCESSABLE_ENTITY, &page(&state, &me, Some(form), None, status, Tell::default()).await?);
     };
     let (business, user_id) = (me.business_id().to_owned(), me.user.id);
+    let new_phone = phone.clone().filter(|p| Some(p) != me.user.phone.as_ref());
     state
         .db
         .write(move |w| {
             Box::pin(async move { db::users::update_profile(w, &business, user_id, &name, phone.as_ref()).await })
         })
         .await?;
-    Ok(see_other("/account?saved=profile"))
+    // A new number takes alerts once its code is typed back: the code goes now.
+    let Some(new_phone) = new_phone else { return Ok(see_other("/account?saved=profile")) };
+    let sent =
+        phone_confirm::send_code(&state, me.business_id(), &me.business_name, me.user.id, &new_phone, me.region).await?;
+    let status = Some("Profile saved. Confirm the new phone number below to get SMS alerts on it.".to_owned());
+    render(StatusCode::OK, &page(&state, &me, None, None, status, Tell::said(sent)).await?)
+}
+
+/// `POST /account/phone/send`: a new code for the phone on file.
+#[post("/account/phone/send")]
+async fn send_code(
+    me: CurrentUser,
+    state: web::Data<AppState>,
+    CsrfForm(_): CsrfForm<NoFields>,
+) -> Result<HttpResponse, AppError> {
+    let Some(phone) = me.user.phone.clone() else {
+        let status = Some("There is no phone number to confirm: add one above first.".to_owned());
+        return render(StatusCode::UNPROCESSABLE_ENTITY, &page(&state, &me, None, None, status, Tell::default()).await?);
+    };
+    let sent = phone_confirm::send_code(&state, me.business_id(), &me.business_name, me.user.id, &phone, me.region).await?;
+    let status = if sent.1 { StatusCode::OK } else { StatusCode::TOO_MANY_REQUESTS };
+    render(status, &page(&state, &me, None, None, None, Tell::said(sent)).await?)
+}
+
+#[derive(Deserialize)]
+struct CodeInput {
+    #[serde(default)]
+    code: String,
+}
+
+/// `POST /account/phone/confirm`: the code texted to the phone on file, typed back.
+#[post("/account/phone/confirm")]
+async fn confirm_phone(
+    me: CurrentUser,
+    state: web::Data<AppState>,
+    CsrfForm(input): CsrfForm<CodeInput>,
+) -> Result<HttpResponse, AppError> {
+    match phone_confirm::enter_code(&state, me.business_id(), me.user.id, &input.code).await? {
+        Ok(Check::Confirmed) => Ok(see_other("/account?saved=phone")),
+        result => {
+            let page = page(&state, &me, None, None, None, Tell::not_confirmed(result)).await?;
+            render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -115,9 +179,8 @@ async fn change_password(
     state: web::Data<AppState>,
     CsrfForm(input): CsrfForm<PasswordInput>,
 ) -> Result<HttpResponse, AppError> {
-    let refuse = |message: String| render(StatusCode::UNPROCESSABLE_ENTITY, &page(&me, None, Some(message), None));
     if let Err(message) = password::check_new(&input.new_password, &input.confirm_password) {
-        return refuse(message);
+        return render(StatusCode::UNPROCESSABLE_ENTITY, &page(&state, &me, None, Some(message), None, Tell::default()).await?);
     }
     let stored = db::users::password_hash(&mut state.db.read().await?, me.user.id).await?.unwrap_or_default();
     let (current, new) = (input.current_password.clone(), input.new_password.clone());
@@ -127,7 +190,8 @@ async fn change_password(
         .await
         .map_err(|_| AppError::Busy)?;
     let Some(hash) = checked else {
-        return refuse("Your current password is not right.".into());
+        let message = Some("Your current password is not right.".to_owned());
+        return render(StatusCode::UNPROCESSABLE_ENTITY, &page(&state, &me, None, message, None, Tell::default()).await?);
     };
     let (hash, user_id) = (hash?, me.user.id);
     state.db.write(move |w| Box::pin(async move { db::users::set_password(w, user_id, &hash).await })).await?;

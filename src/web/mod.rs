@@ -14,6 +14,7 @@ mod dashboard;
 mod inbox;
 mod leads;
 mod notifications;
+mod phone_confirm;
 mod shell;
 mod team;
 mod twilio;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub db: Db,
     pub config: Arc<Config>,
     pub mailer: Arc<dyn EmailSender>,
+    /// Texts the codes that confirm phone numbers (alerts go through the dispatcher).
+    pub texter: Arc<dyn crate::dispatch::sms::SmsSender>,
     pub throttle: throttle::LoginThrottle,
     pub hasher: hashing::Hasher,
     /// Checked when an unknown email signs in, so that answer takes as long as a wrong password.

@@ -5,6 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 use serde::Deserialize;
 
+use super::phone_confirm;
 use super::error::AppError;
 use super::extract::{CsrfForm, CurrentUser, NoFields, PublicForm, sign_in};
 use super::limits::wait_words;
@@ -34,6 +35,8 @@ pub struct MemberView {
     pub name: String,
     pub email: String,
     pub phone: String,
+    /// A phone whose code has not been typed back yet (no texts go to it).
+    pub phone_unconfirmed: bool,
     pub role: &'static str,
     pub invited: bool,
     pub is_recipient: bool,
@@ -89,6 +92,7 @@ async fn team_page_view(
             id: u.id,
             name: u.name,
             email: u.email,
+            phone_unconfirmed: u.phone.is_some() && !u.phone_confirmed,
             phone: u.phone.map(|p| p.local(me.region)).unwrap_or_default(),
             role: u.role.label(),
             invited: !u.has_password,
@@ -179,7 +183,7 @@ async fn add_member(
     let now = unix_now();
     let (business_id, actor, token_hash) = (me.business_id().to_owned(), me.user.id, tokens::fingerprint(&token));
     let (new_name, new_email, new_phone) = (name.clone(), email.clone(), phone.clone());
-    let inserted = state
+    let user_id = state
         .db
         .write(move |w| {
             Box::pin(async move {
@@ -194,12 +198,13 @@ async fn add_member(
                 let user_id = db::users::insert(w, new_user, now).await?;
                 db::invitations::create(w, user_id, &token_hash, now + INVITATION_LIFETIME_SECS).await?;
                 let change = Change::new("team.added", None, Some(role.label().into()));
-                db::audit::record(w, &business_id, Some(actor), Some(user_id), &[change], now).await
+                db::audit::record(w, &business_id, Some(actor), Some(user_id), &[change], now).await?;
+                Ok(user_id)
             })
         })
         .await;
-    match inserted {
-        Ok(()) => {}
+    let user_id = match user_id {
+        Ok(id) => id,
         // Only someone already on this team can clash: an email with an account elsewhere gets
         // an invitation like any other, so this page never tells which emails use KaiCalls.
         Err(e) if db::is_unique_violation(&e) => {
@@ -209,7 +214,7 @@ async fn add_member(
             return render(StatusCode::CONFLICT, &page);
         }
         Err(e) => return Err(e.into()),
-    }
+    };
 
     let link = state.config.public_url.join(&format!("invite/{token}")).map(|u| u.to_string()).unwrap_or_default();
     let expires = format_utc(now + INVITATION_LIFETIME_SECS);
@@ -223,7 +228,16 @@ async fn add_member(
     };
     let invite = InviteShown { name: name.as_str().to_owned(), link, delivery, delivered };
     let blank = AddForm { role: "member".into(), ..AddForm::default() };
-    let status = Some(format!("Added {name} to the team.", name = name.as_str()));
+    let mut status = format!("Added {name} to the team.", name = name.as_str());
+    // Their phone takes alerts once they type back the code texted to it (in Account).
+    if let Some(phone) = &phone {
+        let (said, _) = phone_confirm::send_code(&state, me.business_id(), &me.business_name, user_id, phone, me.region).await?;
+        status.push_str(&format!(
+            " {said} {name} types it in Account once signed in (a new one can be sent from there).",
+            name = name.as_str()
+        ));
+    }
+    let status = Some(status);
     render(StatusCode::OK, &team_page_view(&state, &me, blank, Some(invite), status).await?)
 }
 

@@ -14,6 +14,7 @@ pub async fn sms_on(app: &TestApp, owner: &reqwest::Client, phone: &str) {
     fields.push(("notification_phone", phone));
     fields.push(("action", "save"));
     assert_eq!(app.post_form(owner, "/settings/notifications/defaults", &fields).await.status(), 303);
+    app.phones_known_good().await;
 }
 
 /// Adds a teammate with a phone as a recipient with SMS and email at `threshold`.

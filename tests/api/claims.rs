@@ -329,6 +329,7 @@ async fn after_a_claim_its_updates_reach_only_the_claimer_for_those_who_ask_and_
         ("action", "save"),
     ]);
     assert_eq!(app.post_form(&owner, "/settings/notifications/defaults", &fields).await.status(), 303);
+    app.phones_known_good().await;
     let page = app.get_html(&owner, "/settings/notifications").await;
     assert!(page.contains("On for everyone: the business sends each lead"), "{page}");
     let third = crate::alerts::event_id(app.post_event(&business, "u3", &update("L-1", "Paid", 7)).await).await;

@@ -86,7 +86,7 @@ pub async fn business_with_sms(dir: &Path) -> (String, String) {
     let created: serde_json::Value = serde_json::from_slice(&create.wait_with_output().unwrap().stdout).unwrap();
     // The server is not running yet: change the file directly.
     let writable = any_pool(&database_url(dir)).await;
-    sqlx::query("UPDATE notification_defaults SET sms_enabled = TRUE, notification_phone = '+15555550100'")
+    sqlx::query("UPDATE notification_defaults SET sms_enabled = TRUE, notification_phone = '+15555550100', phone_confirmed_at = 1")
         .execute(&writable)
         .await
         .unwrap();

@@ -166,7 +166,8 @@ async fn everyone_edits_their_own_name_and_phone() {
     assert!(bad.text().await.unwrap().contains("“call me” is not a phone number we can text"));
 
     let good = app.post_form(&member, "/account/profile", &[("name", "Ann Lee"), ("phone", "555.555.0109")]).await;
-    assert_eq!(good.status(), 303);
+    assert_eq!(good.status(), 200);
+    assert!(good.text().await.unwrap().contains("(555) 555-0109 is not confirmed"), "the page asks for the code");
     let user = kaicalls_notify::db::users::get_active(&mut app.db.read().await.unwrap(), &business.id, ann.id)
         .await
         .unwrap()

@@ -3,7 +3,9 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use askama::Template;
 
-use super::{Oob, answer};
+use super::{BusinessPhone, NotificationsPage, Oob, answer};
+use crate::domain::phone_code::Check;
+use crate::web::phone_confirm::{self, BUSINESS_PHONE, Tell};
 use crate::clock::unix_now;
 use crate::db;
 use crate::domain::settings::{CLAIMED_UPDATES_ONLY, defaults_changes};
@@ -138,7 +140,7 @@ pub async fn save_defaults(
 
     let business = me.business_id().to_owned();
     let actor = me.user.id;
-    let (new, changes) = state
+    let (new, changes, old_phone) = state
         .db
         .write(move |w| {
             Box::pin(async move {
@@ -160,11 +162,20 @@ pub async fn save_defaults(
                     db::defaults::update(w, &business, &new, now).await?;
                     db::audit::record(w, &business, Some(actor), None, &changes, now).await?;
                 }
-                Ok((new, changes.len()))
+                Ok((new, changes.len(), old.notification_phone))
             })
         })
         .await?;
     tracing::info!(changes, "business defaults saved");
+    // A new notification phone takes alerts once its code is typed back: the code goes now.
+    let phone_changed = new.notification_phone != old_phone;
+    let sent = match &new.notification_phone {
+        Some(phone) if phone_changed => Some(
+            phone_confirm::send_code(&state, me.business_id(), &me.business_name, BUSINESS_PHONE, phone, region)
+                .await?,
+        ),
+        _ => None,
+    };
 
     if !is_htmx(&req) {
         return Ok(see_other("/settings/notifications?saved=defaults#defaults"));
@@ -183,6 +194,9 @@ pub async fn save_defaults(
         oob.escalation_warnings = Some(super::escalation::warnings_now(&mut conn, me.business_id(), &new).await?);
     }
     drop(conn);
+    if phone_changed {
+        oob.business_phone = BusinessPhone::load(&state, &me, sent.map(Tell::said).unwrap_or_default()).await?;
+    }
     if switches_only {
         let typed_email = fields.get("notification_email").unwrap_or("").to_owned();
         let typed_phone = fields.get("notification_phone").unwrap_or("").to_owned();
@@ -194,4 +208,46 @@ pub async fn save_defaults(
         return render(StatusCode::OK, &SwitchesResponse { d, oob });
     }
     render(StatusCode::OK, &DefaultsResponse { d, oob })
+}
+
+/// `POST /settings/notifications/phone/send`: a new code for the business's notification phone.
+#[post("/settings/notifications/phone/send")]
+pub async fn send_business_code(
+    me: CurrentUser,
+    state: web::Data<AppState>,
+    CsrfForm(_): CsrfForm<Fields>,
+) -> Result<HttpResponse, AppError> {
+    me.require_manager("confirm the notification phone")?;
+    let defaults = db::defaults::of(&mut state.db.read().await?, me.business_id()).await?;
+    let tell = match &defaults.notification_phone {
+        Some(phone) => Tell::said(
+            phone_confirm::send_code(&state, me.business_id(), &me.business_name, BUSINESS_PHONE, phone, me.region)
+                .await?,
+        ),
+        None => Tell::said(("There is no notification phone to confirm: add one above first.".into(), false)),
+    };
+    let code = if tell.message.as_ref().is_some_and(|m| m.1) { StatusCode::OK } else { StatusCode::TOO_MANY_REQUESTS };
+    phone_page(&state, &me, code, tell).await
+}
+
+/// `POST /settings/notifications/phone/confirm`: the code texted to the notification phone.
+#[post("/settings/notifications/phone/confirm")]
+pub async fn confirm_business_phone(
+    me: CurrentUser,
+    state: web::Data<AppState>,
+    CsrfForm(fields): CsrfForm<Fields>,
+) -> Result<HttpResponse, AppError> {
+    me.require_manager("confirm the notification phone")?;
+    let typed = fields.get("code").unwrap_or("");
+    match phone_confirm::enter_code(&state, me.business_id(), BUSINESS_PHONE, typed).await? {
+        Ok(Check::Confirmed) => Ok(see_other("/settings/notifications?saved=phone#defaults")),
+        result => phone_page(&state, &me, StatusCode::UNPROCESSABLE_ENTITY, Tell::not_confirmed(result)).await,
+    }
+}
+
+/// The whole page with `tell` said by the notification phone.
+async fn phone_page(state: &AppState, me: &CurrentUser, code: StatusCode, tell: Tell) -> Result<HttpResponse, AppError> {
+    let mut page = NotificationsPage::load(state, me, None).await?;
+    page.business_phone = BusinessPhone::load(state, me, tell).await?;
+    render(code, &page)
 }

@@ -17,6 +17,7 @@ use serde::Deserialize;
 
 use super::error::AppError;
 use super::extract::{CurrentUser, is_htmx};
+use super::phone_confirm::{self, BUSINESS_PHONE, PhoneCheck, Tell};
 use super::shell::Shell;
 use super::{AppState, render};
 use crate::clock::format_utc;
@@ -33,6 +34,8 @@ pub use webhook::{WebhookView, webhook_view};
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(notifications_page)
         .service(defaults::save_defaults)
+        .service(defaults::send_business_code)
+        .service(defaults::confirm_business_phone)
         .service(escalation::save_escalation)
         .service(recipients::add_recipient)
         .service(recipients::save_grid)
@@ -60,6 +63,25 @@ pub struct Oob {
     pub recipients: Option<RecipientsView>,
     /// The escalation section's warnings, drawn again (the business defaults changed).
     pub escalation_warnings: Option<Vec<String>>,
+    /// The business phone's confirmation, drawn again (the notification phone changed).
+    pub business_phone: Option<BusinessPhone>,
+}
+
+/// Whether the business's notification phone is confirmed, with its code forms (owners and
+/// admins only; outside the defaults form, since a form cannot hold another).
+pub struct BusinessPhone {
+    pub check: Option<PhoneCheck>,
+    pub csrf: String,
+}
+
+impl BusinessPhone {
+    pub async fn load(state: &AppState, me: &CurrentUser, tell: Tell) -> Result<Option<Self>, AppError> {
+        if !me.manages_business() {
+            return Ok(None);
+        }
+        let check = phone_confirm::check_view(state, me.business_id(), BUSINESS_PHONE, me.region, tell).await?;
+        Ok(Some(Self { check, csrf: me.csrf_token.clone() }))
+    }
 }
 
 impl Oob {
@@ -81,6 +103,7 @@ pub struct NotificationsPage {
     alerts: AlertsView,
     webhook: Option<WebhookView>,
     d: DefaultsView,
+    business_phone: Option<BusinessPhone>,
     escalation: EscalationView,
     recipients: RecipientsView,
     audit: Vec<AuditLine>,
@@ -107,6 +130,7 @@ impl NotificationsPage {
             alerts: alerts::alerts_view(conn, me).await?,
             webhook: webhook::webhook_view(conn, state, me).await?,
             d: DefaultsView::new(defaults, me.manages_business(), me.region),
+            business_phone: BusinessPhone::load(state, me, Tell::default()).await?,
             recipients: recipients::recipients_view(conn, me, defaults).await?,
             escalation: escalation::escalation_view(conn, me, defaults).await?,
             audit: audit_lines(conn, me.business_id()).await?,
@@ -159,6 +183,7 @@ async fn notifications_page(
     let status = match query.saved.as_deref() {
         Some("defaults") => Some("Business defaults saved."),
         Some("escalation") => Some("Escalation saved."),
+        Some("phone") => Some("Notification phone confirmed: SMS alerts go to it from now on."),
         Some("recipient" | "recipients") => Some("Recipient preferences saved."),
         Some("unchanged") => Some("No changes to save."),
         Some("added") => Some("Recipient added. Set their channels and threshold below."),

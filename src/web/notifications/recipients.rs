@@ -12,6 +12,7 @@ use crate::db;
 use crate::db::recipients::Recipient;
 use crate::domain::audit::Change;
 use crate::domain::claim;
+use crate::domain::routing::PhoneBlock;
 use crate::domain::settings::{
     CLAIMED_UPDATES_ONLY, ChannelStatus, channel_status, prefs_changes, reach_sentence, requested_prefs, summary,
 };
@@ -89,8 +90,18 @@ impl RecipientView {
                     .map(|reason| business_off(reason, *chosen, &format!("{who} it again once it is back on."))),
                 ChannelStatus::NoPhone { .. } if is_me => Some("Add your phone number in Account to get SMS.".into()),
                 ChannelStatus::NoPhone { .. } => Some(format!("No phone number: {} can add one in Account.", r.name)),
-                ChannelStatus::PhoneRefused { reason, .. } => {
+                ChannelStatus::PhoneBlocked { block: PhoneBlock::Refused(reason), .. } => {
                     Some(format!("{}: a new number in Account turns SMS back on.", capitalize(reason)))
+                }
+                ChannelStatus::PhoneBlocked { block: PhoneBlock::OptedOut, .. } => Some(format!(
+                    "{} phone replied STOP: replying START from it turns SMS back on.",
+                    if is_me { "Your".to_owned() } else { format!("{}\u{2019}s", r.name) }
+                )),
+                ChannelStatus::PhoneBlocked { block: PhoneBlock::Unconfirmed, .. } if is_me => {
+                    Some("Phone not confirmed: enter the code texted to it in Account to get SMS.".into())
+                }
+                ChannelStatus::PhoneBlocked { block: PhoneBlock::Unconfirmed, .. } => {
+                    Some(format!("Phone not confirmed: {} enters the code texted to it in Account.", r.name))
                 }
                 _ => None,
             };

@@ -64,22 +64,6 @@ pub fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn secrets_have_their_documented_shape() {
-        let secret = webhook_secret();
-        let key = STANDARD.decode(secret.strip_prefix("whsec_").unwrap()).unwrap();
-        assert_eq!(key.len(), 32);
-        assert_ne!(random_token(), random_token());
-        assert!(business_id().starts_with("biz_") && business_id().len() == 36);
-        assert_eq!(fingerprint("abc").len(), 64);
-        assert!(same("abc", "abc") && !same("abc", "abd") && !same("abc", "ab"));
-    }
-}
-
 /// A 6-digit code to confirm a phone number, leading zeros kept.
 pub fn phone_code() -> String {
     use rand::Rng;
@@ -96,4 +80,20 @@ pub fn phone_code_hash(key: &[u8], subject: &str, phone: &str, code: &str) -> St
         mac.update(b"\0");
     }
     URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_have_their_documented_shape() {
+        let secret = webhook_secret();
+        let key = STANDARD.decode(secret.strip_prefix("whsec_").unwrap()).unwrap();
+        assert_eq!(key.len(), 32);
+        assert_ne!(random_token(), random_token());
+        assert!(business_id().starts_with("biz_") && business_id().len() == 36);
+        assert_eq!(fingerprint("abc").len(), 64);
+        assert!(same("abc", "abc") && !same("abc", "abd") && !same("abc", "ab"));
+    }
 }

@@ -113,17 +113,9 @@ pub enum Outcome {
         segments: Option<i64>,
     },
     /// A passing failure: try again at `at_ms`.
-    Retry {
-        id: i64,
-        at_ms: i64,
-        error: String,
-    },
+    Retry { id: i64, at_ms: i64, error: String },
     /// The end: `Failed` (refused for good) or `Dead` (gave up retrying).
-    Ended {
-        id: i64,
-        status: DeliveryStatus,
-        error: String,
-    },
+    Ended { id: i64, status: DeliveryStatus, error: String },
 }
 
 /// Writes a batch of outcomes: one statement per kind of outcome. Only pending deliveries

@@ -517,7 +517,10 @@ mod tests {
 
     fn routing() -> HashMap<String, Arc<Routing>> {
         let defaults = BusinessDefaults::for_new_business(EmailAddress::parse("o@b.test").unwrap());
-        HashMap::from([("b".to_owned(), Arc::new(Routing { defaults, people: Vec::new(), escalation: None, business_phone: None }))])
+        HashMap::from([(
+            "b".to_owned(),
+            Arc::new(Routing { defaults, people: Vec::new(), escalation: None, business_phone: None }),
+        )])
     }
 
     #[test]

@@ -22,10 +22,12 @@ pub async fn opt_out(w: &mut Write, phone: &str, keyword: &str, now_ms: i64) -> 
     }
     let done = execute!(
         w,
-        sqlx::query("INSERT INTO sms_opt_outs (phone, keyword, at_ms) VALUES ($1, $2, $3) ON CONFLICT (phone) DO NOTHING")
-            .bind(phone)
-            .bind(keyword)
-            .bind(now_ms)
+        sqlx::query(
+            "INSERT INTO sms_opt_outs (phone, keyword, at_ms) VALUES ($1, $2, $3) ON CONFLICT (phone) DO NOTHING"
+        )
+        .bind(phone)
+        .bind(keyword)
+        .bind(now_ms)
     )?;
     Ok(done == 1)
 }
@@ -212,14 +214,16 @@ pub async fn inbound_from(conn: &mut impl Link, phones: &[String], limit: i64) -
 
 /// The phone numbers of a business (its people's and its notification phone), at most 1000.
 pub async fn phones_of(conn: &mut impl Link, business_id: &str) -> sqlx::Result<Vec<String>> {
-    on!(conn, |cx| sqlx::query_scalar(
+    on!(conn, |cx| {
+        sqlx::query_scalar(
         "SELECT phone FROM users WHERE business_id = $1 AND removed_at IS NULL AND phone IS NOT NULL
          UNION SELECT notification_phone FROM notification_defaults WHERE business_id = $1 AND notification_phone IS NOT NULL
          LIMIT 1000",
     )
     .bind(business_id)
     .fetch_all(cx)
-    .await)
+    .await
+    })
 }
 
 /// Whether `phone` replied STOP (and not START since).

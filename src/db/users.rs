@@ -209,7 +209,8 @@ pub async fn get_signed_in(conn: &mut impl Link, user_id: i64) -> sqlx::Result<O
         business_region: String,
         unread: i64,
     }
-    let row: Option<Row> = on!(conn, |cx| sqlx::query_as(
+    let row: Option<Row> = on!(conn, |cx| {
+        sqlx::query_as(
         "SELECT u.id, u.business_id, u.name, u.email, u.phone, u.role, u.password_hash IS NOT NULL AS has_password,
                 u.phone_confirmed_at IS NOT NULL AS phone_confirmed, u.created_at, b.name AS business_name, b.region AS business_region,
                 u.unread
@@ -218,7 +219,8 @@ pub async fn get_signed_in(conn: &mut impl Link, user_id: i64) -> sqlx::Result<O
     )
     .bind(user_id)
     .fetch_optional(cx)
-    .await)?;
+    .await
+    })?;
     Ok(row.map(|r| SignedIn {
         user: r.user.into(),
         business_name: r.business_name,

@@ -16,12 +16,7 @@ pub struct Decision {
     pub refused_number: Option<String>,
 }
 
-pub fn decide(
-    d: &Claimed,
-    result: Result<Sent, Failure>,
-    now_ms: i64,
-    settings: &DispatchSettings,
-) -> Decision {
+pub fn decide(d: &Claimed, result: Result<Sent, Failure>, now_ms: i64, settings: &DispatchSettings) -> Decision {
     let id = d.id;
     let (outcome, refused_number) = match result {
         Ok(Sent { provider_id, segments }) => (Outcome::Sent { id, provider_id, segments }, None),

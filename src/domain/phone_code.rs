@@ -54,7 +54,9 @@ pub fn may_send(pending: Option<&Pending>, phone: &str, now: i64) -> Result<Send
 pub enum Check {
     Confirmed,
     /// Wrong; `left` more tries (0: the code is now locked).
-    Wrong { left: i64 },
+    Wrong {
+        left: i64,
+    },
     /// Tried wrong too often: a new code is needed.
     Locked,
     Expired,
@@ -75,7 +77,9 @@ impl Check {
             Self::Wrong { left: 0 } => "That code is not right, and it was the last try: send a new code.".into(),
             Self::Wrong { left: 1 } => "That code is not right. 1 try left.".into(),
             Self::Wrong { left } => format!("That code is not right. {left} tries left."),
-            Self::Locked => format!("That code was entered wrong {MAX_TRIES} times, so it no longer works: send a new code."),
+            Self::Locked => {
+                format!("That code was entered wrong {MAX_TRIES} times, so it no longer works: send a new code.")
+            }
             Self::Expired => "That code has expired (codes work for 10 minutes): send a new code.".into(),
             Self::NoCode => "No code is waiting for this number: send a code first.".into(),
         }

@@ -103,7 +103,14 @@ pub fn plan_event(
         state: EventState::Planned,
         note: None,
         usage_threshold,
-        decisions: routing::plan(kind, score, &routing.defaults, routing.business_phone.as_ref(), &routing.people, claimed),
+        decisions: routing::plan(
+            kind,
+            score,
+            &routing.defaults,
+            routing.business_phone.as_ref(),
+            &routing.people,
+            claimed,
+        ),
     }
 }
 

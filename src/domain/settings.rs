@@ -191,9 +191,10 @@ pub enum ChannelStatus {
 }
 
 impl ChannelStatus {
-    /// True when the person cannot change the choice from the page (it is kept as it is).
+    /// True when the person cannot change the choice from the page (it is kept as it is). SMS
+    /// to a phone waiting for its code can be chosen: it starts once the code is typed back.
     pub fn locked(&self) -> bool {
-        !matches!(self, Self::Active | Self::NotChosen)
+        !matches!(self, Self::Active | Self::NotChosen | Self::PhoneBlocked { block: PhoneBlock::Unconfirmed, .. })
     }
 }
 

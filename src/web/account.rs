@@ -106,7 +106,10 @@ async fn save_profile(
     };
     let (Some(name), Some(phone)) = (name, phone) else {
         let status = Some("Not saved: fix the highlighted fields.".to_owned());
-        return render(StatusCode::UNPROCESSABLE_ENTITY, &page(&state, &me, Some(form), None, status, Tell::default()).await?);
+        return render(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &page(&state, &me, Some(form), None, status, Tell::default()).await?,
+        );
     };
     let (business, user_id) = (me.business_id().to_owned(), me.user.id);
     let new_phone = phone.clone().filter(|p| Some(p) != me.user.phone.as_ref());
@@ -118,8 +121,9 @@ async fn save_profile(
         .await?;
     // A new number takes alerts once its code is typed back: the code goes now.
     let Some(new_phone) = new_phone else { return Ok(see_other("/account?saved=profile")) };
-    let sent =
-        phone_confirm::send_code(&state, me.business_id(), &me.business_name, me.user.id, &new_phone, me.region).await?;
+    let sent = phone_confirm::send_code(&state, me.business_id(), &me.business_name, me.user.id, &new_phone)
+        .await?
+        .words(&new_phone.local(me.region), phone_confirm::ENTER_BELOW);
     let status = Some("Profile saved. Confirm the new phone number below to get SMS alerts on it.".to_owned());
     render(StatusCode::OK, &page(&state, &me, None, None, status, Tell::said(sent)).await?)
 }
@@ -133,9 +137,14 @@ async fn send_code(
 ) -> Result<HttpResponse, AppError> {
     let Some(phone) = me.user.phone.clone() else {
         let status = Some("There is no phone number to confirm: add one above first.".to_owned());
-        return render(StatusCode::UNPROCESSABLE_ENTITY, &page(&state, &me, None, None, status, Tell::default()).await?);
+        return render(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &page(&state, &me, None, None, status, Tell::default()).await?,
+        );
     };
-    let sent = phone_confirm::send_code(&state, me.business_id(), &me.business_name, me.user.id, &phone, me.region).await?;
+    let sent = phone_confirm::send_code(&state, me.business_id(), &me.business_name, me.user.id, &phone)
+        .await?
+        .words(&phone.local(me.region), phone_confirm::ENTER_BELOW);
     let status = if sent.1 { StatusCode::OK } else { StatusCode::TOO_MANY_REQUESTS };
     render(status, &page(&state, &me, None, None, None, Tell::said(sent)).await?)
 }
@@ -180,7 +189,10 @@ async fn change_password(
     CsrfForm(input): CsrfForm<PasswordInput>,
 ) -> Result<HttpResponse, AppError> {
     if let Err(message) = password::check_new(&input.new_password, &input.confirm_password) {
-        return render(StatusCode::UNPROCESSABLE_ENTITY, &page(&state, &me, None, Some(message), None, Tell::default()).await?);
+        return render(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &page(&state, &me, None, Some(message), None, Tell::default()).await?,
+        );
     }
     let stored = db::users::password_hash(&mut state.db.read().await?, me.user.id).await?.unwrap_or_default();
     let (current, new) = (input.current_password.clone(), input.new_password.clone());
@@ -191,7 +203,10 @@ async fn change_password(
         .map_err(|_| AppError::Busy)?;
     let Some(hash) = checked else {
         let message = Some("Your current password is not right.".to_owned());
-        return render(StatusCode::UNPROCESSABLE_ENTITY, &page(&state, &me, None, message, None, Tell::default()).await?);
+        return render(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &page(&state, &me, None, message, None, Tell::default()).await?,
+        );
     };
     let (hash, user_id) = (hash?, me.user.id);
     state.db.write(move |w| Box::pin(async move { db::users::set_password(w, user_id, &hash).await })).await?;

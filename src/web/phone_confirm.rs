@@ -74,29 +74,76 @@ pub async fn check_view(
     tell: Tell,
 ) -> Result<Option<PhoneCheck>, AppError> {
     let mut conn = state.db.read().await?;
-    let Some((phone, confirmed)) = db::phone_codes::state(&mut conn, business_id, whose).await? else { return Ok(None) };
+    let Some((phone, confirmed)) = db::phone_codes::state(&mut conn, business_id, whose).await? else {
+        return Ok(None);
+    };
     let opted_out = db::sms::is_opted_out(&mut conn, &phone).await?;
     let pending = match db::phone_codes::pending(&mut conn, business_id, whose).await? {
         Some(p) if !confirmed && p.phone == phone && p.expires_at > unix_now() && p.tries < phone_code::MAX_TRIES => {
-            Some(format!("A code was texted at {}; it works until {}.", format_utc(p.sent_at), format_utc(p.expires_at)))
+            Some(format!(
+                "A code was texted at {}; it works until {}.",
+                format_utc(p.sent_at),
+                format_utc(p.expires_at)
+            ))
         }
         _ => None,
     };
-    let mut check =
-        PhoneCheck { phone: local_format(&phone, region), confirmed, opted_out, pending, message: None, code_error: None };
+    let mut check = PhoneCheck {
+        phone: local_format(&phone, region),
+        confirmed,
+        opted_out,
+        pending,
+        message: None,
+        code_error: None,
+    };
     tell.apply(&mut check);
     Ok(Some(check))
 }
 
-/// Texts a new code to `phone` (the one on file for `whose`); answers what to tell the person.
+/// What became of a request for a code.
+pub enum CodeSent {
+    Texted,
+    /// No SMS provider here: written to the outbox file.
+    Written(String),
+    /// Too soon after the last code; seconds to wait.
+    Wait(i64),
+    Failed(String),
+}
+
+impl CodeSent {
+    /// In words, for the number as written locally; `then` says where the code is typed.
+    pub fn words(&self, local: &str, then: &str) -> (String, bool) {
+        match self {
+            Self::Texted => (format!("We texted a code to {local}. {then}"), true),
+            Self::Written(file) => (
+                format!(
+                    "No SMS provider is set up, so the code for {local} was written to {file} instead of texted. {then}"
+                ),
+                true,
+            ),
+            Self::Wait(secs) => (
+                format!(
+                    "A code was texted to {local} a short while ago. Wait {} before asking for another.",
+                    phone_code::wait_words(*secs)
+                ),
+                false,
+            ),
+            Self::Failed(e) => (
+                format!("The code could not be texted to {local}: {e}. Check the number, then send a new code."),
+                false,
+            ),
+        }
+    }
+}
+
+/// Texts a new code to `phone` (the one on file for `whose`), unless one went moments ago.
 pub async fn send_code(
     state: &AppState,
     business_id: &str,
     business_name: &str,
     whose: Whose,
     phone: &PhoneNumber,
-    region: Region,
-) -> Result<(String, bool), AppError> {
+) -> Result<CodeSent, AppError> {
     let now = unix_now();
     let code = tokens::phone_code();
     let (number, hash) = (phone.as_str().to_owned(), code_hash(state, whose, phone.as_str(), &code));
@@ -124,32 +171,31 @@ pub async fn send_code(
             })
         })
         .await?;
-    let local = phone.local(region);
     if let Err(wait) = allowed {
-        let message = format!(
-            "A code was texted to {local} a short while ago. Wait {} before asking for another.",
-            phone_code::wait_words(wait)
-        );
-        return Ok((message, false));
+        return Ok(CodeSent::Wait(wait));
     }
-    match state.texter.send(phone.as_str(), &phone_code::text(&code, business_name), true).await {
-        Ok(_) if state.config.sms_api.is_none() => Ok((
-            format!(
-                "No SMS provider is set up, so the code for {local} was written to {} instead of texted. Enter it below within 10 minutes.",
-                state.config.sms_outbox_file().display()
-            ),
-            true,
-        )),
-        Ok(_) => Ok((format!("We texted a code to {local}. Enter it below within 10 minutes."), true)),
+    Ok(match state.texter.send(phone.as_str(), &phone_code::text(&code, business_name), true).await {
+        Ok(_) if state.config.sms_api.is_none() => {
+            CodeSent::Written(state.config.sms_outbox_file().display().to_string())
+        }
+        Ok(_) => CodeSent::Texted,
         Err(e) => {
             tracing::warn!(error = %e, "a phone code was not sent");
-            Ok((format!("The code could not be texted to {local}: {e}. Check the number, then send a new code."), false))
+            CodeSent::Failed(e.to_string())
         }
-    }
+    })
 }
 
+/// Where a person types the code on the page that sent it.
+pub const ENTER_BELOW: &str = "Enter it below within 10 minutes.";
+
 /// Checks a typed code for the phone on file; `Err` is the field's error.
-pub async fn enter_code(state: &AppState, business_id: &str, whose: Whose, typed: &str) -> Result<Result<Check, String>, AppError> {
+pub async fn enter_code(
+    state: &AppState,
+    business_id: &str,
+    whose: Whose,
+    typed: &str,
+) -> Result<Result<Check, String>, AppError> {
     let typed = match phone_code::parse_typed(typed) {
         Ok(code) => code,
         Err(e) => return Ok(Err(e)),

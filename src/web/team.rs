@@ -5,10 +5,10 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::phone_confirm;
 use super::error::AppError;
 use super::extract::{CsrfForm, CurrentUser, NoFields, PublicForm, sign_in};
 use super::limits::wait_words;
+use super::phone_confirm;
 use super::shell::{PublicAssets, Shell};
 use super::{AppState, render, render_public, retry_after_secs, see_other};
 use crate::clock::{format_utc, unix_now};
@@ -231,11 +231,10 @@ async fn add_member(
     let mut status = format!("Added {name} to the team.", name = name.as_str());
     // Their phone takes alerts once they type back the code texted to it (in Account).
     if let Some(phone) = &phone {
-        let (said, _) = phone_confirm::send_code(&state, me.business_id(), &me.business_name, user_id, phone, me.region).await?;
-        status.push_str(&format!(
-            " {said} {name} types it in Account once signed in (a new one can be sent from there).",
-            name = name.as_str()
-        ));
+        let then = format!("{} types it in Account once signed in (a new one can be sent from there).", name.as_str());
+        let sent = phone_confirm::send_code(&state, me.business_id(), &me.business_name, user_id, phone).await?;
+        status.push(' ');
+        status.push_str(&sent.words(&phone.local(me.region), &then).0);
     }
     let status = Some(status);
     render(StatusCode::OK, &team_page_view(&state, &me, blank, Some(invite), status).await?)

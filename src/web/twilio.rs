@@ -38,7 +38,10 @@ async fn signed_form(
     path: &str,
 ) -> Result<Vec<(String, String)>, HttpResponse> {
     let Some(api) = &state.config.sms_api else {
-        return Err(answer(StatusCode::NOT_FOUND, "No SMS provider is configured, so Twilio's webhooks are not taken."));
+        return Err(answer(
+            StatusCode::NOT_FOUND,
+            "No SMS provider is configured, so Twilio's webhooks are not taken.",
+        ));
     };
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
@@ -151,7 +154,11 @@ async fn inbound(req: HttpRequest, payload: web::Payload, state: web::Data<AppSt
                     }
                     Asked::Start => {
                         let was = db::sms::opt_in(w, &from).await?;
-                        let outcome = if was { "Opted back in (START): texts go to this number again." } else { "START from a number that had not opted out." };
+                        let outcome = if was {
+                            "Opted back in (START): texts go to this number again."
+                        } else {
+                            "START from a number that had not opted out."
+                        };
                         (outcome.to_owned(), None)
                     }
                     Asked::Help => {
@@ -184,12 +191,17 @@ async fn claim_by_reply(
     now_ms: i64,
 ) -> sqlx::Result<(String, Option<String>)> {
     let Some(last) = last else {
-        return Ok(("1 from a number no lead alert was texted to in the last 7 days.".into(), Some("There is no recent lead alert to claim from this number.".into())));
+        return Ok((
+            "1 from a number no lead alert was texted to in the last 7 days.".into(),
+            Some("There is no recent lead alert to claim from this number.".into()),
+        ));
     };
     let (Some(lead_id), Some(user_id)) = (last.lead_id.as_deref(), last.user_id) else {
         return Ok((
             "1, but the last text to this number was not a lead alert to a person.".into(),
-            Some("The last text to this phone was not a lead you can claim. Use the claim link in a lead alert.".into()),
+            Some(
+                "The last text to this phone was not a lead you can claim. Use the claim link in a lead alert.".into(),
+            ),
         ));
     };
     // The number must still be theirs: a number given up and reused by someone else claims nothing.
@@ -209,10 +221,19 @@ async fn claim_by_reply(
     let holder = after.claimed_by_name.clone().unwrap_or_else(|| "someone else".into());
     Ok(if won {
         let call = after.phone.as_deref().map(|p| format!(" Call {p}.")).unwrap_or_default();
-        (format!("Claimed {name} for {holder}."), Some(to_gsm7(&format!("{name} is yours: everyone else sees you took it.{call}"))))
+        (
+            format!("Claimed {name} for {holder}."),
+            Some(to_gsm7(&format!("{name} is yours: everyone else sees you took it.{call}"))),
+        )
     } else if after.claimed_by == Some(user_id) {
-        (format!("1 again: {name} was already claimed by {holder}."), Some(to_gsm7(&format!("{name} is already yours."))))
+        (
+            format!("1 again: {name} was already claimed by {holder}."),
+            Some(to_gsm7(&format!("{name} is already yours."))),
+        )
     } else {
-        (format!("1, but {holder} had claimed {name} first."), Some(to_gsm7(&format!("{holder} already claimed {name}."))))
+        (
+            format!("1, but {holder} had claimed {name} first."),
+            Some(to_gsm7(&format!("{holder} already claimed {name}."))),
+        )
     })
 }

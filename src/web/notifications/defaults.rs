@@ -4,14 +4,14 @@ use actix_web::{HttpRequest, HttpResponse, post, web};
 use askama::Template;
 
 use super::{BusinessPhone, NotificationsPage, Oob, answer};
-use crate::domain::phone_code::Check;
-use crate::web::phone_confirm::{self, BUSINESS_PHONE, Tell};
 use crate::clock::unix_now;
 use crate::db;
+use crate::domain::phone_code::Check;
 use crate::domain::settings::{CLAIMED_UPDATES_ONLY, defaults_changes};
 use crate::domain::{AlertKind, BusinessDefaults, Channel, ChannelSet, EmailAddress, KindSet, PhoneNumber, Region};
 use crate::web::error::AppError;
 use crate::web::extract::{CsrfForm, CurrentUser, Fields, is_htmx};
+use crate::web::phone_confirm::{self, BUSINESS_PHONE, Tell};
 use crate::web::{AppState, render, see_other};
 
 #[derive(Clone)]
@@ -171,8 +171,9 @@ pub async fn save_defaults(
     let phone_changed = new.notification_phone != old_phone;
     let sent = match &new.notification_phone {
         Some(phone) if phone_changed => Some(
-            phone_confirm::send_code(&state, me.business_id(), &me.business_name, BUSINESS_PHONE, phone, region)
-                .await?,
+            phone_confirm::send_code(&state, me.business_id(), &me.business_name, BUSINESS_PHONE, phone)
+                .await?
+                .words(&phone.local(region), phone_confirm::ENTER_BELOW),
         ),
         _ => None,
     };
@@ -221,8 +222,9 @@ pub async fn send_business_code(
     let defaults = db::defaults::of(&mut state.db.read().await?, me.business_id()).await?;
     let tell = match &defaults.notification_phone {
         Some(phone) => Tell::said(
-            phone_confirm::send_code(&state, me.business_id(), &me.business_name, BUSINESS_PHONE, phone, me.region)
-                .await?,
+            phone_confirm::send_code(&state, me.business_id(), &me.business_name, BUSINESS_PHONE, phone)
+                .await?
+                .words(&phone.local(me.region), phone_confirm::ENTER_BELOW),
         ),
         None => Tell::said(("There is no notification phone to confirm: add one above first.".into(), false)),
     };
@@ -246,7 +248,12 @@ pub async fn confirm_business_phone(
 }
 
 /// The whole page with `tell` said by the notification phone.
-async fn phone_page(state: &AppState, me: &CurrentUser, code: StatusCode, tell: Tell) -> Result<HttpResponse, AppError> {
+async fn phone_page(
+    state: &AppState,
+    me: &CurrentUser,
+    code: StatusCode,
+    tell: Tell,
+) -> Result<HttpResponse, AppError> {
     let mut page = NotificationsPage::load(state, me, None).await?;
     page.business_phone = BusinessPhone::load(state, me, tell).await?;
     render(code, &page)

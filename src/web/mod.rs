@@ -16,6 +16,7 @@ mod leads;
 mod notifications;
 mod phone_confirm;
 mod shell;
+mod sms;
 mod team;
 mod twilio;
 mod unsubscribe;
@@ -68,6 +69,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(inbox::routes)
         .configure(leads::routes)
         .configure(billing::routes)
+        .configure(sms::routes)
         .configure(unsubscribe::routes)
         .configure(claim::routes);
 }

@@ -15,6 +15,7 @@ mod notifications;
 mod pages;
 mod phone_codes;
 mod security;
+mod sms_page;
 mod sms_replies;
 mod sms_status;
 mod smtp;

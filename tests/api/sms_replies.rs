@@ -12,7 +12,7 @@ const INBOUND: &str = "http://kaicalls.test/webhooks/twilio/inbound";
 const SAM: &str = "+15555550101";
 
 /// Posts a text from `from`, signed as Twilio signs it (or with `signature` as given).
-async fn text_back(app: &TestApp, from: &str, body: &str, signature: Option<&str>) -> reqwest::Response {
+pub async fn text_back(app: &TestApp, from: &str, body: &str, signature: Option<&str>) -> reqwest::Response {
     let params: Vec<(String, String)> = [
         ("MessageSid", format!("SMin{:028}", body.len())),
         ("AccountSid", twilio::SID.to_owned()),

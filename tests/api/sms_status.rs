@@ -11,7 +11,7 @@ use crate::twilio;
 const CALLBACK: &str = "http://kaicalls.test/webhooks/twilio/status";
 
 /// Posts a callback signed as Twilio signs it (or with `signature` as given).
-async fn callback(app: &TestApp, params: &[(&str, &str)], signature: Option<&str>) -> reqwest::Response {
+pub async fn callback(app: &TestApp, params: &[(&str, &str)], signature: Option<&str>) -> reqwest::Response {
     let owned: Vec<(String, String)> = params.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
     let signed = sms_status::signature(twilio::TOKEN, CALLBACK, &owned);
     let mut request = client().post(app.url("/webhooks/twilio/status")).form(&owned);

@@ -73,7 +73,7 @@ struct AlertsFragment {
     alerts: AlertsView,
 }
 
-fn event_title(event: &EventRow) -> String {
+pub(crate) fn event_title(event: &EventRow) -> String {
     let lead = |what: &str, l: Lead| {
         let score = l.score.map(|s| format!("score {s}")).unwrap_or_else(|| "no score".into());
         format!("{what}: {} ({score})", l.name.unwrap_or_else(|| "Unknown caller".into()))

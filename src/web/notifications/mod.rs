@@ -7,6 +7,8 @@ mod escalation;
 mod recipients;
 mod webhook;
 
+pub(crate) use alerts::event_title;
+
 use std::future::Future;
 
 use crate::db::Link;

@@ -437,13 +437,14 @@ async fn rapid_toggling_leaves_the_stored_state_equal_to_what_the_page_shows() {
 }
 
 /// Every page a signed-in person can open (the same list for the accessibility and width checks).
-const SIGNED_IN_PAGES: [&str; 9] = [
+const SIGNED_IN_PAGES: [&str; 10] = [
     "/",
     "/settings/notifications",
     "/settings/notifications/log",
     "/notifications",
     "/leads",
     "/billing",
+    "/sms",
     "/team",
     "/account",
     "/no-such-page",
@@ -684,5 +685,65 @@ async fn the_owner_sets_an_escalation_and_a_lead_nobody_claims_reaches_them() {
     let row = "//tr[td[normalize-space()='Jane Doe']]";
     let state = b.client.find(Locator::XPath(row)).await.unwrap().text().await.unwrap();
     assert!(state.contains("Escalated: not claimed after 15 min"), "{state}");
+    b.client.clone().close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_teammate_confirms_their_phone_by_code_and_the_owner_finds_the_text_that_did_not_arrive() {
+    let app = spawn_app().await;
+    let business = app.create_business("Acme Plumbing", "owner@acme.test").await;
+    let owner = app.login("owner@acme.test").await;
+    crate::alerts::sms_on(&app, &owner, "(555) 555-0100").await;
+    let ann = app.add_user(&business, "Ann Lee", "ann@acme.test", None, Role::Member).await;
+    let row = app.add_recipient(&owner, ann.id).await;
+    let Some(b) = browser(&app, true).await else { return };
+
+    // Ann adds her phone; it is not confirmed until she types the code texted to it.
+    b.login("ann@acme.test").await;
+    b.open("/account").await;
+    b.retype(&b.field("Mobile phone").await, "(555) 555-0109").await;
+    b.button("Save profile").await.click().await.unwrap();
+    b.client
+        .wait()
+        .for_element(Locator::XPath("//p[contains(normalize-space(.), '(555) 555-0109 is not confirmed')]"))
+        .await
+        .expect("the page asks for the code");
+    let text = app.twilio.received().into_iter().rev().find(|t| t.to == "+15555550109").expect("a code was texted");
+    b.field("Code").await.send_keys(&text.body[..6]).await.unwrap();
+    b.button("Confirm phone").await.click().await.unwrap();
+    b.client
+        .wait()
+        .for_element(Locator::XPath("//p[contains(normalize-space(.), '(555) 555-0109 is confirmed')]"))
+        .await
+        .expect("confirmed");
+    let prefs = [("sms_enabled", "on"), ("lead_created", "on"), ("min_lead_score", "0")];
+    let ann_client = app.login("ann@acme.test").await;
+    assert_eq!(
+        app.post_form(&ann_client, &format!("/settings/notifications/recipients/{row}"), &prefs).await.status(),
+        303
+    );
+    b.client.delete_all_cookies().await.unwrap();
+
+    // A lead texts the business phone and Ann; Ann's phone is off, so her text is not delivered.
+    assert_eq!(app.post_event(&business, "l1", &lead("L-1", Some(80))).await.status(), 202);
+    app.wait_count("SELECT count(*) FROM deliveries WHERE channel = 'sms' AND status = 'sent'", 2).await;
+    let sid: String =
+        sqlx::query_scalar("SELECT provider_id FROM deliveries WHERE channel = 'sms' AND user_id IS NOT NULL")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    let lost = [("MessageSid", sid.as_str()), ("MessageStatus", "undelivered"), ("ErrorCode", "30003")];
+    assert_eq!(crate::sms_status::callback(&app, &lost, None).await.status(), 200);
+
+    b.login("owner@acme.test").await;
+    b.client.find(Locator::LinkText("SMS")).await.unwrap().click().await.unwrap();
+    b.client.wait().for_element(Locator::XPath("//h1[normalize-space()='SMS']")).await.unwrap();
+    b.client.find(Locator::LinkText("Not delivered")).await.unwrap().click().await.unwrap();
+    b.client.wait().for_element(Locator::XPath("//h2[normalize-space()='Texts not delivered']")).await.unwrap();
+    let rows = b.client.find_all(Locator::Css("table.texts tbody tr")).await.unwrap();
+    assert_eq!(rows.len(), 1, "only Ann's text did not arrive");
+    let row = rows[0].text().await.unwrap();
+    assert!(row.contains("Ann Lee, (555) 555-0109"), "{row}");
+    assert!(row.contains("Not delivered: the phone is unreachable"), "{row}");
     b.client.clone().close().await.unwrap();
 }

@@ -67,7 +67,7 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Capture {
 }
 
 /// Tables that grow with a business's history.
-const LARGE: [&str; 9] = [
+const LARGE: [&str; 10] = [
     "events",
     "deliveries",
     "leads",
@@ -77,6 +77,7 @@ const LARGE: [&str; 9] = [
     "alert_keys",
     "usage_alerts",
     "escalations",
+    "sms_inbound",
 ];
 
 fn is_read_or_change(sql: &str) -> bool {
@@ -123,12 +124,31 @@ async fn the_pages_read_every_large_table_through_an_index() {
             "/billing",
             "/team",
             "/account",
+            "/sms",
+            "/sms?show=failed",
+            "/sms?before=1000",
+            "/sms?show=failed&before=1000",
         ] {
             let response = app.get(client, path).await;
             assert!(response.status().is_success(), "{path}: {}", response.status());
         }
     }
     assert_eq!(app.get(&helpers::client(), "/login").await.status(), 200);
+    // Texts back: each finds the last text sent to the number.
+    for body in ["HELP", "1", "STOP", "START", "thanks"] {
+        let params: Vec<(String, String)> =
+            [("From", "+15555550101"), ("Body", body), ("MessageSid", "SMx")].map(|(k, v)| (k.into(), v.into())).into();
+        let url = "http://kaicalls.test/webhooks/twilio/inbound";
+        let signature = kaicalls_notify::domain::sms_status::signature(twilio::TOKEN, url, &params);
+        let response = helpers::client()
+            .post(app.url("/webhooks/twilio/inbound"))
+            .header("X-Twilio-Signature", signature)
+            .form(&params)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{body}");
+    }
     // The dispatcher's look for due escalation steps (none due: the history's are all ended).
     app.dispatcher.run_once().await.unwrap();
 

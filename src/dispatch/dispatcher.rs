@@ -452,7 +452,24 @@ impl Dispatcher {
         let send_start = Instant::now();
         let result = self.senders.send(&d, &alert).await;
         let send_done = Instant::now();
-        let Decision { outcome, refused_number } = outcome::decide(&d, result, unix_now_ms(), &self.settings);
+        let Decision { outcome, refused_number, opted_out } =
+            outcome::decide(&d, result, unix_now_ms(), &self.settings);
+        if opted_out {
+            // Learned from a refused send rather than from the STOP itself (texts back not set
+            // up in Twilio, or missed): the same as hearing it, so START brings texts back.
+            let number = d.address.clone();
+            let noted = self
+                .db
+                .write(move |w| {
+                    Box::pin(
+                        async move { crate::db::sms::opt_out(w, &number, "STOP", unix_now_ms()).await.map(|_| ()) },
+                    )
+                })
+                .await;
+            if let Err(e) = noted {
+                tracing::warn!(delivery = d.id, error = %e, "could not note an opted-out phone number");
+            }
+        }
         if let (Some(problem), Some(user_id)) = (refused_number, d.user_id)
             && let Err(e) = self.refuse_number(&d, user_id, problem).await
         {

@@ -14,10 +14,13 @@ pub struct Decision {
     pub outcome: Outcome,
     /// Why the person's number must not be texted again.
     pub refused_number: Option<String>,
+    /// The number replied STOP: no texts to it until it replies START.
+    pub opted_out: bool,
 }
 
 pub fn decide(d: &Claimed, result: Result<Sent, Failure>, now_ms: i64, settings: &DispatchSettings) -> Decision {
     let id = d.id;
+    let opted_out = matches!(result, Err(Failure::OptedOut { .. }));
     let (outcome, refused_number) = match result {
         Ok(Sent { provider_id, segments }) => (Outcome::Sent { id, provider_id, segments }, None),
         Err(Failure::Transient { message, retry_after }) => {
@@ -31,14 +34,14 @@ pub fn decide(d: &Claimed, result: Result<Sent, Failure>, now_ms: i64, settings:
                 (Outcome::Retry { id, at_ms: now_ms + delay.as_millis() as i64, error: message }, None)
             }
         }
-        Err(Failure::Permanent { message }) => {
+        Err(Failure::Permanent { message } | Failure::OptedOut { message }) => {
             (Outcome::Ended { id, status: DeliveryStatus::Failed, error: message }, None)
         }
         Err(Failure::NumberRefused { message, problem }) => {
             (Outcome::Ended { id, status: DeliveryStatus::Failed, error: message }, Some(problem))
         }
     };
-    Decision { outcome, refused_number }
+    Decision { outcome, refused_number, opted_out }
 }
 
 /// Exponential backoff with ±20 % jitter, capped at an hour, never sooner than the provider asked.

@@ -26,6 +26,8 @@ pub enum Failure {
     Permanent { message: String },
     /// The SMS provider refused the number itself for good; `problem` says why in words.
     NumberRefused { message: String, problem: String },
+    /// The number opted out of texts (STOP).
+    OptedOut { message: String },
 }
 
 impl From<EmailError> for Failure {
@@ -51,6 +53,7 @@ impl From<SmsError> for Failure {
             SmsError::Transient { message, retry_after } => Self::Transient { message, retry_after },
             SmsError::Permanent { message } => Self::Permanent { message },
             SmsError::NumberRefused { message, problem } => Self::NumberRefused { message, problem },
+            SmsError::OptedOut { message } => Self::OptedOut { message },
         }
     }
 }

@@ -20,6 +20,9 @@ pub enum SmsError {
     /// more texts should go to it. `problem` says why in words.
     #[error("{message}")]
     NumberRefused { message: String, problem: String },
+    /// The number replied STOP to our sender (error 21610): no texts until it replies START.
+    #[error("{message}")]
+    OptedOut { message: String },
 }
 
 pub type SmsFuture<'a> = Pin<Box<dyn Future<Output = Result<String, SmsError>> + Send + 'a>>;
@@ -37,7 +40,6 @@ fn number_problem(code: u32, number: &str) -> Option<String> {
     match code {
         21211 => Some(format!("the SMS provider says {number} is not a valid phone number")),
         21614 => Some(format!("the SMS provider says {number} cannot receive texts")),
-        21610 => Some(format!("{number} opted out of texts (replied STOP)")),
         _ => None,
     }
 }
@@ -129,6 +131,8 @@ impl SmsSender for TwilioSender {
             };
             if status.as_u16() == 429 || status.is_server_error() {
                 Err(SmsError::Transient { message, retry_after })
+            } else if code == Some(21610) {
+                Err(SmsError::OptedOut { message })
             } else if let Some(problem) = code.and_then(|c| number_problem(c, to)) {
                 Err(SmsError::NumberRefused { message, problem })
             } else {

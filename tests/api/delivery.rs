@@ -137,8 +137,8 @@ async fn a_number_the_provider_refuses_is_not_texted_for_the_next_lead() {
     let prefs = [("sms_enabled", "on"), ("lead_created", "on"), ("min_lead_score", "0")];
     sms_on(&app, &owner, "(555) 555-0100").await;
     assert_eq!(app.post_form(&owner, &format!("/settings/notifications/recipients/{row}"), &prefs).await.status(), 303);
-    // The business phone is texted first; Ann has replied STOP to the provider.
-    app.twilio.script(&[Reply::Created, Reply::Error(400, 21610)]);
+    // The business phone is texted first; the provider says Ann's number is not a number.
+    app.twilio.script(&[Reply::Created, Reply::Error(400, 21211)]);
 
     event_id(app.post_event(&business, "m1", &lead("L-1", Some(50))).await).await;
     app.dispatcher.run_once().await.unwrap();
@@ -150,13 +150,44 @@ async fn a_number_the_provider_refuses_is_not_texted_for_the_next_lead() {
         "Ann".into(),
         "sms".into(),
         "skipped".into(),
-        "+15555550107 opted out of texts (replied STOP)".into()
+        "the SMS provider says +15555550107 is not a valid phone number".into()
     )));
     let page = app.get_html(&owner, "/settings/notifications").await;
-    assert!(
-        page.contains("+15555550107 opted out of texts (replied STOP): a new number in Account turns SMS back on.")
-    );
+    assert!(page.contains(
+        "The SMS provider says +15555550107 is not a valid phone number: a new number in Account turns SMS back on."
+    ));
     assert!(!page.contains("Gets new-lead alerts by SMS"), "the page does not promise Ann texts routing will skip");
+}
+
+#[tokio::test]
+async fn a_number_the_provider_says_opted_out_is_not_texted_until_it_replies_start() {
+    let app = spawn_manual().await;
+    let business = app.create_business("Acme", "owner@acme.test").await;
+    let owner = app.login("owner@acme.test").await;
+    let ann = app.add_user(&business, "Ann", "ann@acme.test", Some("(555) 555-0107"), Role::Member).await;
+    let row = app.add_recipient(&owner, ann.id).await;
+    let prefs = [("sms_enabled", "on"), ("lead_created", "on"), ("min_lead_score", "0")];
+    sms_on(&app, &owner, "(555) 555-0100").await;
+    assert_eq!(app.post_form(&owner, &format!("/settings/notifications/recipients/{row}"), &prefs).await.status(), 303);
+    // Ann replied STOP, but the text back never reached us: the provider refuses with 21610.
+    app.twilio.script(&[Reply::Created, Reply::Error(400, 21610)]);
+    event_id(app.post_event(&business, "m1", &lead("L-1", Some(50))).await).await;
+    app.dispatcher.run_once().await.unwrap();
+    let second = event_id(app.post_event(&business, "m2", &lead("L-2", Some(50))).await).await;
+    app.dispatcher.run_once().await.unwrap();
+    assert_eq!(texts_to(&app, "+15555550107"), 1);
+    assert!(app.decisions(second).await.contains(&(
+        "Ann".into(),
+        "sms".into(),
+        "skipped".into(),
+        "opted out by STOP".into()
+    )));
+
+    // START from her phone brings texts back.
+    crate::sms_replies::text_back(&app, "+15555550107", "START", None).await;
+    event_id(app.post_event(&business, "m3", &lead("L-3", Some(50))).await).await;
+    app.dispatcher.run_once().await.unwrap();
+    assert_eq!(texts_to(&app, "+15555550107"), 2);
 }
 
 #[tokio::test]

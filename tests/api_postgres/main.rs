@@ -50,7 +50,16 @@ mod pages;
 #[cfg(kai_postgres)]
 #[path = "../api/security.rs"]
 mod security;
-
+#[cfg(kai_postgres)]
+#[path = "../api/phone_codes.rs"]
+mod phone_codes;
+#[cfg(kai_postgres)]
+#[path = "../api/sms_page.rs"]
+mod sms_page;
+#[cfg(kai_postgres)]
+#[path = "../api/sms_replies.rs"]
+mod sms_replies;
+#[cfg(kai_postgres)]
 #[path = "../api/sms_status.rs"]
 mod sms_status;
 #[cfg(kai_postgres)]

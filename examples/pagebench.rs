@@ -195,7 +195,7 @@ async fn main() -> anyhow::Result<()> {
     };
 
     // Someone on each team whose alerts the log is filtered to, and an old page of the log.
-    let (demo_member, big_member, big_old): (i64, i64, i64) = {
+    let (demo_member, big_member, big_old, big_old_text): (i64, i64, i64, i64) = {
         let pool = sqlx::AnyPool::connect(&url).await?;
         let id_of = |email: String| {
             let pool = pool.clone();
@@ -207,7 +207,11 @@ async fn main() -> anyhow::Result<()> {
             .bind(&big)
             .fetch_one(&pool)
             .await?;
-        (id_of(demo.member_email.clone()).await?, id_of(format!("teammate3-{big}@history.test")).await?, old)
+        let old_text = sqlx::query_scalar("SELECT min(id) + 300 FROM deliveries WHERE business_id = $1")
+            .bind(&big)
+            .fetch_one(&pool)
+            .await?;
+        (id_of(demo.member_email.clone()).await?, id_of(format!("teammate3-{big}@history.test")).await?, old, old_text)
     };
 
     println!("\n{requests} requests per page, one at a time, after 20 to warm up.\n");
@@ -250,6 +254,9 @@ async fn main() -> anyhow::Result<()> {
         ("Bell (polled)".into(), "/notifications/bell".into(), "/notifications/bell".into()),
         ("Team".into(), "/team".into(), "/team".into()),
         ("Account".into(), "/account".into(), "/account".into()),
+        ("SMS".into(), "/sms".into(), "/sms".into()),
+        ("SMS, not delivered (rare)".into(), "/sms?show=failed".into(), "/sms?show=failed".into()),
+        ("SMS, a year back".into(), "/sms?before=2".into(), format!("/sms?before={big_old_text}")),
     ];
     for (name, small_path, big_path) in pages {
         let (sp50, sp99) = time_page(&small_client, &format!("{base}{small_path}"), requests).await?;

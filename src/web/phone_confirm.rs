@@ -81,7 +81,7 @@ pub async fn check_view(
     let pending = match db::phone_codes::pending(&mut conn, business_id, whose).await? {
         Some(p) if !confirmed && p.phone == phone && p.expires_at > unix_now() && p.tries < phone_code::MAX_TRIES => {
             Some(format!(
-                "A code was texted at {}; it works until {}.",
+                "A code was sent at {}; it works until {}.",
                 format_utc(p.sent_at),
                 format_utc(p.expires_at)
             ))
@@ -123,7 +123,7 @@ impl CodeSent {
             ),
             Self::Wait(secs) => (
                 format!(
-                    "A code was texted to {local} a short while ago. Wait {} before asking for another.",
+                    "A code was sent to {local} a short while ago. Wait {} before asking for another.",
                     phone_code::wait_words(*secs)
                 ),
                 false,

@@ -80,11 +80,7 @@ pub async fn check_view(
     let opted_out = db::sms::is_opted_out(&mut conn, &phone).await?;
     let pending = match db::phone_codes::pending(&mut conn, business_id, whose).await? {
         Some(p) if !confirmed && p.phone == phone && p.expires_at > unix_now() && p.tries < phone_code::MAX_TRIES => {
-            Some(format!(
-                "A code was sent at {}; it works until {}.",
-                format_utc(p.sent_at),
-                format_utc(p.expires_at)
-            ))
+            Some(format!("A code was sent at {}; it works until {}.", format_utc(p.sent_at), format_utc(p.expires_at)))
         }
         _ => None,
     };

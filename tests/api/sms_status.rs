@@ -78,6 +78,8 @@ async fn callbacks_in_reverse_order_end_at_the_final_state_and_an_undelivered_te
     let log = app.get_html(&owner, "/settings/notifications/log").await;
     assert!(log.contains("Not delivered"), "{log}");
     assert!(log.contains("the phone is unreachable (switched off or out of coverage) (error 30003)"), "{log}");
+    // The event's one line counts it as failed, not as sent.
+    assert!(log.contains("Sent to the business and 1 person in 2 messages · failed for the business"), "{log}");
 }
 
 #[tokio::test]

@@ -48,11 +48,11 @@ mod notifications;
 #[path = "../api/pages.rs"]
 mod pages;
 #[cfg(kai_postgres)]
-#[path = "../api/security.rs"]
-mod security;
-#[cfg(kai_postgres)]
 #[path = "../api/phone_codes.rs"]
 mod phone_codes;
+#[cfg(kai_postgres)]
+#[path = "../api/security.rs"]
+mod security;
 #[cfg(kai_postgres)]
 #[path = "../api/sms_page.rs"]
 mod sms_page;

@@ -225,7 +225,23 @@ async fn event_views(
                 .filter(|d| manages || mine.matches(&decision(d)))
                 .filter(|d| whom.matches(&decision(d)))
                 .collect();
-            let decisions: Vec<Decision> = visible.iter().map(|d| decision(d)).collect();
+            // A text the provider took but the carrier could not deliver counts as failed in the
+            // summary, with the carrier's reason.
+            let undelivered: Vec<Option<String>> = visible
+                .iter()
+                .map(|d| {
+                    let carrier = d.carrier_status().filter(|c| c.failed())?;
+                    Some(d.carrier_error.map(error_words).unwrap_or_else(|| carrier.words().to_owned()))
+                })
+                .collect();
+            let decisions: Vec<Decision> = visible
+                .iter()
+                .zip(&undelivered)
+                .map(|(d, lost)| match lost {
+                    Some(why) => Decision { status: DeliveryStatus::Failed, reason: why, ..decision(d) },
+                    None => decision(d),
+                })
+                .collect();
             let shown: Vec<&DeliveryRow> = visible.iter().copied().filter(|d| filter.matches(&decision(d))).collect();
             let note = match e.state() {
                 EventState::Received => Some("Waiting to be processed.".into()),

@@ -6,7 +6,7 @@ use std::time::Duration;
 use kaicalls_notify::domain::Role;
 
 use crate::alerts::{event_id, sms_on, teammate};
-use crate::helpers::{TestApp, all_defaults_on, lead, spawn_with};
+use crate::helpers::{TestApp, TestBusiness, all_defaults_on, lead, spawn_with};
 use crate::smtp::SmtpServer;
 use crate::twilio::{Reply, TwilioServer};
 
@@ -127,8 +127,8 @@ async fn a_settings_change_between_two_leads_applies_to_the_second() {
     )));
 }
 
-#[tokio::test]
-async fn a_number_the_provider_refuses_is_not_texted_for_the_next_lead() {
+/// Acme texting its own phone and Ann ((555) 555-0107) every new lead; the dispatcher run by hand.
+async fn acme_texting_ann() -> (TestApp, TestBusiness, reqwest::Client) {
     let app = spawn_manual().await;
     let business = app.create_business("Acme", "owner@acme.test").await;
     let owner = app.login("owner@acme.test").await;
@@ -137,6 +137,12 @@ async fn a_number_the_provider_refuses_is_not_texted_for_the_next_lead() {
     let prefs = [("sms_enabled", "on"), ("lead_created", "on"), ("min_lead_score", "0")];
     sms_on(&app, &owner, "(555) 555-0100").await;
     assert_eq!(app.post_form(&owner, &format!("/settings/notifications/recipients/{row}"), &prefs).await.status(), 303);
+    (app, business, owner)
+}
+
+#[tokio::test]
+async fn a_number_the_provider_refuses_is_not_texted_for_the_next_lead() {
+    let (app, business, owner) = acme_texting_ann().await;
     // The business phone is texted first; the provider says Ann's number is not a number.
     app.twilio.script(&[Reply::Created, Reply::Error(400, 21211)]);
 
@@ -161,14 +167,7 @@ async fn a_number_the_provider_refuses_is_not_texted_for_the_next_lead() {
 
 #[tokio::test]
 async fn a_number_the_provider_says_opted_out_is_not_texted_until_it_replies_start() {
-    let app = spawn_manual().await;
-    let business = app.create_business("Acme", "owner@acme.test").await;
-    let owner = app.login("owner@acme.test").await;
-    let ann = app.add_user(&business, "Ann", "ann@acme.test", Some("(555) 555-0107"), Role::Member).await;
-    let row = app.add_recipient(&owner, ann.id).await;
-    let prefs = [("sms_enabled", "on"), ("lead_created", "on"), ("min_lead_score", "0")];
-    sms_on(&app, &owner, "(555) 555-0100").await;
-    assert_eq!(app.post_form(&owner, &format!("/settings/notifications/recipients/{row}"), &prefs).await.status(), 303);
+    let (app, business, _owner) = acme_texting_ann().await;
     // Ann replied STOP, but the text back never reached us: the provider refuses with 21610.
     app.twilio.script(&[Reply::Created, Reply::Error(400, 21610)]);
     event_id(app.post_event(&business, "m1", &lead("L-1", Some(50))).await).await;

@@ -32,19 +32,21 @@ pub struct SendSlot {
     pub window_start: i64,
 }
 
-/// Whether a new code may be sent to `phone` now; `Err(seconds)` to wait first. A code for
-/// another number (the phone changed) does not count against this one.
+/// Whether a new code may be sent to `phone` now; `Err(seconds)` to wait first. The hourly
+/// limit counts every code sent for the same person (or business phone), whatever the number:
+/// changing the number again and again must not text strangers without end. The minute's
+/// wait is per number, so a typo can be fixed at once.
 pub fn may_send(pending: Option<&Pending>, phone: &str, now: i64) -> Result<SendSlot, i64> {
-    let Some(p) = pending.filter(|p| p.phone == phone) else { return Ok(SendSlot { sends: 1, window_start: now }) };
-    let since_last = now - p.sent_at;
-    if since_last < RESEND_GAP_SECS {
-        return Err(RESEND_GAP_SECS - since_last);
-    }
+    let Some(p) = pending else { return Ok(SendSlot { sends: 1, window_start: now }) };
     if now - p.window_start >= HOUR {
         return Ok(SendSlot { sends: 1, window_start: now });
     }
     if p.sends >= MAX_SENDS_PER_HOUR {
         return Err(p.window_start + HOUR - now);
+    }
+    let since_last = now - p.sent_at;
+    if p.phone == phone && since_last < RESEND_GAP_SECS {
+        return Err(RESEND_GAP_SECS - since_last);
     }
     Ok(SendSlot { sends: p.sends + 1, window_start: p.window_start })
 }
@@ -162,7 +164,8 @@ mod tests {
     fn a_code_for_an_old_number_does_not_confirm_a_new_one() {
         let p = pending("+15555550101", 1000);
         assert_eq!(check(Some(&p), "+15555550102", true, 1001), Check::NoCode);
-        assert_eq!(may_send(Some(&p), "+15555550102", 1001), Ok(SendSlot { sends: 1, window_start: 1001 }));
+        // A new number may have its code at once, counted with the first.
+        assert_eq!(may_send(Some(&p), "+15555550102", 1001), Ok(SendSlot { sends: 2, window_start: 1000 }));
     }
 
     #[test]
@@ -172,6 +175,11 @@ mod tests {
         assert_eq!(may_send(Some(&p), "+15555550101", 1060), Ok(SendSlot { sends: 2, window_start: 1000 }));
         let five = Pending { sends: 5, sent_at: 1000 + 600, ..p.clone() };
         assert_eq!(may_send(Some(&five), "+15555550101", 1000 + 700), Err(3600 - 700));
+        assert_eq!(
+            may_send(Some(&five), "+15555550199", 1000 + 700),
+            Err(3600 - 700),
+            "another number does not start the count again"
+        );
         assert_eq!(may_send(Some(&five), "+15555550101", 1000 + 3600), Ok(SendSlot { sends: 1, window_start: 4600 }));
     }
 

@@ -119,7 +119,7 @@ impl CodeSent {
             ),
             Self::Wait(secs) => (
                 format!(
-                    "A code was sent to {local} a short while ago. Wait {} before asking for another.",
+                    "A code went out only a short while ago. Wait {} before asking for another code for {local}.",
                     phone_code::wait_words(*secs)
                 ),
                 false,

@@ -11,6 +11,7 @@ pub mod password;
 pub mod phone;
 pub mod phone_code;
 pub mod planning;
+pub mod quiet;
 pub mod role;
 pub mod routing;
 pub mod score;

@@ -1,0 +1,286 @@
+//! Quiet hours: when a person does not want to be woken, in their own time zone. Pure: the
+//! time is always an input. Windows are civil times in a tz-database zone, so a DST change never
+//! shifts or loses one; a start or end that falls in the hour a spring-forward night skips moves
+//! on by the hour skipped (02:30 becomes 03:30), and one in the hour a fall-back night repeats
+//! means its first occurrence ("compatible" resolution, as calendars do).
+use jiff::Timestamp;
+use jiff::civil::{Date, Weekday};
+use jiff::tz::TimeZone;
+
+/// Days of the week, Monday first, as the form names them.
+pub const DAYS: [(&str, &str); 7] = [
+    ("quiet_mon", "Mon"),
+    ("quiet_tue", "Tue"),
+    ("quiet_wed", "Wed"),
+    ("quiet_thu", "Thu"),
+    ("quiet_fri", "Fri"),
+    ("quiet_sat", "Sat"),
+    ("quiet_sun", "Sun"),
+];
+
+/// A time zone the tz database knows, by its name ("America/New_York").
+#[derive(Debug, Clone, PartialEq)]
+pub struct Zone {
+    name: String,
+    tz: TimeZone,
+}
+
+impl Zone {
+    pub fn parse(input: &str) -> Result<Self, String> {
+        let name = input.trim();
+        if name.is_empty() {
+            return Err("Choose a time zone.".into());
+        }
+        match TimeZone::get(name) {
+            Ok(tz) if name.contains('/') || name == "UTC" => Ok(Self { name: name.to_owned(), tz }),
+            _ => Err(format!(
+                "\u{201c}{name}\u{201d} is not a time zone we know: pick one from the list, such as America/New_York."
+            )),
+        }
+    }
+
+    /// A name stored earlier; UTC if the tz database no longer knows it.
+    pub fn from_stored(name: &str) -> Self {
+        Self::parse(name).unwrap_or_else(|_| Self::utc())
+    }
+
+    pub fn utc() -> Self {
+        Self { name: "UTC".into(), tz: TimeZone::UTC }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// "07:00", the time of day of `ms` in this zone.
+    pub fn clock(&self, ms: i64) -> String {
+        Timestamp::from_millisecond(ms)
+            .map(|t| t.to_zoned(self.tz.clone()).strftime("%H:%M").to_string())
+            .unwrap_or_default()
+    }
+}
+
+/// A time of day, in minutes after midnight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeOfDay(u16);
+
+impl TimeOfDay {
+    /// "07:00" or "7:00" (a time field's value).
+    pub fn parse(input: &str) -> Result<Self, String> {
+        let bad = || format!("\u{201c}{}\u{201d} is not a time of day: use 24-hour time such as 07:00.", input.trim());
+        let (h, m) = input.trim().split_once(':').ok_or_else(bad)?;
+        let (h, m): (u16, u16) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+        if h > 23 || m > 59 {
+            return Err(bad());
+        }
+        Ok(Self(h * 60 + m))
+    }
+
+    pub fn from_minutes(minutes: i64) -> Option<Self> {
+        u16::try_from(minutes).ok().filter(|m| *m < 24 * 60).map(Self)
+    }
+
+    pub fn minutes(self) -> i64 {
+        i64::from(self.0)
+    }
+
+    fn on(self, date: Date) -> jiff::civil::DateTime {
+        date.at((self.0 / 60) as i8, (self.0 % 60) as i8, 0, 0)
+    }
+}
+
+impl std::fmt::Display for TimeOfDay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:02}:{:02}", self.0 / 60, self.0 % 60)
+    }
+}
+
+/// Quiet hours: on the days ticked, from `from` to `to` (the next day when `to` is not after
+/// `from`: 22:00 to 07:00 is one night). A window belongs to the day it starts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuietHours {
+    pub days: [bool; 7],
+    pub from: TimeOfDay,
+    pub to: TimeOfDay,
+}
+
+/// What is wrong with a quiet-hours form, field by field.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QuietErrors {
+    pub days: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+impl QuietHours {
+    /// Checks the form: at least one day, two valid times, not the same (that would be no time at
+    /// all, or all day: neither is quiet hours).
+    pub fn check(days: [bool; 7], from: &str, to: &str) -> Result<Self, QuietErrors> {
+        let mut errors = QuietErrors::default();
+        if !days.iter().any(|d| *d) {
+            errors.days = Some("Tick at least one day.".into());
+        }
+        let from = TimeOfDay::parse(from).map_err(|e| errors.from = Some(e)).ok();
+        let to = TimeOfDay::parse(to).map_err(|e| errors.to = Some(e)).ok();
+        if let (Some(f), Some(t)) = (from, to)
+            && f == t
+        {
+            errors.to = Some(
+                "The end must differ from the start: the same time would mean no quiet hours at all, or all day."
+                    .into(),
+            );
+        }
+        match (from, to) {
+            (Some(from), Some(to)) if errors == QuietErrors::default() => Ok(Self { days, from, to }),
+            _ => Err(errors),
+        }
+    }
+
+    /// The window that holds `now_ms`, if one does: its end (unix ms). `zone` is the person's.
+    pub fn held_until(&self, zone: &Zone, now_ms: i64) -> Option<i64> {
+        let now = Timestamp::from_millisecond(now_ms).ok()?;
+        let today = now.to_zoned(zone.tz.clone()).date();
+        // A window that crosses midnight may have started yesterday.
+        for start_day in [today.yesterday().ok()?, today] {
+            if !self.days[day_index(start_day.weekday())] {
+                continue;
+            }
+            let end_day = if self.to.0 <= self.from.0 { start_day.tomorrow().ok()? } else { start_day };
+            let start = instant(zone, self.from.on(start_day))?;
+            let end = instant(zone, self.to.on(end_day))?;
+            if start <= now && now < end {
+                return Some(end.as_millisecond());
+            }
+        }
+        None
+    }
+
+    /// "Mon–Fri 22:00 to 07:00", "Sat, Sun 13:00 to 15:00", "Every day 22:00 to 07:00".
+    pub fn describe(&self) -> String {
+        let days = if self.days.iter().all(|d| *d) {
+            "Every day".to_owned()
+        } else if self.days == [true, true, true, true, true, false, false] {
+            "Mon\u{2013}Fri".to_owned()
+        } else {
+            DAYS.iter()
+                .zip(self.days)
+                .filter(|(_, on)| *on)
+                .map(|((_, label), _)| *label)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let next = if self.to.0 <= self.from.0 { " the next morning" } else { "" };
+        format!("{days} {} to {}{next}", self.from, self.to)
+    }
+}
+
+fn day_index(day: Weekday) -> usize {
+    day.to_monday_zero_offset() as usize
+}
+
+fn instant(zone: &Zone, civil: jiff::civil::DateTime) -> Option<Timestamp> {
+    zone.tz.to_ambiguous_zoned(civil).compatible().ok().map(|z| z.timestamp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(iso_utc: &str) -> i64 {
+        iso_utc.parse::<Timestamp>().unwrap().as_millisecond()
+    }
+
+    fn nights(from: &str, to: &str) -> QuietHours {
+        QuietHours::check([true; 7], from, to).unwrap()
+    }
+
+    fn zone(name: &str) -> Zone {
+        Zone::parse(name).unwrap()
+    }
+
+    #[test]
+    fn a_window_that_crosses_midnight_holds_until_the_morning() {
+        let ny = zone("America/New_York");
+        let q = nights("22:00", "07:00");
+        // 2026-06-10 23:30 EDT = 03:30 UTC on the 11th.
+        assert_eq!(q.held_until(&ny, ms("2026-06-11T03:30:00Z")), Some(ms("2026-06-11T11:00:00Z")));
+        // 06:59 EDT: still held; 07:00: free; 21:59: free; 22:00: held again until tomorrow 07:00.
+        assert_eq!(q.held_until(&ny, ms("2026-06-11T10:59:00Z")), Some(ms("2026-06-11T11:00:00Z")));
+        assert_eq!(q.held_until(&ny, ms("2026-06-11T11:00:00Z")), None);
+        assert_eq!(q.held_until(&ny, ms("2026-06-12T01:59:00Z")), None);
+        assert_eq!(q.held_until(&ny, ms("2026-06-12T02:00:00Z")), Some(ms("2026-06-12T11:00:00Z")));
+    }
+
+    #[test]
+    fn a_window_within_one_day() {
+        let london = zone("Europe/London");
+        let lunch = nights("12:00", "13:30");
+        assert_eq!(lunch.held_until(&london, ms("2026-01-15T12:10:00Z")), Some(ms("2026-01-15T13:30:00Z")));
+        assert_eq!(lunch.held_until(&london, ms("2026-01-15T13:30:00Z")), None);
+        assert_eq!(lunch.held_until(&london, ms("2026-01-15T11:59:00Z")), None);
+    }
+
+    #[test]
+    fn a_window_belongs_to_the_day_it_starts_on_across_the_week_boundary() {
+        let ny = zone("America/New_York");
+        // Sunday nights only: Sun 22:00 to Mon 07:00.
+        let mut days = [false; 7];
+        days[6] = true;
+        let q = QuietHours::check(days, "22:00", "07:00").unwrap();
+        // Monday 2026-06-15 03:00 EDT (07:00 UTC): the window began on Sunday.
+        assert_eq!(q.held_until(&ny, ms("2026-06-15T07:00:00Z")), Some(ms("2026-06-15T11:00:00Z")));
+        // Monday 23:00 EDT: Monday is not ticked.
+        assert_eq!(q.held_until(&ny, ms("2026-06-16T03:00:00Z")), None);
+        // Saturday 23:00 EDT: not ticked either.
+        assert_eq!(q.held_until(&ny, ms("2026-06-14T03:00:00Z")), None);
+    }
+
+    #[test]
+    fn dst_nights_in_new_york() {
+        let ny = zone("America/New_York");
+        let q = nights("22:00", "07:00");
+        // Spring forward (2026-03-08, 02:00 EST → 03:00 EDT): the night is an hour shorter and
+        // still ends at 07:00 on the wall clock (11:00 UTC, not 12:00).
+        assert_eq!(q.held_until(&ny, ms("2026-03-08T05:00:00Z")), Some(ms("2026-03-08T11:00:00Z")));
+        // Fall back (2026-11-01, 02:00 EDT → 01:00 EST): an hour longer, 07:00 EST = 12:00 UTC.
+        assert_eq!(q.held_until(&ny, ms("2026-11-01T05:00:00Z")), Some(ms("2026-11-01T12:00:00Z")));
+        // An end in the skipped hour moves on by the hour skipped: 02:30 → 03:30 EDT (07:30 UTC).
+        let early = nights("01:00", "02:30");
+        assert_eq!(early.held_until(&ny, ms("2026-03-08T06:30:00Z")), Some(ms("2026-03-08T07:30:00Z")));
+        // A start in the repeated hour is its first occurrence: 01:30 EDT (05:30 UTC).
+        let repeated = nights("01:30", "06:00");
+        assert_eq!(repeated.held_until(&ny, ms("2026-11-01T05:29:00Z")), None);
+        assert_eq!(repeated.held_until(&ny, ms("2026-11-01T05:30:00Z")), Some(ms("2026-11-01T11:00:00Z")));
+    }
+
+    #[test]
+    fn dst_nights_in_london() {
+        let london = zone("Europe/London");
+        let q = nights("22:00", "07:00");
+        // Clocks go forward 2026-03-29 01:00 GMT → 02:00 BST: 07:00 BST is 06:00 UTC.
+        assert_eq!(q.held_until(&london, ms("2026-03-29T00:30:00Z")), Some(ms("2026-03-29T06:00:00Z")));
+        // Clocks go back 2026-10-25 02:00 BST → 01:00 GMT: 07:00 GMT is 07:00 UTC.
+        assert_eq!(q.held_until(&london, ms("2026-10-25T01:30:00Z")), Some(ms("2026-10-25T07:00:00Z")));
+    }
+
+    #[test]
+    fn the_form_names_what_is_wrong() {
+        let e = QuietHours::check([false; 7], "25:00", "7").unwrap_err();
+        assert_eq!(e.days.as_deref(), Some("Tick at least one day."));
+        assert!(e.from.unwrap().contains("is not a time of day"));
+        assert!(e.to.unwrap().contains("is not a time of day"));
+        let same = QuietHours::check([true; 7], "07:00", "7:00").unwrap_err();
+        assert!(same.to.unwrap().contains("must differ from the start"), "zero length and 24 h are both refused");
+        assert!(Zone::parse("Mars/Olympus_Mons").unwrap_err().contains("not a time zone we know"));
+        assert!(Zone::parse("").is_err());
+        assert_eq!(Zone::parse(" Europe/London ").unwrap().name(), "Europe/London");
+    }
+
+    #[test]
+    fn described_in_words() {
+        assert_eq!(nights("22:00", "07:00").describe(), "Every day 22:00 to 07:00 the next morning");
+        let weekdays = QuietHours::check([true, true, true, true, true, false, false], "12:00", "13:00").unwrap();
+        assert_eq!(weekdays.describe(), "Mon\u{2013}Fri 12:00 to 13:00");
+        assert_eq!(zone("America/New_York").clock(ms("2026-06-11T11:00:00Z")), "07:00");
+    }
+}

@@ -217,6 +217,8 @@ pub struct DeliveryRow {
     carrier_status: Option<String>,
     /// The carrier's or provider's error code, when a text did not arrive.
     pub carrier_error: Option<i64>,
+    /// Held for quiet hours until then (unix ms).
+    pub held_until_ms: Option<i64>,
 }
 
 impl DeliveryRow {
@@ -242,7 +244,7 @@ impl DeliveryRow {
 
 /// The columns of a `DeliveryRow`.
 const ROW_COLUMNS: &str = "id, event_id, user_id, person_name, channel, address, status, reason, skip, attempts,
-    next_attempt_ms, provider_id, sent_at_ms, carrier_status, carrier_error";
+    next_attempt_ms, provider_id, sent_at_ms, carrier_status, carrier_error, held_until_ms";
 
 /// Records what the carrier says of the text the provider knows as `sid`, unless a state as far
 /// along or further was heard already (callbacks come out of order and more than once). False

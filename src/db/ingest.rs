@@ -106,7 +106,7 @@ pub(super) fn plan(
             }
             _ => None,
         };
-        let plan = planning::plan_event(event, settings, highest, already, claimed);
+        let plan = planning::plan_event(event, settings, highest, already, claimed, item.new.received_at_ms);
         let alerts = plan.state == EventState::Planned;
         let alert_key = key.filter(|_| alerts && !already);
         if let Some(k) = &alert_key {
@@ -411,6 +411,8 @@ struct DeliveryRow<'a> {
     reason: Option<String>,
     skip: Option<&'static str>,
     claim_user_id: Option<i64>,
+    /// Held for quiet hours until then: pending, not handed over, due at the window's end.
+    held_until_ms: Option<i64>,
 }
 
 async fn insert_deliveries(
@@ -437,9 +439,14 @@ async fn insert_deliveries(
                 person_name: name,
                 channel: d.channel.map(|c| c.code()),
                 address: d.address.as_deref(),
-                reason: d.skip.as_ref().map(|s| s.reason(name.unwrap_or("the business"))),
+                reason: d
+                    .skip
+                    .as_ref()
+                    .map(|s| s.reason(name.unwrap_or("the business")))
+                    .or_else(|| d.hold.as_ref().map(|h| h.reason.clone())),
                 skip: d.skip.as_ref().map(|s| s.code().code()),
                 claim_user_id: d.on_behalf_of,
+                held_until_ms: d.hold.as_ref().map(|h| h.until_ms),
             });
         }
     }
@@ -449,11 +456,11 @@ async fn insert_deliveries(
         let returned: Vec<Returned> = on!(w, |cx| {
             let mut q = QueryBuilder::new(
                 "INSERT INTO deliveries (event_id, business_id, seq, user_id, person_name, channel, address, status, reason,
-                     skip, attempts, next_attempt_ms, lease_until_ms, created_at_ms, claim_user_id) ",
+                     skip, attempts, next_attempt_ms, lease_until_ms, created_at_ms, claim_user_id, held_until_ms) ",
             );
             q.push_values(chunk, |mut row, d| {
-                let pending = d.reason.is_none();
-                let claimed = pending && d.claimed;
+                let pending = d.skip.is_none();
+                let claimed = pending && d.claimed && d.held_until_ms.is_none();
                 let status = if pending { DeliveryStatus::Pending } else { DeliveryStatus::Skipped };
                 row.push_bind(d.event_id)
                     .push_bind(d.business_id)
@@ -466,10 +473,11 @@ async fn insert_deliveries(
                     .push_bind(&d.reason)
                     .push_bind(d.skip)
                     .push_bind(i64::from(claimed))
-                    .push_bind(pending.then_some(now_ms))
+                    .push_bind(pending.then_some(d.held_until_ms.unwrap_or(now_ms)))
                     .push_bind(claimed.then_some(now_ms + lease_ms))
                     .push_bind(now_ms)
-                    .push_bind(d.claim_user_id);
+                    .push_bind(d.claim_user_id)
+                    .push_bind(d.held_until_ms);
             });
             q.push(format!(" RETURNING {CLAIMED_COLUMNS}, status, lease_until_ms IS NOT NULL AS claimed"));
             q.build_query_as().fetch_all(cx).await

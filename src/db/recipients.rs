@@ -1,6 +1,7 @@
 use super::Link;
 
 use super::Write;
+use crate::domain::quiet::{Quiet, QuietHours, Zone, region_zone};
 use crate::domain::routing::{Person, PhoneBlock};
 use crate::domain::settings::Phone;
 use crate::domain::{ChannelSet, KindSet, LeadScore, PhoneNumber, RecipientPrefs};
@@ -16,6 +17,11 @@ pub struct Recipient {
     /// Why no text can go to their phone, when one cannot.
     pub phone_blocked: Option<PhoneBlock>,
     pub prefs: RecipientPrefs,
+    /// Quiet hours, when set, and the lead score that gets through them.
+    pub quiet_hours: Option<QuietHours>,
+    pub urgent_score: Option<u8>,
+    /// Their time zone: their own, else the business's, else the one its region suggests.
+    pub zone: Zone,
 }
 
 impl Recipient {
@@ -37,6 +43,11 @@ impl Recipient {
             phone: self.phone.as_ref().map(|p| p.to_string()),
             phone_blocked: self.phone_blocked.clone(),
             prefs: self.prefs,
+            quiet: self.quiet_hours.map(|hours| Quiet {
+                hours,
+                zone: self.zone.clone(),
+                urgent_score: self.urgent_score,
+            }),
         }
     }
 }
@@ -60,6 +71,12 @@ struct Row {
     billing_alerts: bool,
     min_lead_score: i64,
     claimed_updates_only: bool,
+    quiet_days: i64,
+    quiet_from: Option<i64>,
+    quiet_to: Option<i64>,
+    urgent_score: Option<i64>,
+    time_zone: Option<String>,
+    region: String,
 }
 
 impl From<Row> for Recipient {
@@ -82,6 +99,12 @@ impl From<Row> for Recipient {
                 min_lead_score: LeadScore::new(r.min_lead_score).unwrap_or_default(),
                 claimed_updates_only: r.claimed_updates_only,
             },
+            quiet_hours: QuietHours::from_stored(r.quiet_days, r.quiet_from, r.quiet_to),
+            urgent_score: r.urgent_score.and_then(|s| u8::try_from(s).ok()),
+            zone: match r.time_zone {
+                Some(name) => Zone::from_stored(&name),
+                None => region_zone(&r.region),
+            },
         }
     }
 }
@@ -93,8 +116,10 @@ const SELECT: &str = "SELECT r.id, r.user_id, u.name, u.email, u.phone, u.phone_
         EXISTS (SELECT 1 FROM sms_opt_outs o WHERE o.phone = u.phone) AS phone_opted_out,
         u.phone_confirmed_at IS NOT NULL AS phone_confirmed, r.email_enabled,
         r.sms_enabled, r.in_app_enabled, r.lead_created, r.lead_updated, r.usage_alerts, r.billing_alerts,
-        r.min_lead_score, r.claimed_updates_only
-    FROM recipients r JOIN users u ON u.id = r.user_id AND u.business_id = r.business_id AND u.removed_at IS NULL";
+        r.min_lead_score, r.claimed_updates_only, r.quiet_days, r.quiet_from, r.quiet_to, r.urgent_score,
+        coalesce(u.time_zone, b.time_zone) AS time_zone, b.region
+    FROM recipients r JOIN users u ON u.id = r.user_id AND u.business_id = r.business_id AND u.removed_at IS NULL
+        JOIN businesses b ON b.id = r.business_id";
 
 pub async fn list(conn: &mut impl Link, business_id: &str) -> sqlx::Result<Vec<Recipient>> {
     let rows: Vec<Row> = on!(conn, |cx| sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -202,6 +227,43 @@ pub async fn delete(w: &mut Write, business_id: &str, id: i64) -> sqlx::Result<b
     let done = execute!(
         w,
         sqlx::query("DELETE FROM recipients WHERE business_id = $1 AND id = $2").bind(business_id).bind(id)
+    )?;
+    Ok(done == 1)
+}
+
+/// Sets a recipient's quiet hours (`None`: off) and the score that gets through them, and the
+/// person's own time zone (`None`: the business's).
+pub async fn set_quiet(
+    w: &mut Write,
+    business_id: &str,
+    id: i64,
+    hours: Option<&QuietHours>,
+    urgent_score: Option<u8>,
+    zone: Option<&Zone>,
+) -> sqlx::Result<bool> {
+    w.routing_changed(business_id);
+    let done = execute!(
+        w,
+        sqlx::query(
+            "UPDATE recipients SET quiet_days = $3, quiet_from = $4, quiet_to = $5, urgent_score = $6
+             WHERE id = $1 AND business_id = $2",
+        )
+        .bind(id)
+        .bind(business_id)
+        .bind(hours.map_or(0, QuietHours::days_bits))
+        .bind(hours.map(|h| h.from.minutes()))
+        .bind(hours.map(|h| h.to.minutes()))
+        .bind(urgent_score.map(i64::from))
+    )?;
+    execute!(
+        w,
+        sqlx::query(
+            "UPDATE users SET time_zone = $3
+             WHERE id = (SELECT user_id FROM recipients WHERE id = $1 AND business_id = $2) AND business_id = $2",
+        )
+        .bind(id)
+        .bind(business_id)
+        .bind(zone.map(Zone::name))
     )?;
     Ok(done == 1)
 }

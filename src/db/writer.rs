@@ -621,7 +621,11 @@ impl Task {
         if plans.iter().any(|p| p.sends() && !p.claimed) {
             self.spilled.notify_one();
         }
-        if let Some(first) = plans.iter().filter_map(|p| p.escalate_at).min() {
+        // The next escalation step or end of quiet hours this batch planned: the dispatcher
+        // looks for due work then.
+        let held =
+            plans.iter().flat_map(|p| p.plan.decisions.iter().filter_map(|d| d.hold.as_ref().map(|h| h.until_ms)));
+        if let Some(first) = plans.iter().filter_map(|p| p.escalate_at).chain(held).min() {
             self.wakeup.at(first);
         }
         for plan in &plans {

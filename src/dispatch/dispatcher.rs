@@ -347,7 +347,7 @@ impl Dispatcher {
         if limit == 0 {
             return Ok((0, true));
         }
-        let (now, lease_ms) = (unix_now_ms(), self.settings.lease.as_millis() as i64);
+        let (now, lease_ms) = (self.now_ms(), self.settings.lease.as_millis() as i64);
         let claimed = self.db.write(move |w| Box::pin(deliveries::claim_due(w, now, lease_ms, limit as i64))).await?;
         let more = claimed.len() == limit;
         let fresh: Vec<Claimed> = {

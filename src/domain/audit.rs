@@ -56,6 +56,7 @@ pub fn describe(change: &Change, actor: &str, subject: Option<&str>) -> String {
             _ => format!("{actor} changed {f}"),
         },
         ("escalation", _) => format!("{actor} set escalation: {new}"),
+        ("recipient", "quiet_hours") => format!("{actor} set {whose} quiet hours: {new}"),
         ("recipient", "added") if whose == "their" => {
             format!("{actor} became a notification recipient")
         }

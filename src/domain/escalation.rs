@@ -247,6 +247,7 @@ pub fn plan_step(
         address: None,
         skip: Some(skip),
         on_behalf_of: None,
+        hold: None,
     };
     if let Some(by) = claimed {
         return people.iter().map(|(id, name)| whole(*id, name, Skip::ClaimedFirst { by: by.name.clone() })).collect();
@@ -258,6 +259,7 @@ pub fn plan_step(
             address: None,
             skip: Some(Skip::KindOffForBusiness(AlertKind::LeadCreated)),
             on_behalf_of: None,
+            hold: None,
         }];
     }
     let mut planned = Vec::new();
@@ -407,6 +409,7 @@ mod tests {
             email: format!("p{id}@acme.test"),
             phone: Some(format!("+1555555010{id}")),
             phone_blocked: None,
+            quiet: None,
             prefs,
         }
     }

@@ -38,7 +38,25 @@ impl EventPlan {
 /// Plans `event`. `highest_usage_alerted` is the highest usage threshold already alerted in the
 /// event's billing period; `already_alerted` is true when the event's dedupe key was used before;
 /// `claimed` names who claimed the event's lead, if anyone (read for updates and escalations).
+/// `now_ms`: when it is planned (quiet hours hold what falls inside them).
 pub fn plan_event(
+    event: &Event,
+    routing: &Routing,
+    highest_usage_alerted: Option<u8>,
+    already_alerted: bool,
+    claimed: Option<&Claimer>,
+    now_ms: i64,
+) -> EventPlan {
+    let mut plan = plan_now(event, routing, highest_usage_alerted, already_alerted, claimed);
+    // A test alert is asked for now: it is never held.
+    if !matches!(event, Event::Test { .. }) {
+        let score = event.lead().and_then(|l| l.score);
+        routing::hold_for_quiet_hours(&mut plan.decisions, &routing.people, score, now_ms);
+    }
+    plan
+}
+
+fn plan_now(
     event: &Event,
     routing: &Routing,
     highest_usage_alerted: Option<u8>,
@@ -152,6 +170,7 @@ mod tests {
             email: "sam@acme.test".into(),
             phone: Some("+15555550101".into()),
             phone_blocked: None,
+            quiet: None,
             prefs: RecipientPrefs { min_lead_score: LeadScore::new(70).unwrap(), ..RecipientPrefs::new_recipient() },
         };
         Routing { defaults, people: vec![sam], escalation: None, business_phone: None }
@@ -180,7 +199,7 @@ mod tests {
 
     #[test]
     fn a_lead_is_planned_with_the_routing_rules() {
-        let plan = plan_event(&lead(80), &routing(), None, false, None);
+        let plan = plan_event(&lead(80), &routing(), None, false, None, 0);
         assert_eq!(plan.state, EventState::Planned);
         let sending: Vec<_> = plan.decisions.iter().filter(|d| d.sends()).map(|d| d.channel.unwrap()).collect();
         assert_eq!(sending, vec![Channel::Email, Channel::Email, Channel::InApp], "business email, Sam email + in-app");
@@ -188,7 +207,7 @@ mod tests {
 
     #[test]
     fn an_already_alerted_lead_is_a_duplicate_with_no_decisions() {
-        let plan = plan_event(&lead(80), &routing(), None, true, None);
+        let plan = plan_event(&lead(80), &routing(), None, true, None, 0);
         assert_eq!(plan.state, EventState::Duplicate);
         assert!(plan.decisions.is_empty());
         assert!(plan.note.unwrap().starts_with("Kai sent this lead again under a new id"));
@@ -196,20 +215,20 @@ mod tests {
 
     #[test]
     fn usage_alerts_only_a_new_higher_threshold() {
-        assert_eq!(plan_event(&usage(460), &routing(), None, false, None).usage_threshold, Some(90));
-        let none = plan_event(&usage(460), &routing(), Some(90), false, None);
+        assert_eq!(plan_event(&usage(460), &routing(), None, false, None, 0).usage_threshold, Some(90));
+        let none = plan_event(&usage(460), &routing(), Some(90), false, None, 0);
         assert_eq!((none.usage_threshold, none.decisions.len()), (None, 0));
         assert_eq!(none.note.as_deref(), Some("92% used: no new threshold reached this period"));
-        assert_eq!(plan_event(&usage(500), &routing(), Some(90), false, None).usage_threshold, Some(100));
+        assert_eq!(plan_event(&usage(500), &routing(), Some(90), false, None, 0).usage_threshold, Some(100));
     }
 
     #[test]
     fn unknown_events_are_ignored_and_test_alerts_reach_only_their_person() {
-        let unknown = plan_event(&Event::Unknown { type_name: "call.ended".into() }, &routing(), None, false, None);
+        let unknown = plan_event(&Event::Unknown { type_name: "call.ended".into() }, &routing(), None, false, None, 0);
         assert_eq!(unknown.state, EventState::Ignored);
-        let test = plan_event(&Event::Test { user_id: 7 }, &routing(), None, false, None);
+        let test = plan_event(&Event::Test { user_id: 7 }, &routing(), None, false, None, 0);
         assert!(test.decisions.iter().all(|d| matches!(d.target, Target::Person { user_id: 7, .. })));
         assert_eq!(test.decisions.iter().filter(|d| d.sends()).count(), 2, "email and in-app, as Sam chose");
-        assert!(plan_event(&Event::Test { user_id: 99 }, &routing(), None, false, None).decisions.is_empty());
+        assert!(plan_event(&Event::Test { user_id: 99 }, &routing(), None, false, None, 0).decisions.is_empty());
     }
 }

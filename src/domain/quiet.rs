@@ -19,11 +19,20 @@ pub const DAYS: [(&str, &str); 7] = [
 ];
 
 /// A time zone the tz database knows, by its name ("America/New_York").
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Zone {
     name: String,
     tz: TimeZone,
 }
+
+/// Two zones are the same when they have the same name.
+impl PartialEq for Zone {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for Zone {}
 
 impl Zone {
     pub fn parse(input: &str) -> Result<Self, String> {
@@ -57,6 +66,50 @@ impl Zone {
         Timestamp::from_millisecond(ms)
             .map(|t| t.to_zoned(self.tz.clone()).strftime("%H:%M").to_string())
             .unwrap_or_default()
+    }
+}
+
+/// The zone a business in `region` starts with (the owner can pick another): its most
+/// populous one for the countries with several, UTC where we do not know better.
+pub fn region_zone(region: &str) -> Zone {
+    let name = match region {
+        "US" => "America/New_York",
+        "CA" => "America/Toronto",
+        "MX" => "America/Mexico_City",
+        "GB" => "Europe/London",
+        "IE" => "Europe/Dublin",
+        "DE" => "Europe/Berlin",
+        "FR" => "Europe/Paris",
+        "ES" => "Europe/Madrid",
+        "IT" => "Europe/Rome",
+        "NL" => "Europe/Amsterdam",
+        "AU" => "Australia/Sydney",
+        "NZ" => "Pacific/Auckland",
+        "IN" => "Asia/Kolkata",
+        _ => "UTC",
+    };
+    Zone::from_stored(name)
+}
+
+/// Quiet hours as one person has them: the window, their zone, and the score that gets through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quiet {
+    pub hours: QuietHours,
+    pub zone: Zone,
+    /// Leads scoring at least this are alerted at once, quiet hours or not.
+    pub urgent_score: Option<u8>,
+}
+
+impl Quiet {
+    /// When an alert planned at `now_ms` may go: `None` at once, or the end of the window
+    /// holding it. A lead at or above the urgent score goes at once.
+    pub fn hold(&self, lead_score: Option<u8>, now_ms: i64) -> Option<i64> {
+        if let (Some(urgent), Some(score)) = (self.urgent_score, lead_score)
+            && score >= urgent
+        {
+            return None;
+        }
+        self.hours.held_until(&self.zone, now_ms)
     }
 }
 
@@ -113,6 +166,17 @@ pub struct QuietErrors {
 }
 
 impl QuietHours {
+    /// As stored: a bit per day (Monday = 1), from and to in minutes. `None` when off.
+    pub fn from_stored(days: i64, from: Option<i64>, to: Option<i64>) -> Option<Self> {
+        let days: [bool; 7] = std::array::from_fn(|i| days & (1 << i) != 0);
+        let (from, to) = (TimeOfDay::from_minutes(from?)?, TimeOfDay::from_minutes(to?)?);
+        (days.iter().any(|d| *d) && from != to).then_some(Self { days, from, to })
+    }
+
+    pub fn days_bits(&self) -> i64 {
+        self.days.iter().enumerate().filter(|(_, on)| **on).map(|(i, _)| 1 << i).sum()
+    }
+
     /// Checks the form: at least one day, two valid times, not the same (that would be no time at
     /// all, or all day: neither is quiet hours).
     pub fn check(days: [bool; 7], from: &str, to: &str) -> Result<Self, QuietErrors> {
@@ -274,6 +338,26 @@ mod tests {
         assert!(Zone::parse("Mars/Olympus_Mons").unwrap_err().contains("not a time zone we know"));
         assert!(Zone::parse("").is_err());
         assert_eq!(Zone::parse(" Europe/London ").unwrap().name(), "Europe/London");
+    }
+
+    #[test]
+    fn stored_and_read_back() {
+        let q = QuietHours::check([true, false, true, false, false, false, true], "22:15", "06:45").unwrap();
+        assert_eq!(q.days_bits(), 1 + 4 + 64);
+        assert_eq!(QuietHours::from_stored(q.days_bits(), Some(q.from.minutes()), Some(q.to.minutes())), Some(q));
+        assert_eq!(QuietHours::from_stored(0, Some(60), Some(120)), None, "no day: off");
+    }
+
+    #[test]
+    fn an_urgent_lead_gets_through() {
+        let quiet = Quiet { hours: nights("22:00", "07:00"), zone: zone("America/New_York"), urgent_score: Some(90) };
+        let night = ms("2026-06-11T03:30:00Z");
+        assert_eq!(quiet.hold(Some(95), night), None);
+        assert_eq!(quiet.hold(Some(90), night), None);
+        assert_eq!(quiet.hold(Some(89), night), Some(ms("2026-06-11T11:00:00Z")));
+        assert_eq!(quiet.hold(None, night), Some(ms("2026-06-11T11:00:00Z")), "usage and billing wait too");
+        assert_eq!(region_zone("US").name(), "America/New_York");
+        assert_eq!(region_zone("ZZ").name(), "UTC");
     }
 
     #[test]

@@ -1,4 +1,5 @@
 //! DESIGN.md §2 as one pure function: who gets what, for one event, and why not.
+use super::quiet::Quiet;
 use super::{AlertKind, BusinessDefaults, Channel, LeadScore, RecipientPrefs};
 
 /// Why no text can go to a phone number on file.
@@ -44,6 +45,8 @@ pub struct Person {
     /// Why no text can go to their phone, when one cannot.
     pub phone_blocked: Option<PhoneBlock>,
     pub prefs: RecipientPrefs,
+    /// Their quiet hours, if they set any.
+    pub quiet: Option<Quiet>,
 }
 
 impl Person {
@@ -68,7 +71,7 @@ impl Person {
     /// The decision for them on `channel`: sent, or `skip`.
     pub fn decision(&self, channel: Channel, skip: Option<Skip>) -> Planned {
         let target = Target::Person { user_id: self.user_id, name: self.name.clone() };
-        Planned { target, channel: Some(channel), address: self.address(channel), skip, on_behalf_of: None }
+        Planned { target, channel: Some(channel), address: self.address(channel), skip, on_behalf_of: None, hold: None }
     }
 }
 
@@ -222,6 +225,16 @@ pub struct Planned {
     /// For a delivery to the business's own email or phone that is also a person's address:
     /// that person, whose claim link it carries.
     pub on_behalf_of: Option<i64>,
+    /// Held for the person's quiet hours.
+    pub hold: Option<Hold>,
+}
+
+/// A delivery held for quiet hours: until when, and that time in words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hold {
+    pub until_ms: i64,
+    /// "held for quiet hours until 07:00 (Sam's time)"
+    pub reason: String,
 }
 
 fn normalized(channel: Channel, address: &str) -> (Channel, String) {
@@ -254,6 +267,7 @@ pub fn plan(
             address: None,
             skip: Some(Skip::KindOffForBusiness(kind)),
             on_behalf_of: None,
+            hold: None,
         }];
     }
     let mut planned = Vec::new();
@@ -277,6 +291,7 @@ pub fn plan(
             address: destination,
             skip,
             on_behalf_of: None,
+            hold: None,
         });
     }
 
@@ -308,6 +323,22 @@ pub fn plan(
     // Rule 4: never the same (channel, address) twice.
     skip_duplicates(&mut planned);
     planned
+}
+
+/// Rule 5: quiet hours. A person's email and SMS planned at `now_ms` inside their quiet hours
+/// wait for the window's end (in-app makes no noise: it goes at once), unless the lead scores
+/// at least their urgent score. Only decisions that send are held.
+pub fn hold_for_quiet_hours(planned: &mut [Planned], people: &[Person], lead_score: Option<u8>, now_ms: i64) {
+    for d in planned.iter_mut().filter(|d| d.sends() && matches!(d.channel, Some(Channel::Email | Channel::Sms))) {
+        let Target::Person { user_id, name } = &d.target else { continue };
+        let Some(quiet) = people.iter().find(|p| p.user_id == *user_id).and_then(|p| p.quiet.as_ref()) else {
+            continue;
+        };
+        d.hold = quiet.hold(lead_score, now_ms).map(|until_ms| Hold {
+            until_ms,
+            reason: format!("held for quiet hours until {} ({name}\u{2019}s time)", quiet.zone.clock(until_ms)),
+        });
+    }
 }
 
 /// Rule 4: never the same (channel, address) twice. A later decision to an address already
@@ -391,6 +422,7 @@ mod tests {
             email: format!("{}@acme.test", name.to_lowercase()),
             phone: Some(format!("+1555555010{id}")),
             phone_blocked: None,
+            quiet: None,
             prefs: RecipientPrefs {
                 channels: ChannelSet { email: true, sms: true, in_app: true },
                 kinds: KindSet::ALL_ON,

@@ -14,6 +14,7 @@ mod history;
 mod notifications;
 mod pages;
 mod phone_codes;
+mod quiet_hours;
 mod security;
 mod sms_page;
 mod sms_replies;

@@ -51,6 +51,9 @@ mod pages;
 #[path = "../api/phone_codes.rs"]
 mod phone_codes;
 #[cfg(kai_postgres)]
+#[path = "../api/quiet_hours.rs"]
+mod quiet_hours;
+#[cfg(kai_postgres)]
 #[path = "../api/security.rs"]
 mod security;
 #[cfg(kai_postgres)]

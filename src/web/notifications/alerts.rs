@@ -137,6 +137,8 @@ fn decision_view(d: &DeliveryRow, manages: bool, region: Region) -> DecisionView
         DeliveryStatus::Skipped => ("Not sent", reason),
         DeliveryStatus::Failed => ("Failed", reason),
         DeliveryStatus::Dead => ("Gave up", reason),
+        // Held for quiet hours, and not tried yet: the reason says until when.
+        DeliveryStatus::Pending if d.held_until_ms.is_some() && d.attempts == 0 => ("Waiting", reason),
         DeliveryStatus::Pending if d.next_attempt_ms.is_none() || reason.is_empty() => {
             ("Sending", "on its way".to_owned())
         }

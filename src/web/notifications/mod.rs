@@ -4,6 +4,7 @@
 mod alerts;
 mod defaults;
 mod escalation;
+mod quiet;
 mod recipients;
 mod webhook;
 
@@ -36,6 +37,8 @@ pub use webhook::{WebhookView, webhook_view};
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(notifications_page)
         .service(defaults::save_defaults)
+        .service(quiet::quiet_page)
+        .service(quiet::save_quiet)
         .service(defaults::send_business_code)
         .service(defaults::confirm_business_phone)
         .service(escalation::save_escalation)
@@ -186,6 +189,7 @@ async fn notifications_page(
         Some("defaults") => Some("Business defaults saved."),
         Some("escalation") => Some("Escalation saved."),
         Some("phone") => Some("Notification phone confirmed: SMS alerts go to it from now on."),
+        Some("quiet") => Some("Quiet hours saved."),
         Some("recipient" | "recipients") => Some("Recipient preferences saved."),
         Some("unchanged") => Some("No changes to save."),
         Some("added") => Some("Recipient added. Set their channels and threshold below."),

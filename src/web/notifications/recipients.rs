@@ -53,6 +53,8 @@ pub struct RecipientView {
     pub score: String,
     pub score_error: Option<String>,
     pub summary: String,
+    /// "Quiet hours: Mon–Fri 22:00 to 07:00 the next morning, America/New_York", or "No quiet hours."
+    pub quiet: String,
     /// "At 70, Sam would have received 12 of the last 40 leads (30 days)."
     pub preview: String,
     /// "Claimed 12 leads in 30 days, usually 4 min after the call (median)."
@@ -141,6 +143,12 @@ impl RecipientView {
             score: r.prefs.min_lead_score.value().to_string(),
             score_error: None,
             summary: summary(&r.name, &r.prefs, d, r.phone_state()),
+            quiet: match &r.quiet_hours {
+                Some(_) => {
+                    format!("Quiet hours: {}.", super::quiet::words(r.quiet_hours.as_ref(), &r.zone, r.urgent_score))
+                }
+                None => "No quiet hours: alerts go out at any time.".into(),
+            },
             preview: reach_sentence(name, r.prefs.min_lead_score, &recent.scores),
             speed: claim::speed_sentence(recent.speed_of(r.user_id)),
             claimed_only: r.prefs.claimed_updates_only || d.claimed_updates_only,

@@ -1,0 +1,172 @@
+//! Quiet hours for one recipient, on a page of its own (linked from their row's "More"): the days
+//! and times they do not want to be woken, in their time zone, and the lead score that gets
+//! through anyway. Owners and admins set anyone's; each person their own.
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, get, post, web};
+use askama::Template;
+
+use crate::clock::unix_now;
+use crate::db;
+use crate::db::recipients::Recipient;
+use crate::domain::LeadScore;
+use crate::domain::audit::Change;
+use crate::domain::quiet::{DAYS, QuietErrors, QuietHours, Zone};
+use crate::web::error::AppError;
+use crate::web::extract::{CsrfForm, CurrentUser, Fields};
+use crate::web::shell::Shell;
+use crate::web::{AppState, render, see_other};
+
+pub struct DayBox {
+    pub field: &'static str,
+    pub label: &'static str,
+    pub on: bool,
+}
+
+#[derive(Template)]
+#[template(path = "notifications/quiet.html")]
+struct QuietPage {
+    shell: Shell,
+    id: i64,
+    name: String,
+    is_me: bool,
+    enabled: bool,
+    days: Vec<DayBox>,
+    from: String,
+    to: String,
+    zone: String,
+    zones: Vec<&'static str>,
+    urgent: bool,
+    urgent_score: String,
+    errors: QuietErrors,
+    zone_error: Option<String>,
+    urgent_error: Option<String>,
+    status: Option<String>,
+}
+
+/// Every zone name the tz database has (for the field's suggestions).
+fn zone_names() -> Vec<&'static str> {
+    static NAMES: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+        let mut names: Vec<String> = jiff::tz::db()
+            .available()
+            .map(|n| n.as_str().to_owned())
+            .filter(|n| n.contains('/') && !n.starts_with("Etc/"))
+            .collect();
+        names.sort_unstable();
+        names
+    });
+    NAMES.iter().map(String::as_str).collect()
+}
+
+fn page(me: &CurrentUser, r: &Recipient) -> QuietPage {
+    let hours = r.quiet_hours;
+    QuietPage {
+        shell: Shell::new(me, "notifications"),
+        id: r.id,
+        name: r.name.clone(),
+        is_me: r.user_id == me.user.id,
+        enabled: hours.is_some(),
+        days: DAYS
+            .iter()
+            .enumerate()
+            .map(|(i, (field, label))| DayBox { field, label, on: hours.map_or(i < 5, |h| h.days[i]) })
+            .collect(),
+        from: hours.map_or("22:00".into(), |h| h.from.to_string()),
+        to: hours.map_or("07:00".into(), |h| h.to.to_string()),
+        zone: r.zone.name().to_owned(),
+        zones: zone_names(),
+        urgent: r.urgent_score.is_some(),
+        urgent_score: r.urgent_score.unwrap_or(90).to_string(),
+        errors: QuietErrors::default(),
+        zone_error: None,
+        urgent_error: None,
+        status: None,
+    }
+}
+
+async fn recipient(state: &AppState, me: &CurrentUser, id: i64) -> Result<Recipient, AppError> {
+    let r = db::recipients::get(&mut state.db.read().await?, me.business_id(), id).await?.ok_or(AppError::NotFound)?;
+    if r.user_id != me.user.id && !me.manages_business() {
+        return Err(AppError::Forbidden(
+            "You can only set your own quiet hours. Ask an owner or admin to change someone else\u{2019}s.".into(),
+        ));
+    }
+    Ok(r)
+}
+
+#[get("/settings/notifications/recipients/{id}/quiet")]
+pub async fn quiet_page(
+    me: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let r = recipient(&state, &me, path.into_inner()).await?;
+    render(StatusCode::OK, &page(&me, &r))
+}
+
+/// In words for the audit log: "Mon–Fri 22:00 to 07:00 the next morning, America/New_York; leads
+/// scoring 90 or more get through", "off".
+pub fn words(hours: Option<&QuietHours>, zone: &Zone, urgent: Option<u8>) -> String {
+    match hours {
+        None => "off".into(),
+        Some(h) => {
+            let through = urgent.map(|s| format!("; leads scoring {s} or more get through")).unwrap_or_default();
+            format!("{}, {}{through}", h.describe(), zone.name())
+        }
+    }
+}
+
+#[post("/settings/notifications/recipients/{id}/quiet")]
+pub async fn save_quiet(
+    me: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+    CsrfForm(fields): CsrfForm<Fields>,
+) -> Result<HttpResponse, AppError> {
+    let r = recipient(&state, &me, path.into_inner()).await?;
+    let enabled = fields.checked("quiet_enabled");
+    let days: [bool; 7] = std::array::from_fn(|i| fields.checked(DAYS[i].0));
+    let (from, to) = (fields.get("quiet_from").unwrap_or(""), fields.get("quiet_to").unwrap_or(""));
+    let zone = Zone::parse(fields.get("time_zone").unwrap_or(""));
+    let urgent = fields.checked("urgent_enabled");
+    let score_typed = fields.get("urgent_score").unwrap_or("").trim().to_owned();
+    let urgent_score = if urgent {
+        LeadScore::parse(&score_typed).map(|s| Some(s.value())).map_err(|e| e.to_string())
+    } else {
+        Ok(None)
+    };
+    let hours = if enabled { QuietHours::check(days, from, to).map(Some) } else { Ok(None) };
+    let (Ok(hours), Ok(zone), Ok(urgent_score)) = (&hours, &zone, &urgent_score) else {
+        let mut shown = page(&me, &r);
+        shown.enabled = enabled;
+        shown.days.iter_mut().zip(days).for_each(|(d, on)| d.on = on);
+        shown.from = from.to_owned();
+        shown.to = to.to_owned();
+        shown.zone = fields.get("time_zone").unwrap_or("").to_owned();
+        shown.urgent = urgent;
+        shown.urgent_score = score_typed;
+        shown.errors = hours.clone().err().unwrap_or_default();
+        shown.zone_error = zone.clone().err();
+        shown.urgent_error = urgent_score.clone().err();
+        shown.status = Some("Not saved: fix the highlighted fields.".into());
+        return render(StatusCode::UNPROCESSABLE_ENTITY, &shown);
+    };
+    let (hours, zone, urgent_score) = (*hours, zone.clone(), *urgent_score);
+    let before = words(r.quiet_hours.as_ref(), &r.zone, r.urgent_score);
+    let after = words(hours.as_ref(), &zone, urgent_score);
+    let (business, actor, id, subject) = (me.business_id().to_owned(), me.user.id, r.id, r.user_id);
+    state
+        .db
+        .write(move |w| {
+            Box::pin(async move {
+                if db::recipients::set_quiet(w, &business, id, hours.as_ref(), urgent_score, Some(&zone)).await?
+                    && before != after
+                {
+                    let change = Change::new("recipient.quiet_hours", Some(before), Some(after));
+                    db::audit::record(w, &business, Some(actor), Some(subject), &[change], unix_now()).await?;
+                }
+                Ok(())
+            })
+        })
+        .await?;
+    Ok(see_other(&format!("/settings/notifications?saved=quiet#recipient-{id}")))
+}

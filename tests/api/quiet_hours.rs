@@ -1,0 +1,170 @@
+//! Quiet hours: email and SMS to a person inside their window wait for its end (in-app goes at
+//! once); a hot enough lead gets through; the form refuses what is not a window.
+use std::time::Duration;
+
+use crate::alerts::{event_id, sms_on, teammate};
+use crate::helpers::{TestApp, TestBusiness, lead, spawn_app};
+
+const SAM: &str = "+15555550101";
+
+/// "HH:MM" in UTC, `minutes` from now.
+fn utc_clock(minutes: i64) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let t = (now / 60 + minutes).rem_euclid(24 * 60);
+    format!("{:02}:{:02}", t / 60, t % 60)
+}
+
+async fn acme_with_sam(app: &TestApp) -> (TestBusiness, reqwest::Client, i64) {
+    let business = app.create_business("Acme Plumbing", "owner@acme.test").await;
+    let owner = app.login("owner@acme.test").await;
+    sms_on(app, &owner, "(555) 555-0100").await;
+    let sam = teammate(app, &business, &owner, "0").await;
+    let prefs = [("sms_enabled", "on"), ("email_enabled", "on"), ("in_app_enabled", "on"), ("lead_created", "on")];
+    let row = app.recipient_id(sam).await.unwrap();
+    let mut all = prefs.to_vec();
+    all.push(("min_lead_score", "0"));
+    assert_eq!(app.post_form(&owner, &format!("/settings/notifications/recipients/{row}"), &all).await.status(), 303);
+    (business, owner, row)
+}
+
+/// Sam's quiet hours: every day from an hour ago to an hour from now, in UTC.
+async fn quiet_now(app: &TestApp, owner: &reqwest::Client, row: i64, urgent: Option<&str>) -> reqwest::Response {
+    let (from, to) = (utc_clock(-60), utc_clock(60));
+    let mut form: Vec<(&str, &str)> =
+        vec![("quiet_enabled", "on"), ("quiet_from", &from), ("quiet_to", &to), ("time_zone", "UTC")];
+    for day in ["quiet_mon", "quiet_tue", "quiet_wed", "quiet_thu", "quiet_fri", "quiet_sat", "quiet_sun"] {
+        form.push((day, "on"));
+    }
+    if let Some(score) = urgent {
+        form.extend([("urgent_enabled", "on"), ("urgent_score", score)]);
+    }
+    app.post_form(owner, &format!("/settings/notifications/recipients/{row}/quiet"), &form).await
+}
+
+fn to_sam(app: &TestApp) -> (usize, usize) {
+    let texts = app.twilio.received().iter().filter(|t| t.to == SAM).count();
+    let mails = app.smtp.messages().iter().filter(|m| m.to.iter().any(|t| t.contains("sam@acme.test"))).count();
+    (texts, mails)
+}
+
+#[tokio::test]
+async fn a_lead_in_quiet_hours_waits_for_their_end_except_in_app_and_nothing_is_lost() {
+    let app = spawn_app().await;
+    let (business, owner, row) = acme_with_sam(&app).await;
+    assert_eq!(quiet_now(&app, &owner, row, None).await.status(), 303);
+    let page = app.get_html(&owner, "/settings/notifications").await;
+    assert!(page.contains("Quiet hours: Every day"), "the row says so");
+
+    let first = event_id(app.post_event(&business, "m1", &lead("L-1", Some(80))).await).await;
+    app.wait_count(
+        "SELECT count(*) FROM notifications WHERE user_id IN (SELECT id FROM users WHERE email = 'sam@acme.test')",
+        1,
+    )
+    .await;
+    app.twilio.wait_for(1).await; // the business phone's text
+    app.wait_count("SELECT count(*) FROM deliveries WHERE status = 'sent' AND channel = 'email'", 1).await;
+    assert_eq!(to_sam(&app), (0, 0), "nothing by SMS or email to Sam during his quiet hours");
+    let held: Vec<(String, String)> = app
+        .decisions(first)
+        .await
+        .into_iter()
+        .filter(|d| d.0 == "Sam" && d.1 != "in_app")
+        .map(|d| (d.2, d.3))
+        .collect();
+    let until = format!("held for quiet hours until {} (Sam\u{2019}s time)", utc_clock(60));
+    assert_eq!(held, vec![("pending".to_owned(), until.clone()), ("pending".to_owned(), until.clone())]);
+    let log = app.get_html(&owner, "/settings/notifications/log").await;
+    assert!(
+        log.contains(&until.replace('\u{2019}', "&#8217;")) || log.contains(&until),
+        "Recent alerts say where it went"
+    );
+
+    // The window ends (the dispatcher's clock moves on two hours): each goes once.
+    app.dispatcher.advance_clock(Duration::from_secs(2 * 3600));
+    app.wait_count(
+        "SELECT count(*) FROM deliveries WHERE status = 'sent' AND person_name = 'Sam' AND channel <> 'in_app'",
+        2,
+    )
+    .await;
+    assert_eq!(to_sam(&app), (1, 1));
+}
+
+#[tokio::test]
+async fn a_lead_at_the_urgent_score_gets_through_quiet_hours() {
+    let app = spawn_app().await;
+    let (business, owner, row) = acme_with_sam(&app).await;
+    assert_eq!(quiet_now(&app, &owner, row, Some("90")).await.status(), 303);
+    event_id(app.post_event(&business, "m1", &lead("L-1", Some(95))).await).await;
+    app.wait_count("SELECT count(*) FROM deliveries WHERE status = 'sent' AND person_name = 'Sam'", 3).await;
+    assert_eq!(to_sam(&app), (1, 1), "a 95 beats the urgent score of 90");
+    event_id(app.post_event(&business, "m2", &lead("L-2", Some(89))).await).await;
+    app.wait_count("SELECT count(*) FROM deliveries WHERE status = 'pending' AND person_name = 'Sam'", 2).await;
+    assert_eq!(to_sam(&app), (1, 1), "an 89 waits");
+}
+
+#[tokio::test]
+async fn the_form_refuses_what_is_not_a_window_and_saves_nothing() {
+    let app = spawn_app().await;
+    let (_business, owner, row) = acme_with_sam(&app).await;
+    let path = format!("/settings/notifications/recipients/{row}/quiet");
+    let same = app
+        .post_form(
+            &owner,
+            &path,
+            &[
+                ("quiet_enabled", "on"),
+                ("quiet_mon", "on"),
+                ("quiet_from", "07:00"),
+                ("quiet_to", "07:00"),
+                ("time_zone", "UTC"),
+            ],
+        )
+        .await;
+    assert_eq!(same.status(), 422);
+    assert!(same.text().await.unwrap().contains("The end must differ from the start"));
+    let zone = app
+        .post_form(
+            &owner,
+            &path,
+            &[
+                ("quiet_enabled", "on"),
+                ("quiet_mon", "on"),
+                ("quiet_from", "22:00"),
+                ("quiet_to", "07:00"),
+                ("time_zone", "Mars/Base"),
+            ],
+        )
+        .await;
+    assert_eq!(zone.status(), 422);
+    assert!(zone.text().await.unwrap().contains("is not a time zone we know"));
+    let no_day = app
+        .post_form(
+            &owner,
+            &path,
+            &[("quiet_enabled", "on"), ("quiet_from", "22:00"), ("quiet_to", "07:00"), ("time_zone", "UTC")],
+        )
+        .await;
+    assert_eq!(no_day.status(), 422);
+    assert!(no_day.text().await.unwrap().contains("Tick at least one day."));
+    let stored: i64 = sqlx::query_scalar("SELECT quiet_days FROM recipients WHERE id = $1")
+        .bind(row)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 0, "nothing saved");
+
+    // A member sets only their own.
+    let sam = app.login("sam@acme.test").await;
+    let owner_row = app
+        .recipient_id(
+            sqlx::query_scalar::<_, i64>("SELECT id FROM users WHERE email = 'owner@acme.test'")
+                .fetch_one(&app.pool)
+                .await
+                .unwrap(),
+        )
+        .await;
+    if let Some(owner_row) = owner_row {
+        assert_eq!(app.get(&sam, &format!("/settings/notifications/recipients/{owner_row}/quiet")).await.status(), 403);
+    }
+    assert_eq!(app.get(&sam, &path).await.status(), 200);
+}

@@ -26,6 +26,8 @@ pub struct Claimed {
     /// Tries so far, this one included.
     pub attempts: i64,
     pub created_at_ms: i64,
+    /// Held for quiet hours until then: released with the others held with it, in one message.
+    pub held_until_ms: Option<i64>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -40,6 +42,7 @@ pub(super) struct ClaimedRow {
     pub address: Option<String>,
     pub attempts: i64,
     pub created_at_ms: i64,
+    pub held_until_ms: Option<i64>,
 }
 
 impl ClaimedRow {
@@ -56,12 +59,14 @@ impl ClaimedRow {
             claim_user_id: self.claim_user_id,
             attempts: self.attempts,
             created_at_ms: self.created_at_ms,
+            held_until_ms: self.held_until_ms,
         })
     }
 }
 
 pub(super) const CLAIMED_COLUMNS: &str =
-    "id, event_id, business_id, user_id, person_name, claim_user_id, channel, address, attempts, created_at_ms";
+    "id, event_id, business_id, user_id, person_name, claim_user_id, channel, address, attempts, created_at_ms,
+     held_until_ms";
 
 /// Claims up to `limit` deliveries that are due — a retry whose time came, one stored unclaimed
 /// while the dispatcher was behind, or one whose lease ran out because the process that held it
@@ -116,6 +121,9 @@ pub enum Outcome {
     Retry { id: i64, at_ms: i64, error: String },
     /// The end: `Failed` (refused for good) or `Dead` (gave up retrying).
     Ended { id: i64, status: DeliveryStatus, error: String },
+    /// Went out inside another delivery's message (the summary at the end of quiet hours);
+    /// `note` says which ("sent in the 07:00 summary").
+    Merged { id: i64, note: String },
 }
 
 /// Writes a batch of outcomes: one statement per kind of outcome. Only pending deliveries
@@ -177,6 +185,25 @@ pub async fn apply(w: &mut Write, outcomes: &[Outcome], now_ms: i64) -> sqlx::Re
                 ") UPDATE deliveries SET status = v.status, reason = v.reason, lease_until_ms = NULL
                  FROM v WHERE deliveries.id = v.id AND deliveries.status = 'pending'",
             );
+            q.build().execute(cx).await.map(|done| done.rows_affected())
+        })?;
+    }
+    let merged: Vec<_> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Merged { id, note } => Some((*id, note.as_str())),
+            _ => None,
+        })
+        .collect();
+    for chunk in merged.chunks(1000) {
+        on!(w, |cx| {
+            let mut q = QueryBuilder::new("WITH v(id, reason) AS (");
+            q.push_values(chunk, |mut row, (id, reason)| {
+                row.push_bind(*id).push_bind(*reason);
+            });
+            q.push(") UPDATE deliveries SET status = 'sent', reason = v.reason, lease_until_ms = NULL, sent_at_ms = ")
+                .push_bind(now_ms)
+                .push(" FROM v WHERE deliveries.id = v.id AND deliveries.status = 'pending'");
             q.build().execute(cx).await.map(|done| done.rows_affected())
         })?;
     }

@@ -74,6 +74,8 @@ struct Job {
     alert: Arc<Alert>,
     timing: Option<Timing>,
     queued: Instant,
+    /// Deliveries this one's message carries too (held for quiet hours with it).
+    merged: Vec<i64>,
 }
 
 /// A channel's queue, shared by its workers.
@@ -371,6 +373,10 @@ impl Dispatcher {
             alerts.insert(row.id, alert);
         }
         let started = fresh.len();
+        let (fresh, summaries) = summaries(fresh, &alerts, &self.senders);
+        for (d, alert, merged) in summaries {
+            self.start_job(d, alert, None, merged);
+        }
         for d in fresh {
             match alerts.get(&d.event_id) {
                 Some(Ok(alert)) => self.start(d, alert.clone(), None),
@@ -398,6 +404,10 @@ impl Dispatcher {
 
     /// Queues a delivery for its channel's workers, unless it is already in flight here.
     fn start(self: &Arc<Self>, delivery: Claimed, alert: Arc<Alert>, timing: Option<Timing>) {
+        self.start_job(delivery, alert, timing, Vec::new());
+    }
+
+    fn start_job(self: &Arc<Self>, delivery: Claimed, alert: Arc<Alert>, timing: Option<Timing>, merged: Vec<i64>) {
         self.workers_started.call_once(|| {
             for channel in Channel::ALL {
                 for _ in 0..self.lane(channel).workers {
@@ -409,7 +419,7 @@ impl Dispatcher {
             return;
         }
         let channel = delivery.channel;
-        let job = Job { delivery, alert, timing, queued: Instant::now() };
+        let job = Job { delivery, alert, timing, queued: Instant::now(), merged };
         if self.lane(channel).jobs.send(job).is_err() {
             tracing::warn!("the dispatcher's workers stopped");
         }
@@ -421,9 +431,29 @@ impl Dispatcher {
         loop {
             let next = self.lane(channel).waiting.lock().await.recv().await;
             let Some(job) = next else { return };
+            let merged = job.merged.clone();
             let (id, outcome) = self.deliver(job).await;
             let me = self.clone();
             tokio::spawn(async move {
+                // What the message carried for the others ends as it did (a retry leaves them
+                // claimed: their lease runs out and they are released again).
+                let note = format!(
+                    "sent in the summary at the end of quiet hours, with {} other alert{}",
+                    merged.len(),
+                    if merged.len() == 1 { "" } else { "s" }
+                );
+                for other in &merged {
+                    let carried = match &outcome {
+                        Outcome::Sent { .. } => Some(Outcome::Merged { id: *other, note: note.clone() }),
+                        Outcome::Ended { status, error, .. } => {
+                            Some(Outcome::Ended { id: *other, status: *status, error: error.clone() })
+                        }
+                        _ => None,
+                    };
+                    if let Some(carried) = carried {
+                        me.db.record(carried).await;
+                    }
+                }
                 if !me.db.record(outcome).await {
                     tracing::warn!(
                         delivery = id,
@@ -448,7 +478,7 @@ impl Dispatcher {
 
     /// Sends one delivery; answers its outcome, to be recorded.
     async fn deliver(&self, job: Job) -> (i64, Outcome) {
-        let Job { delivery: d, alert, timing, queued } = job;
+        let Job { delivery: d, alert, timing, queued, .. } = job;
         let send_start = Instant::now();
         let result = self.senders.send(&d, &alert).await;
         let send_done = Instant::now();
@@ -510,4 +540,38 @@ impl Dispatcher {
             })
             .await
     }
+}
+
+/// Deliveries released together at the end of one person's quiet hours, on one channel, go as
+/// one message: the first carries a summary of all of them, the others ride along. Answers the
+/// deliveries to send one by one, and the summaries (the carrier, its message, the others).
+fn summaries(
+    claimed: Vec<Claimed>,
+    alerts: &HashMap<i64, Result<Arc<Alert>, String>>,
+    senders: &Senders,
+) -> (Vec<Claimed>, Vec<(Claimed, Arc<Alert>, Vec<i64>)>) {
+    let mut single = Vec::new();
+    let mut groups: HashMap<(i64, Channel), Vec<Claimed>> = HashMap::new();
+    for d in claimed {
+        match (d.held_until_ms, d.user_id, alerts.get(&d.event_id)) {
+            (Some(_), Some(user), Some(Ok(_))) => groups.entry((user, d.channel)).or_default().push(d),
+            _ => single.push(d),
+        }
+    }
+    let mut summaries = Vec::new();
+    for (_, mut group) in groups {
+        if group.len() == 1 {
+            single.append(&mut group);
+            continue;
+        }
+        group.sort_by_key(|d| d.id);
+        let held: Vec<Arc<Alert>> =
+            group.iter().filter_map(|d| alerts.get(&d.event_id).and_then(|a| a.as_ref().ok()).cloned()).collect();
+        let events: Vec<(&Event, Option<u8>)> =
+            held.iter().map(|a| (&a.event.event, a.event.usage_threshold)).collect();
+        let message = Arc::new(senders.prepare_summary(held[0].event.clone(), &events));
+        let first = group.remove(0);
+        summaries.push((first, message, group.into_iter().map(|d| d.id).collect()));
+    }
+    (single, summaries)
 }

@@ -69,6 +69,7 @@ mod tests {
             address: "+15555550101".into(),
             attempts,
             created_at_ms,
+            held_until_ms: None,
         }
     }
 

@@ -8,13 +8,16 @@ use crate::clock::unix_now;
 use crate::db::notifications::NewNotification;
 use crate::db::{Db, deliveries::Claimed, writer::AlertEvent};
 use crate::domain::events::Event;
-use crate::domain::text::{AlertText, alert_text, claimable_text, sms_segments};
+use crate::domain::text::{AlertText, alert_text, claimable_text, sms_segments, summary_text};
 use crate::domain::{Channel, EmailAddress, claim, unsubscribe};
 
 /// An event and its alert in words, shared by all its deliveries.
 pub struct Alert {
     pub event: Arc<AlertEvent>,
     pub text: Option<AlertText>,
+    /// A summary of several alerts (the end of quiet hours): its words are the same for
+    /// everyone, with no claim link of one lead.
+    pub summary: bool,
 }
 
 /// Why a send did not go through.
@@ -83,7 +86,12 @@ impl Senders {
     /// Puts an event into words once, for all its deliveries.
     pub fn prepare(&self, event: Arc<AlertEvent>) -> Alert {
         let text = alert_text(&event.event, event.usage_threshold, &self.base_url);
-        Alert { event, text }
+        Alert { event, text, summary: false }
+    }
+
+    /// One message for several alerts held together (`first`'s event stands for them all).
+    pub fn prepare_summary(&self, first: Arc<AlertEvent>, alerts: &[(&Event, Option<u8>)]) -> Alert {
+        Alert { text: Some(summary_text(alerts, &self.base_url)), event: first, summary: true }
     }
 
     /// Sends one delivery; answers the provider's message id, if it gives one, and for a text
@@ -92,7 +100,7 @@ impl Senders {
         let Some(shared) = &alert.text else {
             return Err(Failure::Permanent { message: "this event has no alert text".into() });
         };
-        let own = self.claimable(d, &alert.event.event);
+        let own = if alert.summary { None } else { self.claimable(d, &alert.event.event) };
         let text = own.as_ref().unwrap_or(shared);
         let provider_id = |id: Option<String>| Sent { provider_id: id, segments: None };
         match d.channel {

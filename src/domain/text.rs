@@ -300,6 +300,72 @@ pub fn alert_text(event: &Event, usage_threshold: Option<u8>, base_url: &str) ->
     }
 }
 
+/// The one message that carries what quiet hours held back on one channel: leads first, highest
+/// score first, then the other alerts, each in a line. `alerts`: each held event and the usage
+/// threshold it alerted about. The text may take several SMS segments (a list is worth it).
+pub fn summary_text(alerts: &[(&Event, Option<u8>)], base_url: &str) -> AlertText {
+    let mut leads: Vec<&Lead> = alerts.iter().filter_map(|(e, _)| e.lead()).collect();
+    leads.sort_by_key(|l| std::cmp::Reverse(l.score));
+    let others: Vec<AlertText> = alerts
+        .iter()
+        .filter(|(e, _)| e.lead().is_none())
+        .filter_map(|(e, threshold)| alert_text(e, *threshold, base_url))
+        .collect();
+    let n = alerts.len();
+    let what = if others.is_empty() && n > 1 {
+        format!("{n} new leads")
+    } else if n == 1 {
+        "1 alert".to_owned()
+    } else {
+        format!("{n} alerts")
+    };
+    let subject = format!("{what} during your quiet hours");
+    let lead_line = |l: &Lead| {
+        let name = l.name.clone().unwrap_or_else(|| "Unknown caller".into());
+        let score = l.score.map(|s| format!(" (score {s})")).unwrap_or_default();
+        let phone = l.phone.as_deref().map(|p| format!(" {p}")).unwrap_or_default();
+        format!("{name}{score}{phone}")
+    };
+    let lines: Vec<String> = leads.iter().map(|l| lead_line(l)).chain(others.iter().map(|t| t.title.clone())).collect();
+    let link = if leads.is_empty() { "billing" } else { "leads" };
+    let url = format!("{base_url}{link}");
+    let text = format!(
+        "{subject}:\n\n{}\n\nSee them: {url}\n",
+        lines.iter().map(|l| format!("- {l}")).collect::<Vec<_>>().join("\n")
+    );
+    let html = format!(
+        "<p>{}:</p><ul>{}</ul><p><a href=\"{}\">See them</a></p>",
+        html_escape(&subject),
+        lines.iter().map(|l| format!("<li>{}</li>", html_escape(l))).collect::<String>(),
+        html_escape(&url)
+    );
+    // A text names the first five, highest score first.
+    let short: Vec<String> = leads
+        .iter()
+        .map(|l| {
+            let name = l.name.clone().unwrap_or_else(|| "Unknown caller".into());
+            match l.score {
+                Some(s) => format!("{name} {s}"),
+                None => name,
+            }
+        })
+        .chain(others.iter().map(|t| t.title.clone()))
+        .collect();
+    let more = short.len().saturating_sub(5);
+    let listed = short.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+    let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+    let sms = to_gsm7(&format!("{what} while quiet: {listed}{more}. {url}"));
+    AlertText {
+        subject: subject.clone(),
+        text,
+        html,
+        sms,
+        title: subject,
+        body: lines.join("; "),
+        link: format!("/{link}"),
+    }
+}
+
 /// A lead alert for a person who can claim the lead: it points at their claim page (`claim`,
 /// such as `c/16.ngx4a.AbCd…`). `None` for alerts that are not about a lead.
 pub fn claimable_text(event: &Event, base_url: &str, claim: &str) -> Option<AlertText> {
@@ -316,6 +382,27 @@ pub fn capitalize(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_quiet_hours_summary_lists_the_hottest_lead_first() {
+        let lead = |id: &str, name: &str, score: u8| {
+            Event::LeadCreated(Lead {
+                lead_id: id.into(),
+                name: Some(name.into()),
+                phone: Some("+15555550123".into()),
+                email: None,
+                score: Some(score),
+                summary: None,
+                occurred_at: 0,
+            })
+        };
+        let (a, b, c) = (lead("1", "Ann", 60), lead("2", "Bob", 90), lead("3", "Cy", 75));
+        let t = summary_text(&[(&a, None), (&b, None), (&c, None)], "https://k.test/");
+        assert_eq!(t.subject, "3 new leads during your quiet hours");
+        assert_eq!(t.sms, "3 new leads while quiet: Bob 90, Cy 75, Ann 60. https://k.test/leads");
+        assert!(t.text.contains("- Bob (score 90) +15555550123\n- Cy (score 75)"), "{}", t.text);
+        assert!(t.html.contains("<li>Bob (score 90) +15555550123</li>"));
+    }
 
     #[test]
     fn segments_follow_the_encoding() {

@@ -2,8 +2,12 @@
 //! once); a hot enough lead gets through; the form refuses what is not a window.
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use crate::alerts::{event_id, sms_on, teammate};
-use crate::helpers::{TestApp, TestBusiness, lead, spawn_app};
+use crate::helpers::{TestApp, TestBusiness, lead, spawn_app, spawn_with};
+use crate::smtp::SmtpServer;
+use crate::twilio::TwilioServer;
 
 const SAM: &str = "+15555550101";
 
@@ -48,22 +52,23 @@ fn to_sam(app: &TestApp) -> (usize, usize) {
 }
 
 #[tokio::test]
-async fn a_lead_in_quiet_hours_waits_for_their_end_except_in_app_and_nothing_is_lost() {
+async fn leads_in_quiet_hours_wait_for_their_end_and_go_as_one_message_per_channel() {
     let app = spawn_app().await;
     let (business, owner, row) = acme_with_sam(&app).await;
     assert_eq!(quiet_now(&app, &owner, row, None).await.status(), 303);
     let page = app.get_html(&owner, "/settings/notifications").await;
     assert!(page.contains("Quiet hours: Every day"), "the row says so");
 
-    let first = event_id(app.post_event(&business, "m1", &lead("L-1", Some(80))).await).await;
+    let first = event_id(app.post_event(&business, "m1", &lead("L-1", Some(70))).await).await;
+    event_id(app.post_event(&business, "m2", &lead("L-2", Some(90))).await).await;
+    event_id(app.post_event(&business, "m3", &lead("L-3", Some(80))).await).await;
     app.wait_count(
         "SELECT count(*) FROM notifications WHERE user_id IN (SELECT id FROM users WHERE email = 'sam@acme.test')",
-        1,
+        3,
     )
     .await;
-    app.twilio.wait_for(1).await; // the business phone's text
-    app.wait_count("SELECT count(*) FROM deliveries WHERE status = 'sent' AND channel = 'email'", 1).await;
-    assert_eq!(to_sam(&app), (0, 0), "nothing by SMS or email to Sam during his quiet hours");
+    app.wait_count("SELECT count(*) FROM deliveries WHERE status = 'sent' AND channel = 'sms'", 3).await;
+    assert_eq!(to_sam(&app), (0, 0), "nothing by SMS or email to Sam during his quiet hours; in-app at once");
     let held: Vec<(String, String)> = app
         .decisions(first)
         .await
@@ -74,19 +79,25 @@ async fn a_lead_in_quiet_hours_waits_for_their_end_except_in_app_and_nothing_is_
     let until = format!("held for quiet hours until {} (Sam\u{2019}s time)", utc_clock(60));
     assert_eq!(held, vec![("pending".to_owned(), until.clone()), ("pending".to_owned(), until.clone())]);
     let log = app.get_html(&owner, "/settings/notifications/log").await;
-    assert!(
-        log.contains(&until.replace('\u{2019}', "&#8217;")) || log.contains(&until),
-        "Recent alerts say where it went"
-    );
+    assert!(log.contains("held for quiet hours until"), "Recent alerts say where it went");
 
-    // The window ends (the dispatcher's clock moves on two hours): each goes once.
+    // The window ends (the dispatcher's clock moves on two hours): one message per channel.
     app.dispatcher.advance_clock(Duration::from_secs(2 * 3600));
     app.wait_count(
         "SELECT count(*) FROM deliveries WHERE status = 'sent' AND person_name = 'Sam' AND channel <> 'in_app'",
-        2,
+        6,
     )
     .await;
-    assert_eq!(to_sam(&app), (1, 1));
+    assert_eq!(to_sam(&app), (1, 1), "one text and one email for the three leads");
+    let text = app.twilio.received().into_iter().find(|t| t.to == SAM).unwrap();
+    assert!(text.body.starts_with("3 new leads while quiet: Jane Doe 90, Jane Doe 80, Jane Doe 70."), "{}", text.body);
+    let merged: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM deliveries WHERE person_name = 'Sam' AND reason LIKE 'sent in the summary at the end of quiet hours, with 2 other alerts'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(merged, 4, "the two others on each channel say where they went");
 }
 
 #[tokio::test]
@@ -167,4 +178,34 @@ async fn the_form_refuses_what_is_not_a_window_and_saves_nothing() {
         assert_eq!(app.get(&sam, &format!("/settings/notifications/recipients/{owner_row}/quiet")).await.status(), 403);
     }
     assert_eq!(app.get(&sam, &path).await.status(), 200);
+}
+
+#[tokio::test]
+async fn held_alerts_survive_a_restart_and_go_once() {
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let smtp = SmtpServer::start().await;
+    let manual = |dir: Arc<tempfile::TempDir>, smtp: SmtpServer| async move {
+        let url = smtp.url();
+        spawn_with(dir, smtp, &url, TwilioServer::start().await, |c| c.dispatch.autorun = false).await
+    };
+    // The first run holds two leads for Sam and stops before the window ends.
+    let first = manual(dir.clone(), smtp.clone()).await;
+    let (business, owner, row) = acme_with_sam(&first).await;
+    assert_eq!(quiet_now(&first, &owner, row, None).await.status(), 303);
+    event_id(first.post_event(&business, "m1", &lead("L-1", Some(70))).await).await;
+    event_id(first.post_event(&business, "m2", &lead("L-2", Some(90))).await).await;
+    first.dispatcher.run_once().await.unwrap();
+    assert_eq!(to_sam(&first), (0, 0));
+
+    // The next run sends them when the window ends, once, as one message per channel.
+    let second = manual(dir.clone(), smtp.clone()).await;
+    second.dispatcher.advance_clock(Duration::from_secs(2 * 3600));
+    second.dispatcher.run_once().await.unwrap();
+    second.dispatcher.run_once().await.unwrap();
+    assert_eq!(to_sam(&second), (1, 1));
+    let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status = 'pending'")
+        .fetch_one(&second.pool)
+        .await
+        .unwrap();
+    assert_eq!(pending, 0, "nothing left held");
 }

@@ -374,8 +374,8 @@ impl Dispatcher {
         }
         let started = fresh.len();
         let (fresh, summaries) = summaries(fresh, &alerts, &self.senders);
-        for (d, alert, merged) in summaries {
-            self.start_job(d, alert, None, merged);
+        for s in summaries {
+            self.start_job(s.carrier, s.message, None, s.merged);
         }
         for d in fresh {
             match alerts.get(&d.event_id) {
@@ -542,14 +542,21 @@ impl Dispatcher {
     }
 }
 
+/// One message for what quiet hours held back: the delivery that carries it, and the others.
+struct Summary {
+    carrier: Claimed,
+    message: Arc<Alert>,
+    merged: Vec<i64>,
+}
+
 /// Deliveries released together at the end of one person's quiet hours, on one channel, go as
 /// one message: the first carries a summary of all of them, the others ride along. Answers the
-/// deliveries to send one by one, and the summaries (the carrier, its message, the others).
+/// deliveries to send one by one, and the summaries.
 fn summaries(
     claimed: Vec<Claimed>,
     alerts: &HashMap<i64, Result<Arc<Alert>, String>>,
     senders: &Senders,
-) -> (Vec<Claimed>, Vec<(Claimed, Arc<Alert>, Vec<i64>)>) {
+) -> (Vec<Claimed>, Vec<Summary>) {
     let mut single = Vec::new();
     let mut groups: HashMap<(i64, Channel), Vec<Claimed>> = HashMap::new();
     for d in claimed {
@@ -570,8 +577,8 @@ fn summaries(
         let events: Vec<(&Event, Option<u8>)> =
             held.iter().map(|a| (&a.event.event, a.event.usage_threshold)).collect();
         let message = Arc::new(senders.prepare_summary(held[0].event.clone(), &events));
-        let first = group.remove(0);
-        summaries.push((first, message, group.into_iter().map(|d| d.id).collect()));
+        let carrier = group.remove(0);
+        summaries.push(Summary { carrier, message, merged: group.into_iter().map(|d| d.id).collect() });
     }
     (single, summaries)
 }

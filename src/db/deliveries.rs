@@ -460,3 +460,36 @@ pub async fn claim_target(conn: &mut impl Link, delivery_id: i64) -> sqlx::Resul
         .await
     })
 }
+
+/// Ends what quiet hours still hold for a person who left the recipients (or the team): not
+/// sent, with `why`. Answers how many.
+pub async fn drop_held(w: &mut Write, business_id: &str, user_id: i64, why: &str) -> sqlx::Result<u64> {
+    execute!(
+        w,
+        sqlx::query(
+            "UPDATE deliveries SET status = 'skipped', skip = 'not_recipient', reason = $3, next_attempt_ms = NULL
+             WHERE user_id = $1 AND business_id = $2 AND status = 'pending' AND held_until_ms IS NOT NULL
+               AND attempts = 0 AND channel IN ('email', 'sms')",
+        )
+        .bind(user_id)
+        .bind(business_id)
+        .bind(why)
+    )
+}
+
+/// Moves what quiet hours hold for a person to a new end (`until_ms`: now, when their new quiet
+/// hours no longer cover this moment), with the reason in words.
+pub async fn rehold(w: &mut Write, business_id: &str, user_id: i64, until_ms: i64, reason: &str) -> sqlx::Result<u64> {
+    execute!(
+        w,
+        sqlx::query(
+            "UPDATE deliveries SET next_attempt_ms = $3, held_until_ms = $3, reason = $4
+             WHERE user_id = $1 AND business_id = $2 AND status = 'pending' AND held_until_ms IS NOT NULL
+               AND attempts = 0 AND channel IN ('email', 'sms')",
+        )
+        .bind(user_id)
+        .bind(business_id)
+        .bind(until_ms)
+        .bind(reason)
+    )
+}

@@ -224,6 +224,19 @@ pub async fn update(w: &mut Write, business_id: &str, id: i64, p: &RecipientPref
 
 pub async fn delete(w: &mut Write, business_id: &str, id: i64) -> sqlx::Result<bool> {
     w.routing_changed(business_id);
+    let user: Option<(i64, String)> = on!(w, |cx| {
+        sqlx::query_as(
+        "SELECT r.user_id, u.name FROM recipients r JOIN users u ON u.id = r.user_id WHERE r.business_id = $1 AND r.id = $2"
+    )
+    .bind(business_id)
+    .bind(id)
+    .fetch_optional(cx)
+    .await
+    })?;
+    if let Some((user_id, name)) = user {
+        let why = format!("{name} left the recipient list while it was held for quiet hours");
+        super::deliveries::drop_held(w, business_id, user_id, &why).await?;
+    }
     let done = execute!(
         w,
         sqlx::query("DELETE FROM recipients WHERE business_id = $1 AND id = $2").bind(business_id).bind(id)

@@ -135,6 +135,8 @@ pub async fn remove(w: &mut Write, business_id: &str, user_id: i64, now: i64) ->
         w,
         sqlx::query("DELETE FROM recipients WHERE user_id = $1 AND business_id = $2").bind(user_id).bind(business_id)
     )?;
+    super::deliveries::drop_held(w, business_id, user_id, "removed from the team while it was held for quiet hours")
+        .await?;
     super::sessions::end_all(w, user_id).await?;
     execute!(
         w,

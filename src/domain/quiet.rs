@@ -111,6 +111,11 @@ impl Quiet {
         }
         self.hours.held_until(&self.zone, now_ms)
     }
+
+    /// "held for quiet hours until 07:00 (Sam's time)"
+    pub fn held_words(&self, name: &str, until_ms: i64) -> String {
+        format!("held for quiet hours until {} ({name}\u{2019}s time)", self.zone.clock(until_ms))
+    }
 }
 
 /// A time of day, in minutes after midnight.

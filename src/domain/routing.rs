@@ -334,10 +334,8 @@ pub fn hold_for_quiet_hours(planned: &mut [Planned], people: &[Person], lead_sco
         let Some(quiet) = people.iter().find(|p| p.user_id == *user_id).and_then(|p| p.quiet.as_ref()) else {
             continue;
         };
-        d.hold = quiet.hold(lead_score, now_ms).map(|until_ms| Hold {
-            until_ms,
-            reason: format!("held for quiet hours until {} ({name}\u{2019}s time)", quiet.zone.clock(until_ms)),
-        });
+        d.hold =
+            quiet.hold(lead_score, now_ms).map(|until_ms| Hold { until_ms, reason: quiet.held_words(name, until_ms) });
     }
 }
 

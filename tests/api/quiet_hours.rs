@@ -209,3 +209,46 @@ async fn held_alerts_survive_a_restart_and_go_once() {
         .unwrap();
     assert_eq!(pending, 0, "nothing left held");
 }
+
+#[tokio::test]
+async fn a_change_of_quiet_hours_applies_to_what_they_hold_and_a_removed_person_gets_nothing() {
+    let app = spawn_app().await;
+    let (business, owner, row) = acme_with_sam(&app).await;
+    assert_eq!(quiet_now(&app, &owner, row, None).await.status(), 303);
+    event_id(app.post_event(&business, "m1", &lead("L-1", Some(70))).await).await;
+    app.wait_count("SELECT count(*) FROM deliveries WHERE status = 'pending' AND person_name = 'Sam'", 2).await;
+
+    // Quiet hours turned off: what they held goes at once.
+    let off = app
+        .post_form(&owner, &format!("/settings/notifications/recipients/{row}/quiet"), &[("time_zone", "UTC")])
+        .await;
+    assert_eq!(off.status(), 303);
+    app.wait_count(
+        "SELECT count(*) FROM deliveries WHERE status = 'sent' AND person_name = 'Sam' AND channel <> 'in_app'",
+        2,
+    )
+    .await;
+    assert_eq!(to_sam(&app), (1, 1));
+
+    // Held again, then Sam leaves the recipient list: dropped, with the reason.
+    assert_eq!(quiet_now(&app, &owner, row, None).await.status(), 303);
+    let second = event_id(app.post_event(&business, "m2", &lead("L-2", Some(70))).await).await;
+    app.wait_count("SELECT count(*) FROM deliveries WHERE status = 'pending' AND person_name = 'Sam'", 2).await;
+    let removed = app
+        .post_form(&owner, &format!("/settings/notifications/recipients/{row}/remove"), &[("confirmed", "yes")])
+        .await;
+    assert!(removed.status().is_redirection() || removed.status().is_success(), "{}", removed.status());
+    let dropped: Vec<(String, String)> = app
+        .decisions(second)
+        .await
+        .into_iter()
+        .filter(|d| d.0 == "Sam" && d.1 != "in_app")
+        .map(|d| (d.2, d.3))
+        .collect();
+    let why = "Sam left the recipient list while it was held for quiet hours".to_owned();
+    assert_eq!(dropped, vec![("skipped".to_owned(), why.clone()), ("skipped".to_owned(), why)]);
+    app.dispatcher.advance_clock(Duration::from_secs(2 * 3600));
+    app.dispatcher.wake();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(to_sam(&app), (1, 1), "nothing more after the window");
+}

@@ -5,12 +5,12 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
 use askama::Template;
 
-use crate::clock::unix_now;
+use crate::clock::{unix_now, unix_now_ms};
 use crate::db;
 use crate::db::recipients::Recipient;
 use crate::domain::LeadScore;
 use crate::domain::audit::Change;
-use crate::domain::quiet::{DAYS, QuietErrors, QuietHours, Zone};
+use crate::domain::quiet::{DAYS, Quiet, QuietErrors, QuietHours, Zone};
 use crate::web::error::AppError;
 use crate::web::extract::{CsrfForm, CurrentUser, Fields};
 use crate::web::shell::Shell;
@@ -153,20 +153,29 @@ pub async fn save_quiet(
     let (hours, zone, urgent_score) = (*hours, zone.clone(), *urgent_score);
     let before = words(r.quiet_hours.as_ref(), &r.zone, r.urgent_score);
     let after = words(hours.as_ref(), &zone, urgent_score);
+    // What the old hours hold now follows the new ones: it waits for their end, or goes now.
+    let now_ms = unix_now_ms();
+    let quiet = hours.map(|hours| Quiet { hours, zone: zone.clone(), urgent_score });
+    let (until, held) = match quiet.as_ref().and_then(|q| q.hours.held_until(&q.zone, now_ms).map(|t| (q, t))) {
+        Some((q, t)) => (t, q.held_words(&r.name, t)),
+        None => (now_ms, "released when the quiet hours changed".to_owned()),
+    };
     let (business, actor, id, subject) = (me.business_id().to_owned(), me.user.id, r.id, r.user_id);
     state
         .db
         .write(move |w| {
             Box::pin(async move {
-                if db::recipients::set_quiet(w, &business, id, hours.as_ref(), urgent_score, Some(&zone)).await?
-                    && before != after
-                {
-                    let change = Change::new("recipient.quiet_hours", Some(before), Some(after));
-                    db::audit::record(w, &business, Some(actor), Some(subject), &[change], unix_now()).await?;
+                if db::recipients::set_quiet(w, &business, id, hours.as_ref(), urgent_score, Some(&zone)).await? {
+                    db::deliveries::rehold(w, &business, subject, until, &held).await?;
+                    if before != after {
+                        let change = Change::new("recipient.quiet_hours", Some(before), Some(after));
+                        db::audit::record(w, &business, Some(actor), Some(subject), &[change], unix_now()).await?;
+                    }
                 }
                 Ok(())
             })
         })
         .await?;
+    state.dispatcher.wake();
     Ok(see_other(&format!("/settings/notifications?saved=quiet#recipient-{id}")))
 }

@@ -747,3 +747,37 @@ async fn a_teammate_confirms_their_phone_by_code_and_the_owner_finds_the_text_th
     assert!(row.contains("Not delivered: the phone is unreachable"), "{row}");
     b.client.clone().close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_teammate_sets_quiet_hours_and_sees_them_explained() {
+    let app = spawn_app().await;
+    let business = app.create_business("Acme Plumbing", "owner@acme.test").await;
+    let sam = app.add_user(&business, "Sam Rivera", "sam@acme.test", Some("(555) 555-0101"), Role::Member).await;
+    let owner = app.login("owner@acme.test").await;
+    app.add_recipient(&owner, sam.id).await;
+    let Some(b) = browser(&app, true).await else { return };
+
+    b.login("sam@acme.test").await;
+    let sams = row("Sam Rivera");
+    b.client.find(Locator::XPath(&format!("{sams}//summary"))).await.unwrap().click().await.unwrap();
+    let link = format!("{sams}//a[starts-with(normalize-space(), 'Set quiet hours')]");
+    b.client.wait().for_element(Locator::XPath(&link)).await.unwrap().click().await.unwrap();
+    b.client.wait().for_element(Locator::XPath("//h1[normalize-space()='Quiet hours']")).await.unwrap();
+    b.click_label("", "Hold email and SMS alerts during quiet hours").await;
+    for day in ["Sat", "Sun"] {
+        b.click_label("", day).await;
+    }
+    b.retype(&b.field("Time zone").await, "Europe/London").await;
+    b.click_label("", "Always alert at once for hot leads, even during quiet hours").await;
+    b.retype(&b.field("Hot means a lead score of at least").await, "85").await;
+    b.button("Save quiet hours").await.click().await.unwrap();
+    b.wait_text("status", "Quiet hours saved.").await;
+    let row = b.client.find(Locator::XPath(&row("Sam Rivera"))).await.unwrap().html(false).await.unwrap();
+    assert!(
+        row.contains(
+            "Quiet hours: Every day 22:00 to 07:00 the next morning, Europe/London; leads scoring 85 or more get through."
+        ),
+        "{row}"
+    );
+    b.client.clone().close().await.unwrap();
+}

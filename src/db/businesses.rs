@@ -1,4 +1,5 @@
 use super::Link;
+use crate::domain::quiet::Zone;
 
 use super::{Write, audit, defaults, recipients};
 use crate::domain::{BusinessDefaults, EmailAddress, PersonName, RecipientPrefs, Region, Role, audit::Change};
@@ -111,5 +112,20 @@ pub async fn rotate_secret(w: &mut Write, id: &str, new_secret: &str, old_valid_
     .execute(cx)
     .await.map(|done| done.rows_affected())
     })?;
+    Ok(())
+}
+
+/// The business's time zone as set by its owner (`None`: the one its region suggests), and its
+/// region.
+pub async fn time_zone(conn: &mut impl Link, business_id: &str) -> sqlx::Result<(Option<String>, String)> {
+    on!(conn, |cx| sqlx::query_as("SELECT time_zone, region FROM businesses WHERE id = $1")
+        .bind(business_id)
+        .fetch_one(cx)
+        .await)
+}
+
+pub async fn set_time_zone(w: &mut Write, business_id: &str, zone: &Zone) -> sqlx::Result<()> {
+    w.routing_changed(business_id);
+    execute!(w, sqlx::query("UPDATE businesses SET time_zone = $2 WHERE id = $1").bind(business_id).bind(zone.name()))?;
     Ok(())
 }

@@ -1,6 +1,7 @@
 use super::Link;
 
 use super::Write;
+use crate::domain::quiet::Zone;
 use crate::domain::{EmailAddress, PersonName, PhoneNumber, Region, Role};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -265,4 +266,26 @@ pub async fn refused_phones(conn: &mut impl Link, business_id: &str) -> sqlx::Re
     .bind(MAX_TEAM)
     .fetch_all(cx)
     .await)
+}
+
+/// A person's own time zone, if they set one (else the business's applies).
+pub async fn time_zone(conn: &mut impl Link, user_id: i64) -> sqlx::Result<Option<String>> {
+    on!(conn, |cx| sqlx::query_scalar("SELECT time_zone FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_optional(cx)
+        .await)
+    .map(Option::flatten)
+}
+
+/// Sets a person's own time zone (`None`: the business's).
+pub async fn set_time_zone(w: &mut Write, business_id: &str, user_id: i64, zone: Option<&Zone>) -> sqlx::Result<()> {
+    w.routing_changed(business_id);
+    execute!(
+        w,
+        sqlx::query("UPDATE users SET time_zone = $3 WHERE id = $1 AND business_id = $2")
+            .bind(user_id)
+            .bind(business_id)
+            .bind(zone.map(Zone::name))
+    )?;
+    Ok(())
 }

@@ -69,6 +69,20 @@ impl Zone {
     }
 }
 
+/// Every zone name the tz database has, sorted (a form field's suggestions).
+pub fn zone_names() -> Vec<&'static str> {
+    static NAMES: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+        let mut names: Vec<String> = jiff::tz::db()
+            .available()
+            .map(|n| n.as_str().to_owned())
+            .filter(|n| n.contains('/') && !n.starts_with("Etc/"))
+            .collect();
+        names.sort_unstable();
+        names
+    });
+    NAMES.iter().map(String::as_str).collect()
+}
+
 /// The zone a business in `region` starts with (the owner can pick another): its most
 /// populous one for the countries with several, UTC where we do not know better.
 pub fn region_zone(region: &str) -> Zone {

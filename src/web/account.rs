@@ -12,10 +12,16 @@ use super::shell::Shell;
 use super::{AppState, render, see_other};
 use crate::db;
 use crate::domain::phone_code::Check;
+use crate::domain::quiet::{Zone, region_zone, zone_names};
 use crate::domain::{PersonName, PhoneNumber, password};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(account_page).service(save_profile).service(change_password).service(send_code).service(confirm_phone);
+    cfg.service(account_page)
+        .service(save_profile)
+        .service(change_password)
+        .service(send_code)
+        .service(confirm_phone)
+        .service(save_time_zone);
 }
 
 #[derive(Default)]
@@ -34,6 +40,11 @@ struct AccountPage {
     profile: ProfileForm,
     /// Whether the phone on file takes texts (confirmed by code, not opted out).
     phone_check: Option<PhoneCheck>,
+    /// Their own time zone ("" for the business's), the business's, and the names to pick from.
+    zone: String,
+    business_zone: String,
+    zones: Vec<&'static str>,
+    zone_error: Option<String>,
     password_error: Option<String>,
     status: Option<String>,
 }
@@ -53,11 +64,20 @@ async fn page(
         ..ProfileForm::default()
     });
     let phone_check = phone_confirm::check_view(state, me.business_id(), me.user.id, me.region, tell).await?;
+    let mut conn = state.db.read().await?;
+    let own = db::users::time_zone(&mut conn, me.user.id).await?;
+    let (business_zone, region) = db::businesses::time_zone(&mut conn, me.business_id()).await?;
+    drop(conn);
+    let business_zone = business_zone.map(|z| Zone::from_stored(&z)).unwrap_or_else(|| region_zone(&region));
     Ok(AccountPage {
         shell: Shell::new(me, "account"),
         email: me.user.email.clone(),
         profile,
         phone_check,
+        zone: own.unwrap_or_default(),
+        business_zone: business_zone.name().to_owned(),
+        zones: zone_names(),
+        zone_error: None,
         password_error,
         status,
     })
@@ -78,6 +98,7 @@ async fn account_page(
         Some("profile") => Some("Profile saved.".to_owned()),
         Some("password") => Some("Password changed. You were signed out everywhere else.".to_owned()),
         Some("phone") => Some("Phone confirmed: SMS alerts go to it from now on.".to_owned()),
+        Some("zone") => Some("Time zone saved.".to_owned()),
         _ => None,
     };
     render(StatusCode::OK, &page(&state, &me, None, None, status, Tell::default()).await?)
@@ -213,4 +234,39 @@ async fn change_password(
     // Every session of this user was deleted; this one continues under a new id.
     sign_in(&session, me.user.id)?;
     Ok(see_other("/account?saved=password"))
+}
+
+#[derive(Deserialize)]
+struct ZoneInput {
+    #[serde(default)]
+    time_zone: String,
+}
+
+/// `POST /account/time-zone`: the person's own time zone (empty: the business's).
+#[post("/account/time-zone")]
+async fn save_time_zone(
+    me: CurrentUser,
+    state: web::Data<AppState>,
+    CsrfForm(input): CsrfForm<ZoneInput>,
+) -> Result<HttpResponse, AppError> {
+    let zone = match input.time_zone.trim() {
+        "" => None,
+        typed => match Zone::parse(typed) {
+            Ok(zone) => Some(zone),
+            Err(e) => {
+                let mut shown =
+                    page(&state, &me, None, None, Some("Not saved: fix the time zone.".into()), Tell::default())
+                        .await?;
+                shown.zone = input.time_zone.clone();
+                shown.zone_error = Some(e);
+                return render(StatusCode::UNPROCESSABLE_ENTITY, &shown);
+            }
+        },
+    };
+    let (business, user_id) = (me.business_id().to_owned(), me.user.id);
+    state
+        .db
+        .write(move |w| Box::pin(async move { db::users::set_time_zone(w, &business, user_id, zone.as_ref()).await }))
+        .await?;
+    Ok(see_other("/account?saved=zone"))
 }

@@ -252,3 +252,47 @@ async fn a_change_of_quiet_hours_applies_to_what_they_hold_and_a_removed_person_
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(to_sam(&app), (1, 1), "nothing more after the window");
 }
+
+#[tokio::test]
+async fn the_owner_sets_the_business_time_zone_and_a_person_their_own() {
+    let app = spawn_app().await;
+    let (_business, owner, _row) = acme_with_sam(&app).await;
+    let page = app.get_html(&owner, "/settings/notifications").await;
+    assert!(page.contains("value=\"America/New_York\""), "suggested from the business's country");
+    let bad = app.post_form(&owner, "/settings/notifications/time-zone", &[("time_zone", "Mars/Base")]).await;
+    assert_eq!(bad.status(), 422);
+    assert!(bad.text().await.unwrap().contains("is not a time zone we know"));
+    let good = app.post_form(&owner, "/settings/notifications/time-zone", &[("time_zone", "Europe/London")]).await;
+    assert_eq!(good.status(), 303);
+
+    let sam = app.login("sam@acme.test").await;
+    assert_eq!(app.post_form(&sam, "/settings/notifications/time-zone", &[("time_zone", "UTC")]).await.status(), 403);
+    let account = app.get_html(&sam, "/account").await;
+    assert!(account.contains("use the business&#39;s, Europe/London"), "{account}");
+    let own = app.post_form(&sam, "/account/time-zone", &[("time_zone", "Asia/Tokyo")]).await;
+    assert_eq!(own.status(), 303);
+    let typo = app.post_form(&sam, "/account/time-zone", &[("time_zone", "Tokyo")]).await;
+    assert_eq!(typo.status(), 422);
+    let zones: (Option<String>, Option<String>) = sqlx::query_as(
+        "SELECT (SELECT time_zone FROM businesses), (SELECT time_zone FROM users WHERE email = 'sam@acme.test')",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(zones, (Some("Europe/London".into()), Some("Asia/Tokyo".into())));
+    // Sam's quiet hours page starts from his zone.
+    let row = app
+        .recipient_id(
+            sqlx::query_scalar("SELECT id FROM users WHERE email = 'sam@acme.test'")
+                .fetch_one(&app.pool)
+                .await
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        app.get_html(&sam, &format!("/settings/notifications/recipients/{row}/quiet"))
+            .await
+            .contains("value=\"Asia/Tokyo\"")
+    );
+}

@@ -27,6 +27,7 @@ use crate::clock::format_utc;
 use crate::db;
 use crate::domain::BusinessDefaults;
 use crate::domain::audit;
+use crate::domain::quiet::{Zone, region_zone, zone_names};
 
 pub use alerts::AlertsView;
 use defaults::DefaultsView;
@@ -38,6 +39,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(notifications_page)
         .service(defaults::save_defaults)
         .service(quiet::quiet_page)
+        .service(quiet::save_business_zone)
         .service(quiet::save_quiet)
         .service(defaults::send_business_code)
         .service(defaults::confirm_business_phone)
@@ -70,6 +72,28 @@ pub struct Oob {
     pub escalation_warnings: Option<Vec<String>>,
     /// The business phone's confirmation, drawn again (the notification phone changed).
     pub business_phone: Option<BusinessPhone>,
+}
+
+/// The business's time zone: quiet hours of people without their own zone follow it.
+pub struct BusinessZone {
+    pub name: String,
+    /// Not set by the owner: the one the business's region suggests.
+    pub suggested: bool,
+    pub zones: Vec<&'static str>,
+    pub error: Option<String>,
+}
+
+impl BusinessZone {
+    async fn load(conn: &mut impl Link, business_id: &str, editable: bool) -> Result<Self, AppError> {
+        let (set, region) = db::businesses::time_zone(conn, business_id).await?;
+        let zone = set.as_deref().map(Zone::from_stored).unwrap_or_else(|| region_zone(&region));
+        Ok(Self {
+            name: zone.name().to_owned(),
+            suggested: set.is_none(),
+            zones: if editable { zone_names() } else { Vec::new() },
+            error: None,
+        })
+    }
 }
 
 /// Whether the business's notification phone is confirmed, with its code forms (owners and
@@ -109,6 +133,7 @@ pub struct NotificationsPage {
     webhook: Option<WebhookView>,
     d: DefaultsView,
     business_phone: Option<BusinessPhone>,
+    zone: BusinessZone,
     escalation: EscalationView,
     recipients: RecipientsView,
     audit: Vec<AuditLine>,
@@ -136,6 +161,7 @@ impl NotificationsPage {
             webhook: webhook::webhook_view(conn, state, me).await?,
             d: DefaultsView::new(defaults, me.manages_business(), me.region),
             business_phone: BusinessPhone::load(state, me, Tell::default()).await?,
+            zone: BusinessZone::load(conn, me.business_id(), me.manages_business()).await?,
             recipients: recipients::recipients_view(conn, me, defaults).await?,
             escalation: escalation::escalation_view(conn, me, defaults).await?,
             audit: audit_lines(conn, me.business_id()).await?,
@@ -190,6 +216,7 @@ async fn notifications_page(
         Some("escalation") => Some("Escalation saved."),
         Some("phone") => Some("Notification phone confirmed: SMS alerts go to it from now on."),
         Some("quiet") => Some("Quiet hours saved."),
+        Some("zone") => Some("Time zone saved."),
         Some("recipient" | "recipients") => Some("Recipient preferences saved."),
         Some("unchanged") => Some("No changes to save."),
         Some("added") => Some("Recipient added. Set their channels and threshold below."),

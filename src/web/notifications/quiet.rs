@@ -10,7 +10,7 @@ use crate::db;
 use crate::db::recipients::Recipient;
 use crate::domain::LeadScore;
 use crate::domain::audit::Change;
-use crate::domain::quiet::{DAYS, Quiet, QuietErrors, QuietHours, Zone};
+use crate::domain::quiet::{DAYS, Quiet, QuietErrors, QuietHours, Zone, zone_names};
 use crate::web::error::AppError;
 use crate::web::extract::{CsrfForm, CurrentUser, Fields};
 use crate::web::shell::Shell;
@@ -41,20 +41,6 @@ struct QuietPage {
     zone_error: Option<String>,
     urgent_error: Option<String>,
     status: Option<String>,
-}
-
-/// Every zone name the tz database has (for the field's suggestions).
-fn zone_names() -> Vec<&'static str> {
-    static NAMES: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
-        let mut names: Vec<String> = jiff::tz::db()
-            .available()
-            .map(|n| n.as_str().to_owned())
-            .filter(|n| n.contains('/') && !n.starts_with("Etc/"))
-            .collect();
-        names.sort_unstable();
-        names
-    });
-    NAMES.iter().map(String::as_str).collect()
 }
 
 fn page(me: &CurrentUser, r: &Recipient) -> QuietPage {
@@ -178,4 +164,28 @@ pub async fn save_quiet(
         .await?;
     state.dispatcher.wake();
     Ok(see_other(&format!("/settings/notifications?saved=quiet#recipient-{id}")))
+}
+
+/// `POST /settings/notifications/time-zone`: the business's time zone (owners and admins).
+#[post("/settings/notifications/time-zone")]
+pub async fn save_business_zone(
+    me: CurrentUser,
+    state: web::Data<AppState>,
+    CsrfForm(fields): CsrfForm<Fields>,
+) -> Result<HttpResponse, AppError> {
+    me.require_manager("change the business\u{2019}s time zone")?;
+    let typed = fields.get("time_zone").unwrap_or("").to_owned();
+    let zone = match Zone::parse(&typed) {
+        Ok(zone) => zone,
+        Err(e) => {
+            let mut page =
+                super::NotificationsPage::load(&state, &me, Some("Not saved: fix the time zone.".into())).await?;
+            page.zone.name = typed;
+            page.zone.error = Some(e);
+            return render(StatusCode::UNPROCESSABLE_ENTITY, &page);
+        }
+    };
+    let business = me.business_id().to_owned();
+    state.db.write(move |w| Box::pin(async move { db::businesses::set_time_zone(w, &business, &zone).await })).await?;
+    Ok(see_other("/settings/notifications?saved=zone#defaults"))
 }

@@ -14,3 +14,8 @@ ALTER TABLE recipients ADD COLUMN urgent_score INTEGER;
 ALTER TABLE deliveries ADD COLUMN held_until_ms INTEGER;
 CREATE INDEX deliveries_held ON deliveries (user_id, channel, held_until_ms)
     WHERE status = 'pending' AND held_until_ms IS NOT NULL;
+
+-- Lead updates close together become one alert: the business's window (minutes; 0 = off), and
+-- when each lead's last update was alerted at once (later ones in the window wait and merge).
+ALTER TABLE notification_defaults ADD COLUMN update_window_minutes INTEGER NOT NULL DEFAULT 2;
+ALTER TABLE leads ADD COLUMN update_alerted_at_ms INTEGER;

@@ -114,3 +114,25 @@ pub async fn phone_block(conn: &mut impl Link, business_id: &str) -> sqlx::Resul
     .await)?;
     Ok(row.and_then(|(opted_out, confirmed)| PhoneBlock::of(None, opted_out, confirmed)))
 }
+
+/// How close together lead updates merge into one alert (ms; 0: each alerts).
+pub async fn update_window_ms(conn: &mut impl Link, business_id: &str) -> sqlx::Result<i64> {
+    let minutes: Option<i64> = on!(conn, |cx| sqlx::query_scalar(
+        "SELECT update_window_minutes FROM notification_defaults WHERE business_id = $1"
+    )
+    .bind(business_id)
+    .fetch_optional(cx)
+    .await)?;
+    Ok(minutes.unwrap_or(0) * 60_000)
+}
+
+pub async fn set_update_window(w: &mut Write, business_id: &str, minutes: i64) -> sqlx::Result<()> {
+    w.routing_changed(business_id);
+    execute!(
+        w,
+        sqlx::query("UPDATE notification_defaults SET update_window_minutes = $2 WHERE business_id = $1")
+            .bind(business_id)
+            .bind(minutes)
+    )?;
+    Ok(())
+}

@@ -17,7 +17,7 @@ use super::deliveries::{CLAIMED_COLUMNS, Claimed, ClaimedRow};
 use crate::domain::delivery::{DeliveryStatus, EventState};
 use crate::domain::events::{Event, Lead};
 use crate::domain::planning::{self, EventPlan, Routing};
-use crate::domain::routing::{Claimer, Target};
+use crate::domain::routing::{Claimer, Target, hold_for_update_window};
 
 /// A checked webhook event on its way into storage.
 #[derive(Debug, Clone)]
@@ -61,6 +61,8 @@ pub(super) struct ItemPlan {
     /// A new lead hot enough for the business's escalation policy: when its first step falls due
     /// (unix ms).
     pub escalate_at: Option<i64>,
+    /// A lead update alerted at once: its lead's update window opens then (unix ms).
+    pub update_anchor: Option<i64>,
 }
 
 impl ItemPlan {
@@ -76,6 +78,9 @@ pub(super) type UsageAlerted = HashMap<(String, String), Option<u8>>;
 /// Who claimed the leads of the batch's lead updates, by (business, lead id).
 pub(super) type Claims = HashMap<(String, String), Claimer>;
 
+/// When each lead's last update was alerted at once (unix ms), by (business, lead id).
+pub(super) type Anchors = HashMap<(String, String), i64>;
+
 /// Plans every item not stored before, in order. Two events of the batch with the same alert
 /// key alert once; usage thresholds count the ones planned earlier in the batch.
 pub(super) fn plan(
@@ -83,8 +88,11 @@ pub(super) fn plan(
     routing: &HashMap<String, Arc<Routing>>,
     usage: &UsageAlerted,
     claims: &Claims,
+    anchors: &Anchors,
 ) -> Vec<ItemPlan> {
     let mut used_keys: HashSet<(&str, String)> = HashSet::new();
+    // Updates alerted at once earlier in this batch open their lead's window too.
+    let mut opened: HashMap<(&str, &str), i64> = HashMap::new();
     let mut fired: HashMap<(&str, &str), u8> = HashMap::new();
     let mut plans = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate().filter(|(_, i)| i.stored_as.is_none()) {
@@ -106,7 +114,25 @@ pub(super) fn plan(
             }
             _ => None,
         };
-        let plan = planning::plan_event(event, settings, highest, already, claimed, item.new.received_at_ms);
+        let mut plan = planning::plan_event(event, settings, highest, already, claimed, item.new.received_at_ms);
+        // Lead updates close together: the first goes at once and opens a window; the ones in
+        // it wait for its end, when only the latest goes (the dispatcher merges them).
+        let mut update_anchor = None;
+        if let (Event::LeadUpdated(lead), true) = (event, settings.update_window_ms > 0) {
+            let now = item.new.received_at_ms;
+            let anchor = opened
+                .get(&(business, lead.lead_id.as_str()))
+                .copied()
+                .or_else(|| anchors.get(&(business.to_owned(), lead.lead_id.clone())).copied());
+            match anchor.map(|a| a + settings.update_window_ms).filter(|end| now < *end) {
+                Some(end) => hold_for_update_window(&mut plan.decisions, end),
+                None if plan.decisions.iter().any(|d| d.sends()) => {
+                    opened.insert((business, lead.lead_id.as_str()), now);
+                    update_anchor = Some(now);
+                }
+                None => {}
+            }
+        }
         let alerts = plan.state == EventState::Planned;
         let alert_key = key.filter(|_| alerts && !already);
         if let Some(k) = &alert_key {
@@ -125,7 +151,7 @@ pub(super) fn plan(
             }
             _ => None,
         };
-        plans.push(ItemPlan { item: index, plan, alert_key, usage_alert, claimed: false, escalate_at });
+        plans.push(ItemPlan { item: index, plan, alert_key, usage_alert, claimed: false, escalate_at, update_anchor });
     }
     plans
 }
@@ -142,6 +168,7 @@ static NO_SETTINGS: std::sync::LazyLock<Routing> = std::sync::LazyLock::new(|| R
     people: Vec::new(),
     escalation: None,
     business_phone: None,
+    update_window_ms: 0,
 });
 
 /// Why a batch could not be written as planned.
@@ -192,6 +219,11 @@ pub(super) async fn write(
         return Err(Conflict::Usage(taken));
     }
     upsert_leads(w, items, plans, &event_ids, now_ms / 1000).await?;
+    for p in plans {
+        if let (Some(at_ms), Event::LeadUpdated(lead)) = (p.update_anchor, &items[p.item].new.event) {
+            super::leads::set_update_anchor(w, &items[p.item].new.business_id, &lead.lead_id, at_ms).await?;
+        }
+    }
     schedule_escalations(w, items, plans, now_ms).await?;
     let claimed = insert_deliveries(w, items, plans, &event_ids, now_ms, lease_ms).await?;
     Ok(Written { event_ids, claimed })
@@ -527,14 +559,20 @@ mod tests {
         let defaults = BusinessDefaults::for_new_business(EmailAddress::parse("o@b.test").unwrap());
         HashMap::from([(
             "b".to_owned(),
-            Arc::new(Routing { defaults, people: Vec::new(), escalation: None, business_phone: None }),
+            Arc::new(Routing {
+                defaults,
+                people: Vec::new(),
+                escalation: None,
+                business_phone: None,
+                update_window_ms: 0,
+            }),
         )])
     }
 
     #[test]
     fn the_same_lead_twice_in_one_batch_alerts_once() {
         let items = [item("1", lead("L")), item("2", lead("L")), item("3", lead("M"))];
-        let plans = plan(&items, &routing(), &HashMap::new(), &HashMap::new());
+        let plans = plan(&items, &routing(), &HashMap::new(), &HashMap::new(), &HashMap::new());
         let states: Vec<EventState> = plans.iter().map(|p| p.plan.state).collect();
         assert_eq!(states, vec![EventState::Planned, EventState::Duplicate, EventState::Planned]);
         assert_eq!(plans[1].alert_key, None);
@@ -544,8 +582,10 @@ mod tests {
     fn usage_in_one_batch_counts_the_thresholds_planned_before_it() {
         let items = [item("1", usage(80)), item("2", usage(85)), item("3", usage(95))];
         let alerted = HashMap::from([(("b".to_owned(), "2026-11-01".to_owned()), None)]);
-        let fired: Vec<Option<u8>> =
-            plan(&items, &routing(), &alerted, &HashMap::new()).iter().map(|p| p.plan.usage_threshold).collect();
+        let fired: Vec<Option<u8>> = plan(&items, &routing(), &alerted, &HashMap::new(), &HashMap::new())
+            .iter()
+            .map(|p| p.plan.usage_threshold)
+            .collect();
         assert_eq!(fired, vec![Some(75), None, Some(90)]);
     }
 
@@ -554,7 +594,7 @@ mod tests {
         let mut items = [item("1", lead("L")), item("2", lead("M"))];
         items[0].stored_as = Some(7);
         items[1].alerted_before = true;
-        let plans = plan(&items, &routing(), &HashMap::new(), &HashMap::new());
+        let plans = plan(&items, &routing(), &HashMap::new(), &HashMap::new(), &HashMap::new());
         assert_eq!(plans.len(), 1);
         assert_eq!((plans[0].item, plans[0].plan.state), (1, EventState::Duplicate));
     }

@@ -227,3 +227,41 @@ pub async fn claimers(
     }
     Ok(found)
 }
+
+/// When each of these leads' last update was alerted at once (unix ms), for those that have one:
+/// later updates within the business's window wait and merge into one.
+pub async fn update_anchors(
+    conn: &mut impl Link,
+    business_id: &str,
+    lead_ids: &[&str],
+) -> sqlx::Result<Vec<(String, i64)>> {
+    let mut found = Vec::new();
+    for chunk in lead_ids.chunks(500) {
+        let rows: Vec<(String, i64)> = on!(conn, |cx| {
+            let mut q = sqlx::QueryBuilder::new(
+                "SELECT lead_id, update_alerted_at_ms FROM leads WHERE update_alerted_at_ms IS NOT NULL AND business_id = ",
+            );
+            q.push_bind(business_id).push(" AND lead_id IN (");
+            let mut list = q.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            q.push(")");
+            q.build_query_as().fetch_all(cx).await
+        })?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
+/// Notes that an update of the lead was alerted at once at `at_ms` (its window opens).
+pub async fn set_update_anchor(w: &mut Write, business_id: &str, lead_id: &str, at_ms: i64) -> sqlx::Result<()> {
+    execute!(
+        w,
+        sqlx::query("UPDATE leads SET update_alerted_at_ms = $3 WHERE business_id = $1 AND lead_id = $2")
+            .bind(business_id)
+            .bind(lead_id)
+            .bind(at_ms)
+    )?;
+    Ok(())
+}

@@ -226,6 +226,7 @@ impl Writer {
             routing: HashMap::new(),
             usage: HashMap::new(),
             claims: HashMap::new(),
+            anchors: HashMap::new(),
             handover,
             spilled: spilled.clone(),
             wakeup: wakeup.clone(),
@@ -335,6 +336,8 @@ struct Task {
     /// Who claimed the leads of this batch's lead updates and escalations (read for each batch,
     /// not kept).
     claims: Claims,
+    /// When the batch's updated leads last had an update alerted at once (read for each batch).
+    anchors: ingest::Anchors,
     handover: mpsc::Sender<Handover>,
     spilled: Arc<Notify>,
     wakeup: Arc<Wakeup>,
@@ -459,8 +462,9 @@ impl Task {
                 let people = recipients::for_routing(&mut self.write, business).await?;
                 let escalation = escalations::policy(&mut self.write, business).await?.map(|s| s.policy);
                 let business_phone = defaults::phone_block(&mut self.write, business).await?;
+                let update_window_ms = defaults::update_window_ms(&mut self.write, business).await?;
                 if let Some(defaults) = defaults {
-                    let routing = Routing { defaults, people, escalation, business_phone };
+                    let routing = Routing { defaults, people, escalation, business_phone, update_window_ms };
                     self.routing.insert(business.clone(), Arc::new(routing));
                 }
             }
@@ -476,9 +480,13 @@ impl Task {
             }
         }
         self.claims.clear();
+        self.anchors.clear();
         for (business, lead_ids) in updated {
             for (lead_id, user_id, name) in leads::claimers(&mut self.write, business, &lead_ids).await? {
                 self.claims.insert((business.to_owned(), lead_id), Claimer { user_id, name });
+            }
+            for (lead_id, at_ms) in leads::update_anchors(&mut self.write, business, &lead_ids).await? {
+                self.anchors.insert((business.to_owned(), lead_id), at_ms);
             }
         }
         Ok(())
@@ -498,7 +506,7 @@ impl Task {
     /// an alert key stored before) are resolved by marking those events and planning again.
     async fn commit(&mut self, batch: &mut Batch) -> sqlx::Result<(Vec<ItemPlan>, ingest::Written, Permits)> {
         for _ in 0..4 {
-            let mut plans = ingest::plan(&batch.items, &self.routing, &self.usage, &self.claims);
+            let mut plans = ingest::plan(&batch.items, &self.routing, &self.usage, &self.claims, &self.anchors);
             let permits = self.reserve_handover(&mut plans);
             let (now_ms, lease_ms) = (unix_now_ms(), self.lease.as_millis() as i64);
             // SQLite: take the write lock at once (a deferred one could fail at the first insert).

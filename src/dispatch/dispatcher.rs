@@ -74,8 +74,8 @@ struct Job {
     alert: Arc<Alert>,
     timing: Option<Timing>,
     queued: Instant,
-    /// Deliveries this one's message carries too (held for quiet hours with it).
-    merged: Vec<i64>,
+    /// Deliveries this one's message carries too, with where they went in words.
+    merged: Vec<(i64, String)>,
 }
 
 /// A channel's queue, shared by its workers.
@@ -407,7 +407,13 @@ impl Dispatcher {
         self.start_job(delivery, alert, timing, Vec::new());
     }
 
-    fn start_job(self: &Arc<Self>, delivery: Claimed, alert: Arc<Alert>, timing: Option<Timing>, merged: Vec<i64>) {
+    fn start_job(
+        self: &Arc<Self>,
+        delivery: Claimed,
+        alert: Arc<Alert>,
+        timing: Option<Timing>,
+        merged: Vec<(i64, String)>,
+    ) {
         self.workers_started.call_once(|| {
             for channel in Channel::ALL {
                 for _ in 0..self.lane(channel).workers {
@@ -437,12 +443,7 @@ impl Dispatcher {
             tokio::spawn(async move {
                 // What the message carried for the others ends as it did (a retry leaves them
                 // claimed: their lease runs out and they are released again).
-                let note = format!(
-                    "sent in the summary at the end of quiet hours, with {} other alert{}",
-                    merged.len(),
-                    if merged.len() == 1 { "" } else { "s" }
-                );
-                for other in &merged {
+                for (other, note) in &merged {
                     let carried = match &outcome {
                         Outcome::Sent { .. } => Some(Outcome::Merged { id: *other, note: note.clone() }),
                         Outcome::Ended { status, error, .. } => {
@@ -542,29 +543,32 @@ impl Dispatcher {
     }
 }
 
-/// One message for what quiet hours held back: the delivery that carries it, and the others.
+/// One message for what was held back (quiet hours, a lead's update window): the delivery that
+/// carries it, and the others with where they went in words.
 struct Summary {
     carrier: Claimed,
     message: Arc<Alert>,
-    merged: Vec<i64>,
+    merged: Vec<(i64, String)>,
 }
 
-/// Deliveries released together at the end of one person's quiet hours, on one channel, go as
-/// one message: the first carries a summary of all of them, the others ride along. Answers the
-/// deliveries to send one by one, and the summaries.
+/// Deliveries released together to one address on one channel go as one message: updates of
+/// the same lead merge into the latest; what is left goes as that one alert, or as a summary of
+/// all of them (the end of quiet hours). Answers the deliveries to send one by one, and the
+/// messages that carry several.
 fn summaries(
     claimed: Vec<Claimed>,
     alerts: &HashMap<i64, Result<Arc<Alert>, String>>,
     senders: &Senders,
 ) -> (Vec<Claimed>, Vec<Summary>) {
     let mut single = Vec::new();
-    let mut groups: HashMap<(i64, Channel), Vec<Claimed>> = HashMap::new();
+    let mut groups: HashMap<(Channel, String), Vec<Claimed>> = HashMap::new();
     for d in claimed {
-        match (d.held_until_ms, d.user_id, alerts.get(&d.event_id)) {
-            (Some(_), Some(user), Some(Ok(_))) => groups.entry((user, d.channel)).or_default().push(d),
+        match (d.held_until_ms, alerts.get(&d.event_id)) {
+            (Some(_), Some(Ok(_))) => groups.entry((d.channel, d.address.clone())).or_default().push(d),
             _ => single.push(d),
         }
     }
+    let alert_of = |d: &Claimed| alerts.get(&d.event_id).and_then(|a| a.as_ref().ok()).cloned();
     let mut summaries = Vec::new();
     for (_, mut group) in groups {
         if group.len() == 1 {
@@ -572,13 +576,45 @@ fn summaries(
             continue;
         }
         group.sort_by_key(|d| d.id);
-        let held: Vec<Arc<Alert>> =
-            group.iter().filter_map(|d| alerts.get(&d.event_id).and_then(|a| a.as_ref().ok()).cloned()).collect();
-        let events: Vec<(&Event, Option<u8>)> =
-            held.iter().map(|a| (&a.event.event, a.event.usage_threshold)).collect();
-        let message = Arc::new(senders.prepare_summary(held[0].event.clone(), &events));
-        let carrier = group.remove(0);
-        summaries.push(Summary { carrier, message, merged: group.into_iter().map(|d| d.id).collect() });
+        // Updates of one lead: only the latest goes.
+        let mut merged: Vec<(i64, String)> = Vec::new();
+        let mut kept: Vec<Claimed> = Vec::new();
+        for d in group.into_iter().rev() {
+            let update_of = alert_of(&d).and_then(|a| match &a.event.event {
+                Event::LeadUpdated(lead) => Some(lead.lead_id.clone()),
+                _ => None,
+            });
+            let newer = update_of.as_ref().is_some_and(|lead| {
+                kept.iter().any(|k| {
+                    alert_of(k).is_some_and(|a| matches!(&a.event.event, Event::LeadUpdated(l) if &l.lead_id == lead))
+                })
+            });
+            if newer {
+                merged.push((d.id, "merged into the latest update of this lead, which went instead".into()));
+            } else {
+                kept.push(d);
+            }
+        }
+        kept.reverse();
+        let carrier = kept.remove(0);
+        let message = if kept.is_empty() {
+            match alert_of(&carrier) {
+                Some(alert) => alert,
+                None => continue,
+            }
+        } else {
+            let held: Vec<Arc<Alert>> = std::iter::once(&carrier).chain(kept.iter()).filter_map(alert_of).collect();
+            let events: Vec<(&Event, Option<u8>)> =
+                held.iter().map(|a| (&a.event.event, a.event.usage_threshold)).collect();
+            let note = format!(
+                "sent in the summary at the end of quiet hours, with {} other alert{}",
+                kept.len(),
+                if kept.len() == 1 { "" } else { "s" }
+            );
+            merged.extend(kept.iter().map(|d| (d.id, note.clone())));
+            Arc::new(senders.prepare_summary(held[0].event.clone(), &events))
+        };
+        summaries.push(Summary { carrier, message, merged });
     }
     (single, summaries)
 }

@@ -17,6 +17,8 @@ pub struct Routing {
     pub escalation: Option<Policy>,
     /// Why the business's notification phone cannot take texts, if it cannot.
     pub business_phone: Option<PhoneBlock>,
+    /// Lead updates this close together merge into one alert (ms; 0: each alerts).
+    pub update_window_ms: i64,
 }
 
 /// What an event causes.
@@ -173,7 +175,7 @@ mod tests {
             quiet: None,
             prefs: RecipientPrefs { min_lead_score: LeadScore::new(70).unwrap(), ..RecipientPrefs::new_recipient() },
         };
-        Routing { defaults, people: vec![sam], escalation: None, business_phone: None }
+        Routing { defaults, people: vec![sam], escalation: None, business_phone: None, update_window_ms: 0 }
     }
 
     fn lead(score: u8) -> Event {

@@ -339,6 +339,20 @@ pub fn hold_for_quiet_hours(planned: &mut [Planned], people: &[Person], lead_sco
     }
 }
 
+/// Rule 6: lead updates close together. An update inside its lead's window waits for the
+/// window's end (`until_ms`), on every channel, unless quiet hours hold it longer; at the end
+/// only the latest update of the lead goes.
+pub fn hold_for_update_window(planned: &mut [Planned], until_ms: i64) {
+    for d in planned.iter_mut().filter(|d| d.sends()) {
+        if d.hold.as_ref().is_none_or(|h| h.until_ms < until_ms) {
+            d.hold = Some(Hold {
+                until_ms,
+                reason: "held to merge with the other updates of this lead that come within the window".into(),
+            });
+        }
+    }
+}
+
 /// Rule 4: never the same (channel, address) twice. A later decision to an address already
 /// planned is skipped, naming the first; the business's copy that reaches a person carries
 /// that person's claim link.

@@ -296,3 +296,79 @@ async fn the_owner_sets_the_business_time_zone_and_a_person_their_own() {
             .contains("value=\"Asia/Tokyo\"")
     );
 }
+
+/// An update of a lead; `second` tells Kai's updates apart (the same one again is a duplicate).
+fn update(lead_id: &str, summary: &str, second: u8) -> serde_json::Value {
+    serde_json::json!({"type": "lead.updated", "data": {"lead_id": lead_id, "name": "Jane Doe", "phone": "+15555550123",
+        "score": 80, "summary": summary, "occurred_at": format!("2026-11-29T10:05:{second:02}Z")}})
+}
+
+async fn statuses(app: &TestApp, event: i64) -> Vec<(String, String)> {
+    let mut rows: Vec<(String, String)> =
+        app.decisions(event).await.into_iter().filter(|d| d.0 == "Sam").map(|d| (d.2, d.3)).collect();
+    rows.dedup();
+    rows
+}
+
+#[tokio::test]
+async fn three_updates_of_a_lead_in_half_a_minute_become_one_follow_up_with_the_latest_state() {
+    let app = spawn_app().await;
+    let (business, owner, row) = acme_with_sam(&app).await;
+    let prefs = [
+        ("sms_enabled", "on"),
+        ("email_enabled", "on"),
+        ("in_app_enabled", "on"),
+        ("lead_created", "on"),
+        ("lead_updated", "on"),
+        ("min_lead_score", "0"),
+    ];
+    assert_eq!(app.post_form(&owner, &format!("/settings/notifications/recipients/{row}"), &prefs).await.status(), 303);
+    assert!(
+        app.get_html(&owner, "/settings/notifications").await.contains(
+            "name=\"update_window_minutes\" min=\"0\" max=\"60\" step=\"1\" inputmode=\"numeric\" value=\"2\""
+        ),
+        "2 minutes by default"
+    );
+    event_id(app.post_event(&business, "m1", &lead("L-1", Some(80))).await).await;
+    let first = event_id(app.post_event(&business, "u1", &update("L-1", "Sent photos", 1)).await).await;
+    let second = event_id(app.post_event(&business, "u2", &update("L-1", "Booked Tuesday", 10)).await).await;
+    let third = event_id(app.post_event(&business, "u3", &update("L-1", "Paid the deposit", 20)).await).await;
+    app.wait_count(
+        "SELECT count(*) FROM deliveries WHERE channel = 'sms' AND status = 'sent' AND person_name = 'Sam'",
+        2,
+    )
+    .await;
+    assert_eq!(statuses(&app, first).await, vec![("sent".to_owned(), String::new())], "the first update goes at once");
+    let held = "held to merge with the other updates of this lead that come within the window".to_owned();
+    assert_eq!(statuses(&app, second).await, vec![("pending".to_owned(), held.clone())]);
+    assert_eq!(statuses(&app, third).await, vec![("pending".to_owned(), held)]);
+
+    // The window ends: only the latest goes, on each channel; the one before says where it went.
+    app.dispatcher.advance_clock(Duration::from_secs(3 * 60));
+    app.wait_count("SELECT count(*) FROM deliveries WHERE status = 'pending'", 0).await;
+    app.wait_count("SELECT count(*) FROM deliveries WHERE channel = 'sms' AND status = 'sent' AND person_name = 'Sam' AND reason IS NULL", 3).await;
+    assert_eq!(statuses(&app, third).await, vec![("sent".to_owned(), String::new())]);
+    assert_eq!(
+        statuses(&app, second).await,
+        vec![("sent".to_owned(), "merged into the latest update of this lead, which went instead".to_owned())]
+    );
+    let texts: Vec<String> = app.twilio.received().into_iter().filter(|t| t.to == SAM).map(|t| t.body).collect();
+    assert_eq!(texts.len(), 3, "the new lead, the first update, one follow-up: {texts:?}");
+    assert!(texts[2].contains("Paid the deposit"), "the follow-up carries the latest state: {}", texts[2]);
+    let inbox: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM notifications WHERE user_id = (SELECT id FROM users WHERE email = 'sam@acme.test')",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(inbox, 3, "in-app merges too");
+
+    // 0 minutes: each update alerts at once.
+    let zero = app.post_form(&owner, "/settings/notifications/update-window", &[("update_window_minutes", "0")]).await;
+    assert_eq!(zero.status(), 303);
+    let bad = app.post_form(&owner, "/settings/notifications/update-window", &[("update_window_minutes", "90")]).await;
+    assert_eq!(bad.status(), 422);
+    let fourth = event_id(app.post_event(&business, "u4", &update("L-1", "Job done", 40)).await).await;
+    app.wait_count("SELECT count(*) FROM deliveries WHERE channel = 'sms' AND status = 'sent' AND person_name = 'Sam' AND reason IS NULL", 4).await;
+    assert_eq!(statuses(&app, fourth).await, vec![("sent".to_owned(), String::new())]);
+}

@@ -40,6 +40,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(defaults::save_defaults)
         .service(quiet::quiet_page)
         .service(quiet::save_business_zone)
+        .service(quiet::save_update_window)
         .service(quiet::save_quiet)
         .service(defaults::send_business_code)
         .service(defaults::confirm_business_phone)
@@ -134,6 +135,8 @@ pub struct NotificationsPage {
     d: DefaultsView,
     business_phone: Option<BusinessPhone>,
     zone: BusinessZone,
+    /// Lead updates this many minutes apart merge into one alert (as typed, with its error).
+    window: (String, Option<String>),
     escalation: EscalationView,
     recipients: RecipientsView,
     audit: Vec<AuditLine>,
@@ -162,6 +165,7 @@ impl NotificationsPage {
             d: DefaultsView::new(defaults, me.manages_business(), me.region),
             business_phone: BusinessPhone::load(state, me, Tell::default()).await?,
             zone: BusinessZone::load(conn, me.business_id(), me.manages_business()).await?,
+            window: ((db::defaults::update_window_ms(conn, me.business_id()).await? / 60_000).to_string(), None),
             recipients: recipients::recipients_view(conn, me, defaults).await?,
             escalation: escalation::escalation_view(conn, me, defaults).await?,
             audit: audit_lines(conn, me.business_id()).await?,
@@ -217,6 +221,7 @@ async fn notifications_page(
         Some("phone") => Some("Notification phone confirmed: SMS alerts go to it from now on."),
         Some("quiet") => Some("Quiet hours saved."),
         Some("zone") => Some("Time zone saved."),
+        Some("window") => Some("Saved how lead updates merge."),
         Some("recipient" | "recipients") => Some("Recipient preferences saved."),
         Some("unchanged") => Some("No changes to save."),
         Some("added") => Some("Recipient added. Set their channels and threshold below."),

@@ -189,3 +189,26 @@ pub async fn save_business_zone(
     state.db.write(move |w| Box::pin(async move { db::businesses::set_time_zone(w, &business, &zone).await })).await?;
     Ok(see_other("/settings/notifications?saved=zone#defaults"))
 }
+
+/// `POST /settings/notifications/update-window`: lead updates this many minutes apart merge
+/// into one alert (0 to 60; 0 alerts each update).
+#[post("/settings/notifications/update-window")]
+pub async fn save_update_window(
+    me: CurrentUser,
+    state: web::Data<AppState>,
+    CsrfForm(fields): CsrfForm<Fields>,
+) -> Result<HttpResponse, AppError> {
+    me.require_manager("change how lead updates merge")?;
+    let typed = fields.get("update_window_minutes").unwrap_or("").trim().to_owned();
+    let Some(minutes) = typed.parse::<i64>().ok().filter(|m| (0..=60).contains(m)) else {
+        let mut page = super::NotificationsPage::load(&state, &me, Some("Not saved: fix the minutes.".into())).await?;
+        page.window = (typed, Some("Enter whole minutes from 0 to 60 (0 alerts each update).".into()));
+        return render(StatusCode::UNPROCESSABLE_ENTITY, &page);
+    };
+    let business = me.business_id().to_owned();
+    state
+        .db
+        .write(move |w| Box::pin(async move { db::defaults::set_update_window(w, &business, minutes).await }))
+        .await?;
+    Ok(see_other("/settings/notifications?saved=window#defaults"))
+}

@@ -70,8 +70,16 @@ pub(super) const CLAIMED_COLUMNS: &str =
 
 /// Claims up to `limit` deliveries that are due — a retry whose time came, one stored unclaimed
 /// while the dispatcher was behind, or one whose lease ran out because the process that held it
-/// stopped — each with a lease until `now + lease_ms`.
-pub async fn claim_due(w: &mut Write, now_ms: i64, lease_ms: i64, limit: i64) -> sqlx::Result<Vec<Claimed>> {
+/// stopped — each with a lease until `now + lease_ms`. `due_ms` is the time due work is judged
+/// by (the dispatcher's clock, which tests move on); leases always run on the real `now_ms`, so
+/// a clock moved on never takes another instance's deliveries in flight.
+pub async fn claim_due(
+    w: &mut Write,
+    due_ms: i64,
+    now_ms: i64,
+    lease_ms: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<Claimed>> {
     // PostgreSQL: instances claiming at once pass over each other's rows instead of waiting.
     let skip_locked = match w.conn() {
         Conn::Lite(_) => "",
@@ -81,14 +89,15 @@ pub async fn claim_due(w: &mut Write, now_ms: i64, lease_ms: i64, limit: i64) ->
         "UPDATE deliveries SET lease_until_ms = $1, attempts = attempts + 1
          WHERE id IN (
              SELECT id FROM deliveries
-             WHERE status = 'pending' AND next_attempt_ms <= $2 AND (lease_until_ms IS NULL OR lease_until_ms <= $2)
+             WHERE status = 'pending' AND next_attempt_ms <= $2 AND (lease_until_ms IS NULL OR lease_until_ms <= $4)
              ORDER BY next_attempt_ms LIMIT $3{skip_locked})
          RETURNING {CLAIMED_COLUMNS}"
     );
     let rows: Vec<ClaimedRow> = on!(w, |cx| sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(now_ms + lease_ms)
-        .bind(now_ms)
+        .bind(due_ms)
         .bind(limit)
+        .bind(now_ms)
         .fetch_all(cx)
         .await)?;
     Ok(rows.into_iter().filter_map(ClaimedRow::into_claimed).collect())

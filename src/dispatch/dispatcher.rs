@@ -349,8 +349,9 @@ impl Dispatcher {
         if limit == 0 {
             return Ok((0, true));
         }
-        let (now, lease_ms) = (self.now_ms(), self.settings.lease.as_millis() as i64);
-        let claimed = self.db.write(move |w| Box::pin(deliveries::claim_due(w, now, lease_ms, limit as i64))).await?;
+        let (due, now, lease_ms) = (self.now_ms(), unix_now_ms(), self.settings.lease.as_millis() as i64);
+        let claimed =
+            self.db.write(move |w| Box::pin(deliveries::claim_due(w, due, now, lease_ms, limit as i64))).await?;
         let more = claimed.len() == limit;
         let fresh: Vec<Claimed> = {
             let in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());

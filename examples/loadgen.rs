@@ -141,6 +141,9 @@ async fn start(
     sqlx::query("UPDATE notification_defaults SET sms_enabled = TRUE, notification_phone = '+15555550100'")
         .execute(&pool)
         .await?;
+    // The number is known to be right (no code to type back). Versions from before numbers were
+    // confirmed have no such column: nothing to do there.
+    let _ = sqlx::query("UPDATE notification_defaults SET phone_confirmed_at = 1").execute(&pool).await;
     pool.close().await;
 
     let mut server = Server { children: Vec::new(), ports: Vec::new(), business, key, logs: Vec::new(), _dir: dir };

@@ -202,44 +202,24 @@ pub async fn unclaimed_count(conn: &mut impl Link, business_id: &str, limit: i64
     .await)
 }
 
-/// Who claimed each of these leads, for those someone claimed.
-pub async fn claimers(
-    conn: &mut impl Link,
-    business_id: &str,
-    lead_ids: &[&str],
-) -> sqlx::Result<Vec<(String, i64, String)>> {
-    let mut found = Vec::new();
-    for chunk in lead_ids.chunks(500) {
-        let rows: Vec<(String, i64, String)> = on!(conn, |cx| {
-            let mut q = sqlx::QueryBuilder::new(
-                "SELECT lead_id, claimed_by, claimed_by_name FROM leads WHERE claimed_by IS NOT NULL
-                 AND claimed_by_name IS NOT NULL AND business_id = ",
-            );
-            q.push_bind(business_id).push(" AND lead_id IN (");
-            let mut list = q.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
-            q.push(")");
-            q.build_query_as().fetch_all(cx).await
-        })?;
-        found.extend(rows);
-    }
-    Ok(found)
+/// What the writer needs to know of the leads a batch updates or escalates: who claimed each
+/// (`claimed_by`, `claimed_by_name`), and when its last update was alerted at once (`anchor_ms`: later
+/// updates within the business's window wait and merge). Only leads with either.
+#[derive(Debug, sqlx::FromRow)]
+pub struct LeadFacts {
+    pub lead_id: String,
+    pub claimed_by: Option<i64>,
+    pub claimed_by_name: Option<String>,
+    pub anchor_ms: Option<i64>,
 }
 
-/// When each of these leads' last update was alerted at once (unix ms), for those that have one:
-/// later updates within the business's window wait and merge into one.
-pub async fn update_anchors(
-    conn: &mut impl Link,
-    business_id: &str,
-    lead_ids: &[&str],
-) -> sqlx::Result<Vec<(String, i64)>> {
+pub async fn facts(conn: &mut impl Link, business_id: &str, lead_ids: &[&str]) -> sqlx::Result<Vec<LeadFacts>> {
     let mut found = Vec::new();
     for chunk in lead_ids.chunks(500) {
-        let rows: Vec<(String, i64)> = on!(conn, |cx| {
+        let rows: Vec<LeadFacts> = on!(conn, |cx| {
             let mut q = sqlx::QueryBuilder::new(
-                "SELECT lead_id, update_alerted_at_ms FROM leads WHERE update_alerted_at_ms IS NOT NULL AND business_id = ",
+                "SELECT lead_id, claimed_by, claimed_by_name, update_alerted_at_ms AS anchor_ms FROM leads
+                 WHERE (claimed_by IS NOT NULL OR update_alerted_at_ms IS NOT NULL) AND business_id = ",
             );
             q.push_bind(business_id).push(" AND lead_id IN (");
             let mut list = q.separated(", ");

@@ -482,11 +482,14 @@ impl Task {
         self.claims.clear();
         self.anchors.clear();
         for (business, lead_ids) in updated {
-            for (lead_id, user_id, name) in leads::claimers(&mut self.write, business, &lead_ids).await? {
-                self.claims.insert((business.to_owned(), lead_id), Claimer { user_id, name });
-            }
-            for (lead_id, at_ms) in leads::update_anchors(&mut self.write, business, &lead_ids).await? {
-                self.anchors.insert((business.to_owned(), lead_id), at_ms);
+            for lead in leads::facts(&mut self.write, business, &lead_ids).await? {
+                let key = (business.to_owned(), lead.lead_id);
+                if let (Some(user_id), Some(name)) = (lead.claimed_by, lead.claimed_by_name) {
+                    self.claims.insert(key.clone(), Claimer { user_id, name });
+                }
+                if let Some(at_ms) = lead.anchor_ms {
+                    self.anchors.insert(key, at_ms);
+                }
             }
         }
         Ok(())

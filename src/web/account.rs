@@ -63,8 +63,8 @@ async fn page(
         phone: me.user.phone.as_ref().map(|p| p.local(me.region)).unwrap_or_default(),
         ..ProfileForm::default()
     });
-    let phone_check = phone_confirm::check_view(state, me.business_id(), me.user.id, me.region, tell).await?;
     let mut conn = state.db.read().await?;
+    let phone_check = phone_confirm::check_view(&mut conn, me.business_id(), me.user.id, me.region, tell).await?;
     let own = db::users::time_zone(&mut conn, me.user.id).await?;
     let (business_zone, region) = db::businesses::time_zone(&mut conn, me.business_id()).await?;
     drop(conn);

@@ -5,6 +5,7 @@ use super::AppState;
 use super::error::AppError;
 use crate::clock::{format_utc, unix_now};
 use crate::db;
+use crate::db::Link;
 use crate::domain::phone::local_format;
 use crate::domain::phone_code::{self, Check, Pending};
 use crate::domain::{PhoneNumber, Region};
@@ -67,18 +68,17 @@ fn code_hash(state: &AppState, whose: Whose, phone: &str, code: &str) -> String 
 /// The state of a phone on file, for the page, with `tell` said about it; `None` when there is
 /// no phone.
 pub async fn check_view(
-    state: &AppState,
+    conn: &mut impl Link,
     business_id: &str,
     whose: Whose,
     region: Region,
     tell: Tell,
 ) -> Result<Option<PhoneCheck>, AppError> {
-    let mut conn = state.db.read().await?;
-    let Some((phone, confirmed)) = db::phone_codes::state(&mut conn, business_id, whose).await? else {
+    let Some((phone, confirmed)) = db::phone_codes::state(conn, business_id, whose).await? else {
         return Ok(None);
     };
-    let opted_out = db::sms::is_opted_out(&mut conn, &phone).await?;
-    let pending = match db::phone_codes::pending(&mut conn, business_id, whose).await? {
+    let opted_out = db::sms::is_opted_out(conn, &phone).await?;
+    let pending = match db::phone_codes::pending(conn, business_id, whose).await? {
         Some(p) if !confirmed && p.phone == phone && p.expires_at > unix_now() && p.tries < phone_code::MAX_TRIES => {
             Some(format!("A code was sent at {}; it works until {}.", format_utc(p.sent_at), format_utc(p.expires_at)))
         }

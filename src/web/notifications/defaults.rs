@@ -196,7 +196,8 @@ pub async fn save_defaults(
     }
     drop(conn);
     if phone_changed {
-        oob.business_phone = BusinessPhone::load(&state, &me, sent.map(Tell::said).unwrap_or_default()).await?;
+        let tell = sent.map(Tell::said).unwrap_or_default();
+        oob.business_phone = BusinessPhone::load(&mut state.db.read().await?, &me, tell).await?;
     }
     if switches_only {
         let typed_email = fields.get("notification_email").unwrap_or("").to_owned();
@@ -255,6 +256,6 @@ async fn phone_page(
     tell: Tell,
 ) -> Result<HttpResponse, AppError> {
     let mut page = NotificationsPage::load(state, me, None).await?;
-    page.business_phone = BusinessPhone::load(state, me, tell).await?;
+    page.business_phone = BusinessPhone::load(&mut state.db.read().await?, me, tell).await?;
     render(code, &page)
 }

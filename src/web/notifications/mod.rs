@@ -105,11 +105,12 @@ pub struct BusinessPhone {
 }
 
 impl BusinessPhone {
-    pub async fn load(state: &AppState, me: &CurrentUser, tell: Tell) -> Result<Option<Self>, AppError> {
+    /// On the page's own connection: a page never holds one connection while it waits for another.
+    pub async fn load(conn: &mut impl Link, me: &CurrentUser, tell: Tell) -> Result<Option<Self>, AppError> {
         if !me.manages_business() {
             return Ok(None);
         }
-        let check = phone_confirm::check_view(state, me.business_id(), BUSINESS_PHONE, me.region, tell).await?;
+        let check = phone_confirm::check_view(conn, me.business_id(), BUSINESS_PHONE, me.region, tell).await?;
         Ok(Some(Self { check, csrf: me.csrf_token.clone() }))
     }
 }
@@ -163,7 +164,7 @@ impl NotificationsPage {
             alerts: alerts::alerts_view(conn, me).await?,
             webhook: webhook::webhook_view(conn, state, me).await?,
             d: DefaultsView::new(defaults, me.manages_business(), me.region),
-            business_phone: BusinessPhone::load(state, me, Tell::default()).await?,
+            business_phone: BusinessPhone::load(conn, me, Tell::default()).await?,
             zone: BusinessZone::load(conn, me.business_id(), me.manages_business()).await?,
             window: ((db::defaults::update_window_ms(conn, me.business_id()).await? / 60_000).to_string(), None),
             recipients: recipients::recipients_view(conn, me, defaults).await?,

@@ -1,6 +1,7 @@
 use super::Link;
 
 use super::Write;
+use crate::domain::quiet::{Zone, region_zone};
 use crate::domain::routing::PhoneBlock;
 use crate::domain::{BusinessDefaults, ChannelSet, EmailAddress, KindSet, PhoneNumber};
 
@@ -115,15 +116,52 @@ pub async fn phone_block(conn: &mut impl Link, business_id: &str) -> sqlx::Resul
     Ok(row.and_then(|(opted_out, confirmed)| PhoneBlock::of(None, opted_out, confirmed)))
 }
 
-/// How close together lead updates merge into one alert (ms; 0: each alerts).
-pub async fn update_window_ms(conn: &mut impl Link, business_id: &str) -> sqlx::Result<i64> {
-    let minutes: Option<i64> = on!(conn, |cx| sqlx::query_scalar(
-        "SELECT update_window_minutes FROM notification_defaults WHERE business_id = $1"
+/// What the routing rules read besides the switches: how close together lead updates merge into
+/// one alert (ms; 0: each alerts), whether failed payments get through quiet hours, and the
+/// business's time zone.
+pub struct Timing {
+    pub update_window_ms: i64,
+    pub billing_urgent: bool,
+    pub zone: Zone,
+}
+
+pub async fn timing(conn: &mut impl Link, business_id: &str) -> sqlx::Result<Timing> {
+    let row: Option<(i64, bool, Option<String>, String)> = on!(conn, |cx| sqlx::query_as(
+        "SELECT d.update_window_minutes, d.billing_urgent, b.time_zone, b.region
+         FROM notification_defaults d JOIN businesses b ON b.id = d.business_id WHERE d.business_id = $1"
     )
     .bind(business_id)
     .fetch_optional(cx)
     .await)?;
-    Ok(minutes.unwrap_or(0) * 60_000)
+    Ok(match row {
+        Some((minutes, billing_urgent, zone, region)) => Timing {
+            update_window_ms: minutes * 60_000,
+            billing_urgent,
+            zone: zone.map_or_else(|| region_zone(&region), |z| Zone::from_stored(&z)),
+        },
+        None => Timing { update_window_ms: 0, billing_urgent: false, zone: Zone::utc() },
+    })
+}
+
+/// Whether the business's failed-payment alerts get through quiet hours.
+pub async fn billing_urgent(conn: &mut impl Link, business_id: &str) -> sqlx::Result<bool> {
+    let urgent: Option<bool> =
+        on!(conn, |cx| sqlx::query_scalar("SELECT billing_urgent FROM notification_defaults WHERE business_id = $1")
+            .bind(business_id)
+            .fetch_optional(cx)
+            .await)?;
+    Ok(urgent.unwrap_or(false))
+}
+
+pub async fn set_billing_urgent(w: &mut Write, business_id: &str, urgent: bool) -> sqlx::Result<()> {
+    w.routing_changed(business_id);
+    execute!(
+        w,
+        sqlx::query("UPDATE notification_defaults SET billing_urgent = $2 WHERE business_id = $1")
+            .bind(business_id)
+            .bind(urgent)
+    )?;
+    Ok(())
 }
 
 pub async fn set_update_window(w: &mut Write, business_id: &str, minutes: i64) -> sqlx::Result<()> {

@@ -8,7 +8,7 @@ use super::Write;
 use crate::domain::Channel;
 use crate::domain::alert_log::{LogFilter, Whom};
 use crate::domain::delivery::DeliveryStatus;
-use crate::domain::routing::SkipCode;
+use crate::domain::routing::{HoldKind, SkipCode};
 use crate::domain::sms_status::CarrierStatus;
 
 /// A delivery claimed for sending by this process, with a lease.
@@ -28,6 +28,10 @@ pub struct Claimed {
     pub created_at_ms: i64,
     /// Held for quiet hours until then: released with the others held with it, in one message.
     pub held_until_ms: Option<i64>,
+    /// Why it was held (`None` for rows held before that was stored), and its release time as
+    /// the person reads it ("07:00").
+    pub held_for: Option<HoldKind>,
+    pub held_at: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -43,6 +47,8 @@ pub(super) struct ClaimedRow {
     pub attempts: i64,
     pub created_at_ms: i64,
     pub held_until_ms: Option<i64>,
+    pub held_for: Option<String>,
+    pub held_at: Option<String>,
 }
 
 impl ClaimedRow {
@@ -60,13 +66,15 @@ impl ClaimedRow {
             attempts: self.attempts,
             created_at_ms: self.created_at_ms,
             held_until_ms: self.held_until_ms,
+            held_for: self.held_for.as_deref().and_then(HoldKind::from_code),
+            held_at: self.held_at,
         })
     }
 }
 
 pub(super) const CLAIMED_COLUMNS: &str =
     "id, event_id, business_id, user_id, person_name, claim_user_id, channel, address, attempts, created_at_ms,
-     held_until_ms";
+     held_until_ms, held_for, held_at";
 
 /// Claims up to `limit` deliveries that are due — a retry whose time came, one stored unclaimed
 /// while the dispatcher was behind, or one whose lease ran out because the process that held it
@@ -487,18 +495,63 @@ pub async fn drop_held(w: &mut Write, business_id: &str, user_id: i64, why: &str
 }
 
 /// Moves what quiet hours hold for a person to a new end (`until_ms`: now, when their new quiet
-/// hours no longer cover this moment), with the reason in words.
-pub async fn rehold(w: &mut Write, business_id: &str, user_id: i64, until_ms: i64, reason: &str) -> sqlx::Result<u64> {
+/// hours no longer cover this moment; `at`: that end as they read it), with the reason in
+/// words. Their daily summary keeps its own time.
+pub async fn rehold(
+    w: &mut Write,
+    business_id: &str,
+    user_id: i64,
+    until_ms: i64,
+    at: Option<&str>,
+    reason: &str,
+) -> sqlx::Result<u64> {
     execute!(
         w,
         sqlx::query(
-            "UPDATE deliveries SET next_attempt_ms = $3, held_until_ms = $3, reason = $4
+            "UPDATE deliveries SET next_attempt_ms = $3, held_until_ms = $3, reason = $4, held_for = 'quiet', held_at = $5
              WHERE user_id = $1 AND business_id = $2 AND status = 'pending' AND held_until_ms IS NOT NULL
-               AND attempts = 0 AND channel IN ('email', 'sms')",
+               AND attempts = 0 AND channel IN ('email', 'sms') AND coalesce(held_for, 'quiet') <> 'digest'",
         )
         .bind(user_id)
         .bind(business_id)
         .bind(until_ms)
         .bind(reason)
+        .bind(at)
     )
+}
+
+/// What a person's daily summary holds after they changed it: moved to the next summary
+/// (`Some((until_ms, at, reason))`), or, with the summary off, ended as below their threshold
+/// with `reason`. Answers how many.
+pub async fn reschedule_digest(
+    w: &mut Write,
+    business_id: &str,
+    user_id: i64,
+    next: Option<(i64, &str)>,
+    reason: &str,
+) -> sqlx::Result<u64> {
+    let held = "user_id = $1 AND business_id = $2 AND status = 'pending' AND held_for = 'digest' AND attempts = 0";
+    match next {
+        Some((until_ms, at)) => execute!(
+            w,
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE deliveries SET next_attempt_ms = $3, held_until_ms = $3, held_at = $4, reason = $5 WHERE {held}"
+            )))
+            .bind(user_id)
+            .bind(business_id)
+            .bind(until_ms)
+            .bind(at)
+            .bind(reason)
+        ),
+        None => execute!(
+            w,
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE deliveries SET status = 'skipped', skip = 'below_threshold', reason = $3,
+                     next_attempt_ms = NULL WHERE {held}"
+            )))
+            .bind(user_id)
+            .bind(business_id)
+            .bind(reason)
+        ),
+    }
 }

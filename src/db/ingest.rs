@@ -125,7 +125,7 @@ pub(super) fn plan(
                 .copied()
                 .or_else(|| anchors.get(&(business.to_owned(), lead.lead_id.clone())).copied());
             match anchor.map(|a| a + settings.update_window_ms).filter(|end| now < *end) {
-                Some(end) => hold_for_update_window(&mut plan.decisions, end),
+                Some(end) => hold_for_update_window(&mut plan.decisions, &settings.people, &settings.zone, end),
                 None if plan.decisions.iter().any(|d| d.sends()) => {
                     opened.insert((business, lead.lead_id.as_str()), now);
                     update_anchor = Some(now);
@@ -169,6 +169,8 @@ static NO_SETTINGS: std::sync::LazyLock<Routing> = std::sync::LazyLock::new(|| R
     escalation: None,
     business_phone: None,
     update_window_ms: 0,
+    zone: crate::domain::quiet::Zone::utc(),
+    billing_urgent: false,
 });
 
 /// Why a batch could not be written as planned.
@@ -445,6 +447,8 @@ struct DeliveryRow<'a> {
     claim_user_id: Option<i64>,
     /// Held for quiet hours until then: pending, not handed over, due at the window's end.
     held_until_ms: Option<i64>,
+    held_for: Option<&'static str>,
+    held_at: Option<&'a str>,
 }
 
 async fn insert_deliveries(
@@ -479,6 +483,8 @@ async fn insert_deliveries(
                 skip: d.skip.as_ref().map(|s| s.code().code()),
                 claim_user_id: d.on_behalf_of,
                 held_until_ms: d.hold.as_ref().map(|h| h.until_ms),
+                held_for: d.hold.as_ref().map(|h| h.kind.code()),
+                held_at: d.hold.as_ref().map(|h| h.at.as_str()),
             });
         }
     }
@@ -488,7 +494,8 @@ async fn insert_deliveries(
         let returned: Vec<Returned> = on!(w, |cx| {
             let mut q = QueryBuilder::new(
                 "INSERT INTO deliveries (event_id, business_id, seq, user_id, person_name, channel, address, status, reason,
-                     skip, attempts, next_attempt_ms, lease_until_ms, created_at_ms, claim_user_id, held_until_ms) ",
+                     skip, attempts, next_attempt_ms, lease_until_ms, created_at_ms, claim_user_id, held_until_ms, held_for,
+                     held_at) ",
             );
             q.push_values(chunk, |mut row, d| {
                 let pending = d.skip.is_none();
@@ -509,7 +516,9 @@ async fn insert_deliveries(
                     .push_bind(claimed.then_some(now_ms + lease_ms))
                     .push_bind(now_ms)
                     .push_bind(d.claim_user_id)
-                    .push_bind(d.held_until_ms);
+                    .push_bind(d.held_until_ms)
+                    .push_bind(d.held_for)
+                    .push_bind(d.held_at);
             });
             q.push(format!(" RETURNING {CLAIMED_COLUMNS}, status, lease_until_ms IS NOT NULL AS claimed"));
             q.build_query_as().fetch_all(cx).await
@@ -565,6 +574,8 @@ mod tests {
                 escalation: None,
                 business_phone: None,
                 update_window_ms: 0,
+                zone: crate::domain::quiet::Zone::utc(),
+                billing_urgent: false,
             }),
         )])
     }

@@ -114,6 +114,25 @@ pub async fn scores_since(conn: &mut impl Link, business_id: &str, since: i64) -
     .await)
 }
 
+/// The score (no score counts as 0) and first-seen time (unix seconds) of the latest `limit`
+/// leads first seen since `since`: what a preview checks against someone's quiet hours.
+pub async fn seen_since(
+    conn: &mut impl Link,
+    business_id: &str,
+    since: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<(i64, i64)>> {
+    on!(conn, |cx| sqlx::query_as(
+        "SELECT coalesce(score, 0), first_seen_at FROM leads WHERE business_id = $1 AND first_seen_at >= $2
+         ORDER BY first_seen_at DESC LIMIT $3",
+    )
+    .bind(business_id)
+    .bind(since)
+    .bind(limit)
+    .fetch_all(cx)
+    .await)
+}
+
 /// How many leads a business first heard of at or after `since` (unix seconds).
 pub async fn count_since(conn: &mut impl Link, business_id: &str, since: i64) -> sqlx::Result<i64> {
     on!(conn, |cx| sqlx::query_scalar("SELECT count(*) FROM leads WHERE business_id = $1 AND first_seen_at >= $2")

@@ -1,7 +1,7 @@
 use super::Link;
 
 use super::Write;
-use crate::domain::quiet::{Quiet, QuietHours, Zone, region_zone};
+use crate::domain::quiet::{Digest, Quiet, QuietHours, TimeOfDay, Zone, region_zone};
 use crate::domain::routing::{Person, PhoneBlock};
 use crate::domain::settings::Phone;
 use crate::domain::{ChannelSet, KindSet, LeadScore, PhoneNumber, RecipientPrefs};
@@ -20,6 +20,8 @@ pub struct Recipient {
     /// Quiet hours, when set, and the lead score that gets through them.
     pub quiet_hours: Option<QuietHours>,
     pub urgent_score: Option<u8>,
+    /// When their daily summary of leads below their threshold goes, if they asked for one.
+    pub digest_at: Option<TimeOfDay>,
     /// Their time zone: their own, else the business's, else the one its region suggests.
     pub zone: Zone,
 }
@@ -48,7 +50,14 @@ impl Recipient {
                 zone: self.zone.clone(),
                 urgent_score: self.urgent_score,
             }),
+            digest: self.digest(),
+            zone: self.zone.clone(),
         }
+    }
+
+    /// Their daily summary, if they asked for one.
+    pub fn digest(&self) -> Option<Digest> {
+        self.digest_at.map(|at| Digest { at, zone: self.zone.clone() })
     }
 }
 
@@ -75,6 +84,7 @@ struct Row {
     quiet_from: Option<i64>,
     quiet_to: Option<i64>,
     urgent_score: Option<i64>,
+    digest_at: Option<i64>,
     time_zone: Option<String>,
     region: String,
 }
@@ -101,6 +111,7 @@ impl From<Row> for Recipient {
             },
             quiet_hours: QuietHours::from_stored(r.quiet_days, r.quiet_from, r.quiet_to),
             urgent_score: r.urgent_score.and_then(|s| u8::try_from(s).ok()),
+            digest_at: r.digest_at.and_then(TimeOfDay::from_minutes),
             zone: match r.time_zone {
                 Some(name) => Zone::from_stored(&name),
                 None => region_zone(&r.region),
@@ -117,7 +128,7 @@ const SELECT: &str = "SELECT r.id, r.user_id, u.name, u.email, u.phone, u.phone_
         u.phone_confirmed_at IS NOT NULL AS phone_confirmed, r.email_enabled,
         r.sms_enabled, r.in_app_enabled, r.lead_created, r.lead_updated, r.usage_alerts, r.billing_alerts,
         r.min_lead_score, r.claimed_updates_only, r.quiet_days, r.quiet_from, r.quiet_to, r.urgent_score,
-        coalesce(u.time_zone, b.time_zone) AS time_zone, b.region
+        r.digest_at, coalesce(u.time_zone, b.time_zone) AS time_zone, b.region
     FROM recipients r JOIN users u ON u.id = r.user_id AND u.business_id = r.business_id AND u.removed_at IS NULL
         JOIN businesses b ON b.id = r.business_id";
 
@@ -277,6 +288,19 @@ pub async fn set_quiet(
         .bind(id)
         .bind(business_id)
         .bind(zone.map(Zone::name))
+    )?;
+    Ok(done == 1)
+}
+
+/// Sets when a recipient's daily summary goes (`None`: off).
+pub async fn set_digest(w: &mut Write, business_id: &str, id: i64, at: Option<TimeOfDay>) -> sqlx::Result<bool> {
+    w.routing_changed(business_id);
+    let done = execute!(
+        w,
+        sqlx::query("UPDATE recipients SET digest_at = $3 WHERE id = $1 AND business_id = $2")
+            .bind(id)
+            .bind(business_id)
+            .bind(at.map(TimeOfDay::minutes))
     )?;
     Ok(done == 1)
 }

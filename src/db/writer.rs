@@ -462,9 +462,17 @@ impl Task {
                 let people = recipients::for_routing(&mut self.write, business).await?;
                 let escalation = escalations::policy(&mut self.write, business).await?.map(|s| s.policy);
                 let business_phone = defaults::phone_block(&mut self.write, business).await?;
-                let update_window_ms = defaults::update_window_ms(&mut self.write, business).await?;
+                let timing = defaults::timing(&mut self.write, business).await?;
                 if let Some(defaults) = defaults {
-                    let routing = Routing { defaults, people, escalation, business_phone, update_window_ms };
+                    let routing = Routing {
+                        defaults,
+                        people,
+                        escalation,
+                        business_phone,
+                        update_window_ms: timing.update_window_ms,
+                        zone: timing.zone,
+                        billing_urgent: timing.billing_urgent,
+                    };
                     self.routing.insert(business.clone(), Arc::new(routing));
                 }
             }

@@ -23,6 +23,7 @@ use crate::domain::Channel;
 use crate::domain::delivery::DeliveryStatus;
 use crate::domain::escalation::{self, AtDue, DueStep};
 use crate::domain::events::{Escalated, Event, Lead};
+use crate::domain::routing::HoldKind;
 
 /// Sends in flight at once, per channel (the SMTP sender keeps as many connections).
 const EMAIL_WORKERS: usize = 32;
@@ -554,25 +555,34 @@ struct Summary {
 
 /// Deliveries released together to one address on one channel go as one message: updates of
 /// the same lead merge into the latest; what is left goes as that one alert, or as a summary of
-/// all of them (the end of quiet hours). Answers the deliveries to send one by one, and the
-/// messages that carry several.
+/// all of them (the end of quiet hours). A person's daily summary is a message of its own, even
+/// for one lead. Answers the deliveries to send one by one, and the messages that carry several.
 fn summaries(
     claimed: Vec<Claimed>,
     alerts: &HashMap<i64, Result<Arc<Alert>, String>>,
     senders: &Senders,
 ) -> (Vec<Claimed>, Vec<Summary>) {
     let mut single = Vec::new();
-    let mut groups: HashMap<(Channel, String), Vec<Claimed>> = HashMap::new();
+    let mut groups: HashMap<(Channel, String, bool), Vec<Claimed>> = HashMap::new();
     for d in claimed {
         match (d.held_until_ms, alerts.get(&d.event_id)) {
-            (Some(_), Some(Ok(_))) => groups.entry((d.channel, d.address.clone())).or_default().push(d),
+            (Some(_), Some(Ok(_))) => {
+                let digest = d.held_for == Some(HoldKind::Digest);
+                groups.entry((d.channel, d.address.clone(), digest)).or_default().push(d);
+            }
             _ => single.push(d),
         }
     }
     let alert_of = |d: &Claimed| alerts.get(&d.event_id).and_then(|a| a.as_ref().ok()).cloned();
+    let update_of = |d: &Claimed| {
+        alert_of(d).and_then(|a| match &a.event.event {
+            Event::LeadUpdated(lead) => Some(lead.lead_id.clone()),
+            _ => None,
+        })
+    };
     let mut summaries = Vec::new();
-    for (_, mut group) in groups {
-        if group.len() == 1 {
+    for ((_, _, digest), mut group) in groups {
+        if group.len() == 1 && !digest {
             single.append(&mut group);
             continue;
         }
@@ -581,24 +591,21 @@ fn summaries(
         let mut merged: Vec<(i64, String)> = Vec::new();
         let mut kept: Vec<Claimed> = Vec::new();
         for d in group.into_iter().rev() {
-            let update_of = alert_of(&d).and_then(|a| match &a.event.event {
-                Event::LeadUpdated(lead) => Some(lead.lead_id.clone()),
-                _ => None,
-            });
-            let newer = update_of.as_ref().is_some_and(|lead| {
-                kept.iter().any(|k| {
-                    alert_of(k).is_some_and(|a| matches!(&a.event.event, Event::LeadUpdated(l) if &l.lead_id == lead))
-                })
-            });
-            if newer {
-                merged.push((d.id, "merged into the latest update of this lead, which went instead".into()));
-            } else {
-                kept.push(d);
+            let latest = update_of(&d).and_then(|lead| kept.iter().find(|k| update_of(k).as_ref() == Some(&lead)));
+            match latest {
+                Some(latest) => {
+                    let note = match &latest.held_at {
+                        Some(at) => format!("merged into the update of this lead sent at {at}"),
+                        None => "merged into the latest update of this lead, which went instead".into(),
+                    };
+                    merged.push((d.id, note));
+                }
+                None => kept.push(d),
             }
         }
         kept.reverse();
         let carrier = kept.remove(0);
-        let message = if kept.is_empty() {
+        let message = if kept.is_empty() && !digest {
             match alert_of(&carrier) {
                 Some(alert) => alert,
                 None => continue,
@@ -607,13 +614,24 @@ fn summaries(
             let held: Vec<Arc<Alert>> = std::iter::once(&carrier).chain(kept.iter()).filter_map(alert_of).collect();
             let events: Vec<(&Event, Option<u8>)> =
                 held.iter().map(|a| (&a.event.event, a.event.usage_threshold)).collect();
-            let note = format!(
-                "sent in the summary at the end of quiet hours, with {} other alert{}",
-                kept.len(),
-                if kept.len() == 1 { "" } else { "s" }
-            );
+            let others = kept.len();
+            let plural = if others == 1 { "" } else { "s" };
+            let note = match (digest, &carrier.held_at) {
+                (true, Some(at)) => format!("sent in the {at} digest, with {others} other lead{plural}"),
+                (true, None) => format!("sent in the daily digest, with {others} other lead{plural}"),
+                (false, Some(at)) => format!("sent in the {at} summary, with {others} other alert{plural}"),
+                (false, None) => {
+                    format!("sent in the summary at the end of quiet hours, with {others} other alert{plural}")
+                }
+            };
             merged.extend(kept.iter().map(|d| (d.id, note.clone())));
-            Arc::new(senders.prepare_summary(held[0].event.clone(), &events))
+            let first = held.first().map(|a| a.event.clone());
+            let Some(first) = first else { continue };
+            Arc::new(if digest {
+                senders.prepare_digest(first, &events)
+            } else {
+                senders.prepare_summary(first, &events)
+            })
         };
         summaries.push(Summary { carrier, message, merged });
     }

@@ -70,6 +70,8 @@ mod tests {
             attempts,
             created_at_ms,
             held_until_ms: None,
+            held_for: None,
+            held_at: None,
         }
     }
 

@@ -8,7 +8,7 @@ use crate::clock::unix_now;
 use crate::db::notifications::NewNotification;
 use crate::db::{Db, deliveries::Claimed, writer::AlertEvent};
 use crate::domain::events::Event;
-use crate::domain::text::{AlertText, alert_text, claimable_text, sms_segments, summary_text};
+use crate::domain::text::{AlertText, alert_text, claimable_text, digest_text, sms_segments, summary_text};
 use crate::domain::{Channel, EmailAddress, claim, unsubscribe};
 
 /// An event and its alert in words, shared by all its deliveries.
@@ -92,6 +92,11 @@ impl Senders {
     /// One message for several alerts held together (`first`'s event stands for them all).
     pub fn prepare_summary(&self, first: Arc<AlertEvent>, alerts: &[(&Event, Option<u8>)]) -> Alert {
         Alert { text: Some(summary_text(alerts, &self.base_url)), event: first, summary: true }
+    }
+
+    /// A person's daily summary of the leads below their threshold.
+    pub fn prepare_digest(&self, first: Arc<AlertEvent>, alerts: &[(&Event, Option<u8>)]) -> Alert {
+        Alert { text: Some(digest_text(alerts, &self.base_url)), event: first, summary: true }
     }
 
     /// Sends one delivery; answers the provider's message id, if it gives one, and for a text

@@ -48,6 +48,12 @@ pub fn describe(change: &Change, actor: &str, subject: Option<&str>) -> String {
         ("defaults", "claimed_updates_only") => {
             format!("{actor} sent lead updates to everyone who gets them again, for the business")
         }
+        ("defaults", "billing_urgent") if new == "on" => {
+            format!("{actor} marked payment-failed alerts urgent: they get through quiet hours")
+        }
+        ("defaults", "billing_urgent") => {
+            format!("{actor} let payment-failed alerts wait for quiet hours to end")
+        }
         ("defaults", f) => match (AlertKind::from_field(f), Channel::from_field(f)) {
             (Some(kind), _) => format!("{actor} turned {} {new} for the business", kind.phrase()),
             (_, Some(channel)) => {
@@ -57,6 +63,7 @@ pub fn describe(change: &Change, actor: &str, subject: Option<&str>) -> String {
         },
         ("escalation", _) => format!("{actor} set escalation: {new}"),
         ("recipient", "quiet_hours") => format!("{actor} set {whose} quiet hours: {new}"),
+        ("recipient", "digest") => format!("{actor} set {whose} daily summary: {new}"),
         ("recipient", "added") if whose == "their" => {
             format!("{actor} became a notification recipient")
         }

@@ -410,6 +410,8 @@ mod tests {
             phone: Some(format!("+1555555010{id}")),
             phone_blocked: None,
             quiet: None,
+            digest: None,
+            zone: crate::domain::quiet::Zone::utc(),
             prefs,
         }
     }

@@ -5,6 +5,7 @@
 use super::delivery::EventState;
 use super::escalation::{self, Policy};
 use super::events::Event;
+use super::quiet::Zone;
 use super::routing::{self, Claimer, Person, PhoneBlock, Planned, Target};
 use super::{AlertKind, BusinessDefaults, ChannelSet, KindSet, LeadScore, RecipientPrefs};
 
@@ -19,6 +20,10 @@ pub struct Routing {
     pub business_phone: Option<PhoneBlock>,
     /// Lead updates this close together merge into one alert (ms; 0: each alerts).
     pub update_window_ms: i64,
+    /// The business's time zone: the times its own alerts name are in it.
+    pub zone: Zone,
+    /// Failed payments get through everyone's quiet hours (the owner marked them urgent).
+    pub billing_urgent: bool,
 }
 
 /// What an event causes.
@@ -49,11 +54,12 @@ pub fn plan_event(
     claimed: Option<&Claimer>,
     now_ms: i64,
 ) -> EventPlan {
-    let mut plan = plan_now(event, routing, highest_usage_alerted, already_alerted, claimed);
+    let mut plan = plan_now(event, routing, highest_usage_alerted, already_alerted, claimed, now_ms);
     // A test alert is asked for now: it is never held.
     if !matches!(event, Event::Test { .. }) {
         let score = event.lead().and_then(|l| l.score);
-        routing::hold_for_quiet_hours(&mut plan.decisions, &routing.people, score, now_ms);
+        let urgent = routing.billing_urgent && matches!(event, Event::PaymentFailed(_));
+        routing::hold_for_quiet_hours(&mut plan.decisions, &routing.people, score, urgent, now_ms);
     }
     plan
 }
@@ -64,6 +70,7 @@ fn plan_now(
     highest_usage_alerted: Option<u8>,
     already_alerted: bool,
     claimed: Option<&Claimer>,
+    now_ms: i64,
 ) -> EventPlan {
     let kind = match event {
         Event::Unknown { type_name } => {
@@ -119,19 +126,10 @@ fn plan_now(
         }
     }
     let score = event.lead().and_then(|l| l.score).and_then(|s| LeadScore::new(i64::from(s)).ok());
-    EventPlan {
-        state: EventState::Planned,
-        note: None,
-        usage_threshold,
-        decisions: routing::plan(
-            kind,
-            score,
-            &routing.defaults,
-            routing.business_phone.as_ref(),
-            &routing.people,
-            claimed,
-        ),
-    }
+    let mut decisions =
+        routing::plan(kind, score, &routing.defaults, routing.business_phone.as_ref(), &routing.people, claimed);
+    routing::into_digests(&mut decisions, kind, score, &routing.defaults, &routing.people, now_ms);
+    EventPlan { state: EventState::Planned, note: None, usage_threshold, decisions }
 }
 
 /// A test alert goes to each channel one person chose, through the same rules, without the
@@ -173,9 +171,19 @@ mod tests {
             phone: Some("+15555550101".into()),
             phone_blocked: None,
             quiet: None,
+            digest: None,
+            zone: crate::domain::quiet::Zone::utc(),
             prefs: RecipientPrefs { min_lead_score: LeadScore::new(70).unwrap(), ..RecipientPrefs::new_recipient() },
         };
-        Routing { defaults, people: vec![sam], escalation: None, business_phone: None, update_window_ms: 0 }
+        Routing {
+            defaults,
+            people: vec![sam],
+            escalation: None,
+            business_phone: None,
+            update_window_ms: 0,
+            zone: Zone::utc(),
+            billing_urgent: false,
+        }
     }
 
     fn lead(score: u8) -> Event {

@@ -257,6 +257,73 @@ impl QuietHours {
     }
 }
 
+impl QuietHours {
+    /// Every window that overlaps `from_ms..to_ms`, in order, as (start, end) in unix ms: what a
+    /// look back over many alerts checks them against.
+    pub fn windows(&self, zone: &Zone, from_ms: i64, to_ms: i64) -> Vec<(i64, i64)> {
+        let (Ok(from), Ok(to)) = (Timestamp::from_millisecond(from_ms), Timestamp::from_millisecond(to_ms)) else {
+            return Vec::new();
+        };
+        let (Ok(mut day), last) =
+            (from.to_zoned(zone.tz.clone()).date().yesterday(), to.to_zoned(zone.tz.clone()).date())
+        else {
+            return Vec::new();
+        };
+        let mut windows = Vec::new();
+        while day <= last {
+            if self.days[day_index(day.weekday())] {
+                let end_day = if self.to.0 <= self.from.0 { day.tomorrow().ok() } else { Some(day) };
+                let start = instant(zone, self.from.on(day));
+                let end = end_day.and_then(|d| instant(zone, self.to.on(d)));
+                if let (Some(start), Some(end)) = (start, end) {
+                    let (start, end) = (start.as_millisecond(), end.as_millisecond());
+                    if end > from_ms && start < to_ms {
+                        windows.push((start, end));
+                    }
+                }
+            }
+            let Ok(next) = day.tomorrow() else { break };
+            day = next;
+        }
+        windows
+    }
+}
+
+/// Whether `at_ms` falls inside one of `windows` (sorted, as [`QuietHours::windows`] gives them).
+pub fn inside(windows: &[(i64, i64)], at_ms: i64) -> bool {
+    let after = windows.partition_point(|(start, _)| *start <= at_ms);
+    after > 0 && at_ms < windows[after - 1].1
+}
+
+/// A daily summary, by email, of the new leads below a person's threshold: at `at` in their zone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Digest {
+    pub at: TimeOfDay,
+    pub zone: Zone,
+}
+
+impl Digest {
+    /// The next summary strictly after `now_ms`. A time in the hour a spring-forward night skips
+    /// moves on by that hour; one in a repeated hour is its first occurrence.
+    pub fn next(&self, now_ms: i64) -> Option<i64> {
+        let now = Timestamp::from_millisecond(now_ms).ok()?;
+        let today = now.to_zoned(self.zone.tz.clone()).date();
+        [today, today.tomorrow().ok()?, today.tomorrow().ok()?.tomorrow().ok()?]
+            .into_iter()
+            .filter_map(|day| instant(&self.zone, self.at.on(day)))
+            .find(|t| *t > now)
+            .map(|t| t.as_millisecond())
+    }
+
+    /// "in today's 18:00 digest", "in tomorrow's 08:00 digest": where a lead planned at `now_ms`
+    /// goes, for the summary at `at_ms`.
+    pub fn words(&self, now_ms: i64, at_ms: i64) -> String {
+        let day = |ms: i64| Timestamp::from_millisecond(ms).ok().map(|t| t.to_zoned(self.zone.tz.clone()).date());
+        let when = if day(now_ms) == day(at_ms) { "today" } else { "tomorrow" };
+        format!("in {when}\u{2019}s {} digest", self.zone.clock(at_ms))
+    }
+}
+
 fn day_index(day: Weekday) -> usize {
     day.to_monday_zero_offset() as usize
 }
@@ -385,5 +452,48 @@ mod tests {
         let weekdays = QuietHours::check([true, true, true, true, true, false, false], "12:00", "13:00").unwrap();
         assert_eq!(weekdays.describe(), "Mon\u{2013}Fri 12:00 to 13:00");
         assert_eq!(zone("America/New_York").clock(ms("2026-06-11T11:00:00Z")), "07:00");
+    }
+
+    #[test]
+    fn the_digest_goes_at_its_time_every_day_daylight_saving_included() {
+        let d = Digest { at: TimeOfDay::parse("08:00").unwrap(), zone: zone("America/New_York") };
+        // 07:00 EDT: today's 08:00 (12:00 UTC); at 08:00 itself: tomorrow's.
+        assert_eq!(d.next(ms("2026-06-11T11:00:00Z")), Some(ms("2026-06-11T12:00:00Z")));
+        assert_eq!(d.next(ms("2026-06-11T12:00:00Z")), Some(ms("2026-06-12T12:00:00Z")));
+        assert_eq!(d.words(ms("2026-06-11T11:00:00Z"), ms("2026-06-11T12:00:00Z")), "in today\u{2019}s 08:00 digest");
+        assert_eq!(
+            d.words(ms("2026-06-11T12:00:00Z"), ms("2026-06-12T12:00:00Z")),
+            "in tomorrow\u{2019}s 08:00 digest"
+        );
+        // Across spring forward the wall clock stays at 08:00: 13:00 UTC before, 12:00 after.
+        assert_eq!(d.next(ms("2026-03-07T14:00:00Z")), Some(ms("2026-03-08T12:00:00Z")));
+        // 02:30 does not exist on 2026-03-08 in New York: it moves on to 03:30 EDT (07:30 UTC).
+        let night = Digest { at: TimeOfDay::parse("02:30").unwrap(), zone: zone("America/New_York") };
+        assert_eq!(night.next(ms("2026-03-08T05:00:00Z")), Some(ms("2026-03-08T07:30:00Z")));
+        // 01:30 happens twice on 2026-11-01: the first (EDT, 05:30 UTC), once.
+        let repeated = Digest { at: TimeOfDay::parse("01:30").unwrap(), zone: zone("America/New_York") };
+        assert_eq!(repeated.next(ms("2026-11-01T04:00:00Z")), Some(ms("2026-11-01T05:30:00Z")));
+        assert_eq!(repeated.next(ms("2026-11-01T05:30:00Z")), Some(ms("2026-11-02T06:30:00Z")));
+    }
+
+    #[test]
+    fn windows_over_a_month_say_which_moments_were_quiet() {
+        let ny = zone("America/New_York");
+        let q = QuietHours::check([true, true, true, true, true, false, false], "22:00", "07:00").unwrap();
+        // Mon 2026-06-08 00:00 UTC to Mon 2026-06-15 00:00 UTC.
+        let w = q.windows(&ny, ms("2026-06-08T00:00:00Z"), ms("2026-06-15T00:00:00Z"));
+        // Fri 06-05's night is over by then; Sun 06-07's night (not ticked) is no window; Mon to
+        // Fri nights are; Sun 06-14 is not.
+        assert_eq!(w.len(), 5, "{w:?}");
+        assert_eq!(w[0], (ms("2026-06-09T02:00:00Z"), ms("2026-06-09T11:00:00Z")));
+        assert!(inside(&w, ms("2026-06-09T03:30:00Z")), "Mon 23:30 EDT");
+        assert!(!inside(&w, ms("2026-06-09T11:00:00Z")), "Tue 07:00 EDT: over");
+        assert!(!inside(&w, ms("2026-06-08T03:30:00Z")), "Sun 23:30 EDT: not a quiet night");
+        assert!(inside(&w, ms("2026-06-13T10:00:00Z")), "Sat 06:00 EDT: Friday's night");
+        for (i, at) in
+            [ms("2026-06-09T03:30:00Z"), ms("2026-06-10T16:00:00Z"), ms("2026-06-13T10:00:00Z")].iter().enumerate()
+        {
+            assert_eq!(inside(&w, *at), q.held_until(&ny, *at).is_some(), "case {i}: the same as one by one");
+        }
     }
 }

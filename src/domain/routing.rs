@@ -1,5 +1,5 @@
 //! DESIGN.md §2 as one pure function: who gets what, for one event, and why not.
-use super::quiet::Quiet;
+use super::quiet::{Digest, Quiet, Zone};
 use super::{AlertKind, BusinessDefaults, Channel, LeadScore, RecipientPrefs};
 
 /// Why no text can go to a phone number on file.
@@ -47,6 +47,10 @@ pub struct Person {
     pub prefs: RecipientPrefs,
     /// Their quiet hours, if they set any.
     pub quiet: Option<Quiet>,
+    /// Their daily summary of new leads below their threshold, if they asked for one.
+    pub digest: Option<Digest>,
+    /// Their time zone (their own, else the business's): the times alerts name are in it.
+    pub zone: Zone,
 }
 
 impl Person {
@@ -229,12 +233,42 @@ pub struct Planned {
     pub hold: Option<Hold>,
 }
 
-/// A delivery held for quiet hours: until when, and that time in words.
+/// A delivery held back: until when, why, and that time in words.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hold {
     pub until_ms: i64,
+    pub kind: HoldKind,
+    /// "07:00": the release time as the person (or the business) reads it.
+    pub at: String,
     /// "held for quiet hours until 07:00 (Sam's time)"
     pub reason: String,
+}
+
+/// Why a delivery is held: it decides what it is released with, and what Recent alerts says
+/// once it went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HoldKind {
+    /// The person's quiet hours: released with whatever else they held, as one summary.
+    Quiet,
+    /// A lead's update window: only the latest update of the lead goes.
+    Update,
+    /// The person's daily summary of leads below their threshold.
+    Digest,
+}
+
+impl HoldKind {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Quiet => "quiet",
+            Self::Update => "update",
+            Self::Digest => "digest",
+        }
+    }
+
+    /// `None` for rows held before the kind was stored (quiet hours or an update window).
+    pub fn from_code(code: &str) -> Option<Self> {
+        [Self::Quiet, Self::Update, Self::Digest].into_iter().find(|k| k.code() == code)
+    }
 }
 
 fn normalized(channel: Channel, address: &str) -> (Channel, String) {
@@ -327,28 +361,112 @@ pub fn plan(
 
 /// Rule 5: quiet hours. A person's email and SMS planned at `now_ms` inside their quiet hours
 /// wait for the window's end (in-app makes no noise: it goes at once), unless the lead scores
-/// at least their urgent score. Only decisions that send are held.
-pub fn hold_for_quiet_hours(planned: &mut [Planned], people: &[Person], lead_score: Option<u8>, now_ms: i64) {
-    for d in planned.iter_mut().filter(|d| d.sends() && matches!(d.channel, Some(Channel::Email | Channel::Sms))) {
+/// at least their urgent score, or the alert is `urgent` for the whole business (a failed
+/// payment the owner marked so). Only decisions that send, and are not held already, are held.
+pub fn hold_for_quiet_hours(
+    planned: &mut [Planned],
+    people: &[Person],
+    lead_score: Option<u8>,
+    urgent: bool,
+    now_ms: i64,
+) {
+    if urgent {
+        return;
+    }
+    for d in planned
+        .iter_mut()
+        .filter(|d| d.sends() && d.hold.is_none() && matches!(d.channel, Some(Channel::Email | Channel::Sms)))
+    {
         let Target::Person { user_id, name } = &d.target else { continue };
         let Some(quiet) = people.iter().find(|p| p.user_id == *user_id).and_then(|p| p.quiet.as_ref()) else {
             continue;
         };
-        d.hold =
-            quiet.hold(lead_score, now_ms).map(|until_ms| Hold { until_ms, reason: quiet.held_words(name, until_ms) });
+        d.hold = quiet.hold(lead_score, now_ms).map(|until_ms| Hold {
+            until_ms,
+            kind: HoldKind::Quiet,
+            at: quiet.zone.clock(until_ms),
+            reason: quiet.held_words(name, until_ms),
+        });
     }
 }
 
 /// Rule 6: lead updates close together. An update inside its lead's window waits for the
 /// window's end (`until_ms`), on every channel, unless quiet hours hold it longer; at the end
-/// only the latest update of the lead goes.
-pub fn hold_for_update_window(planned: &mut [Planned], until_ms: i64) {
+/// only the latest update of the lead goes. `zone`: the business's, for its own copies.
+pub fn hold_for_update_window(planned: &mut [Planned], people: &[Person], business_zone: &Zone, until_ms: i64) {
     for d in planned.iter_mut().filter(|d| d.sends()) {
         if d.hold.as_ref().is_none_or(|h| h.until_ms < until_ms) {
+            let zone = match &d.target {
+                Target::Person { user_id, .. } => {
+                    people.iter().find(|p| p.user_id == *user_id).map_or(business_zone, |p| &p.zone)
+                }
+                Target::Business => business_zone,
+            };
             d.hold = Some(Hold {
                 until_ms,
+                kind: HoldKind::Update,
+                at: zone.clock(until_ms),
                 reason: "held to merge with the other updates of this lead that come within the window".into(),
             });
+        }
+    }
+}
+
+/// Rule 7: the daily summary. A new lead below the threshold of someone who asked for the
+/// summary goes into it, by email, when the business sends email and new-lead alerts and the
+/// person wants new-lead alerts; their texts and in-app stay skipped. Nothing goes twice: an
+/// address that already gets this alert gets no summary line for it.
+pub fn into_digests(
+    planned: &mut Vec<Planned>,
+    kind: AlertKind,
+    score: Option<LeadScore>,
+    defaults: &BusinessDefaults,
+    people: &[Person],
+    now_ms: i64,
+) {
+    if kind != AlertKind::LeadCreated || !defaults.kinds.get(kind) || !defaults.channels.get(Channel::Email) {
+        return;
+    }
+    let score = score.map(LeadScore::value).unwrap_or(0);
+    for person in people {
+        let threshold = person.prefs.min_lead_score.value();
+        let Some(digest) = person.digest.as_ref().filter(|_| person.prefs.kinds.get(kind) && score < threshold) else {
+            continue;
+        };
+        let Some(until_ms) = digest.next(now_ms) else { continue };
+        let mine = |d: &Planned| {
+            d.channel == Some(Channel::Email)
+                && matches!(&d.target, Target::Person { user_id, .. } if *user_id == person.user_id)
+        };
+        let index = match planned.iter().position(mine) {
+            Some(i) => i,
+            None => {
+                planned.push(person.decision(Channel::Email, None));
+                planned.len() - 1
+            }
+        };
+        let below = Skip::BelowThreshold { score, threshold }.reason(&person.name);
+        let key = normalized(Channel::Email, &person.email);
+        let first = planned.iter().enumerate().position(|(i, d)| {
+            i != index
+                && d.sends()
+                && d.hold.is_none()
+                && d.channel == Some(Channel::Email)
+                && d.address.as_deref().is_some_and(|a| normalized(Channel::Email, a) == key)
+        });
+        let d = &mut planned[index];
+        d.skip = None;
+        d.hold = Some(Hold {
+            until_ms,
+            kind: HoldKind::Digest,
+            at: digest.zone.clock(until_ms),
+            reason: format!("{below}: {}", digest.words(now_ms, until_ms)),
+        });
+        if let Some(first) = first {
+            let same_as = planned[first].describe();
+            let d = &mut planned[index];
+            d.hold = None;
+            d.skip = Some(Skip::Duplicate { of: first, same_as });
         }
     }
 }
@@ -435,6 +553,8 @@ mod tests {
             phone: Some(format!("+1555555010{id}")),
             phone_blocked: None,
             quiet: None,
+            digest: None,
+            zone: crate::domain::quiet::Zone::utc(),
             prefs: RecipientPrefs {
                 channels: ChannelSet { email: true, sms: true, in_app: true },
                 kinds: KindSet::ALL_ON,
@@ -484,6 +604,159 @@ mod tests {
         assert!(update.iter().filter(|p| p.target == Target::Business).all(Planned::sends));
         let wide = ClaimedByOther { by: "Sam".into(), business_wide: true };
         assert_eq!(wide.reason("Pat"), "Sam claimed this lead, and its updates go only to whoever claimed it");
+    }
+
+    /// 2026-06-11 03:30 UTC, inside nightly 22:00–07:00 quiet hours in UTC; they end at 07:00.
+    const NIGHT: i64 = 1_781_148_600_000;
+    const MORNING: i64 = 1_781_161_200_000;
+
+    fn quiet_person(id: i64, name: &str, urgent: Option<u8>) -> Person {
+        use crate::domain::quiet::{QuietHours, Zone};
+        let hours = QuietHours::check([true; 7], "22:00", "07:00").unwrap();
+        Person { quiet: Some(Quiet { hours, zone: Zone::utc(), urgent_score: urgent }), ..person(id, name, 0) }
+    }
+
+    /// Each of a person's decisions: channel, whether it sends, and until when it is held.
+    /// Until when, and why, a decision is held.
+    type Held = Option<(i64, HoldKind)>;
+
+    fn holds_of(plan: &[Planned], user_id: i64) -> Vec<(Channel, bool, Held)> {
+        plan.iter()
+            .filter(|p| matches!(p.target, Target::Person { user_id: u, .. } if u == user_id))
+            .map(|p| (p.channel.unwrap(), p.sends(), p.hold.as_ref().map(|h| (h.until_ms, h.kind))))
+            .collect()
+    }
+
+    #[test]
+    fn rule_5_quiet_hours_hold_email_and_sms_but_not_in_app_hot_leads_or_urgent_billing() {
+        let held = Some((MORNING, HoldKind::Quiet));
+        // What, the person's urgent score, the lead's score, urgent billing, when, and each of
+        // the person's channels (email, SMS, in-app).
+        type Case<'a> = (&'a str, Option<u8>, Option<u8>, bool, i64, [Held; 3]);
+        let cases: [Case; 5] = [
+            ("a lead at night", None, Some(60), false, NIGHT, [held, held, None]),
+            ("a lead by day", None, Some(60), false, MORNING, [None, None, None]),
+            ("a lead at the urgent score", Some(90), Some(90), false, NIGHT, [None, None, None]),
+            ("a lead just below it", Some(90), Some(89), false, NIGHT, [held, held, None]),
+            ("a payment the owner marked urgent", None, None, true, NIGHT, [None, None, None]),
+        ];
+        for (what, urgent_score, lead, urgent, now, expected) in cases {
+            let people = [quiet_person(1, "Sam", urgent_score)];
+            let mut planned =
+                plan(AlertKind::LeadCreated, lead.map(|s| score(s.into()).unwrap()), &defaults(), None, &people, None);
+            hold_for_quiet_hours(&mut planned, &people, lead, urgent, now);
+            let got: Vec<_> = holds_of(&planned, 1).into_iter().map(|(_, sends, h)| (sends, h)).collect();
+            let want: Vec<_> = expected.into_iter().map(|h| (true, h)).collect();
+            assert_eq!(got, want, "{what}");
+        }
+        // The business's own copies are never held: they have no quiet hours.
+        let people = [quiet_person(1, "Sam", None)];
+        let mut planned = plan(AlertKind::LeadCreated, score(60), &defaults(), None, &people, None);
+        hold_for_quiet_hours(&mut planned, &people, Some(60), false, NIGHT);
+        assert!(planned.iter().filter(|p| p.target == Target::Business).all(|p| p.hold.is_none()));
+        let sam = planned.iter().find(|p| p.channel == Some(Channel::Sms) && p.target != Target::Business).unwrap();
+        assert_eq!(sam.hold.as_ref().unwrap().reason, "held for quiet hours until 07:00 (Sam\u{2019}s time)");
+        assert_eq!(sam.hold.as_ref().unwrap().at, "07:00");
+    }
+
+    #[test]
+    fn rule_6_an_update_in_its_window_waits_for_its_end_unless_quiet_hours_hold_it_longer() {
+        let people = [quiet_person(1, "Sam", None), person(2, "Ann", 0)];
+        let mut planned = plan(AlertKind::LeadUpdated, score(80), &defaults(), None, &people, None);
+        hold_for_quiet_hours(&mut planned, &people, Some(80), false, NIGHT);
+        let window_end = NIGHT + 120_000;
+        hold_for_update_window(&mut planned, &people, &crate::domain::quiet::Zone::utc(), window_end);
+        let upd = Some((window_end, HoldKind::Update));
+        assert_eq!(
+            holds_of(&planned, 1),
+            vec![
+                (Channel::Email, true, Some((MORNING, HoldKind::Quiet))),
+                (Channel::Sms, true, Some((MORNING, HoldKind::Quiet))),
+                (Channel::InApp, true, upd)
+            ],
+            "quiet hours end later than the window: they decide"
+        );
+        assert!(holds_of(&planned, 2).iter().all(|(_, sends, h)| *sends && *h == upd), "Ann waits for the window");
+        assert!(
+            planned
+                .iter()
+                .filter(|p| p.target == Target::Business)
+                .all(|p| p.hold.as_ref().map(|h| h.kind) == Some(HoldKind::Update))
+        );
+    }
+
+    #[test]
+    fn rule_7_leads_below_the_threshold_go_into_the_daily_summary_by_email_only() {
+        use crate::domain::quiet::{Digest, TimeOfDay, Zone};
+        let digest = Some(Digest { at: TimeOfDay::parse("08:00").unwrap(), zone: Zone::utc() });
+        let eight = MORNING + 3_600_000;
+        let sam = Person { digest: digest.clone(), ..person(1, "Sam", 70) };
+        let planned = |kind, lead: i64, d: &BusinessDefaults, people: &[Person]| {
+            let mut p = plan(kind, score(lead), d, None, people, None);
+            into_digests(&mut p, kind, score(lead), d, people, NIGHT);
+            hold_for_quiet_hours(&mut p, people, Some(lead as u8), false, NIGHT);
+            p
+        };
+        let below = planned(AlertKind::LeadCreated, 40, &defaults(), std::slice::from_ref(&sam));
+        assert_eq!(
+            holds_of(&below, 1),
+            vec![
+                (Channel::Email, true, Some((eight, HoldKind::Digest))),
+                (Channel::Sms, false, None),
+                (Channel::InApp, false, None)
+            ]
+        );
+        let email = below.iter().find(|p| p.hold.is_some()).unwrap();
+        assert_eq!(
+            email.hold.as_ref().unwrap().reason,
+            "score 40 is below Sam\u{2019}s threshold 70: in today\u{2019}s 08:00 digest"
+        );
+        // At or above the threshold: an alert as always, no summary line.
+        assert!(
+            holds_of(&planned(AlertKind::LeadCreated, 70, &defaults(), std::slice::from_ref(&sam)), 1)
+                .iter()
+                .all(|(_, s, h)| *s && h.is_none())
+        );
+        // Updates never go into it.
+        assert!(
+            holds_of(&planned(AlertKind::LeadUpdated, 40, &defaults(), std::slice::from_ref(&sam)), 1)
+                .iter()
+                .all(|(_, s, _)| !*s)
+        );
+        // Someone who ticked no email box still gets their summary by email: they asked for it.
+        let mut texts_only = sam.clone();
+        texts_only.prefs.channels = ChannelSet { email: false, sms: true, in_app: false };
+        let p = planned(AlertKind::LeadCreated, 40, &defaults(), &[texts_only]);
+        assert_eq!(
+            holds_of(&p, 1),
+            vec![(Channel::Sms, false, None), (Channel::Email, true, Some((eight, HoldKind::Digest)))]
+        );
+        // The business sends no email: no summary (the business's rules are a ceiling).
+        let mut no_email = defaults();
+        no_email.channels.email = false;
+        assert!(
+            holds_of(&planned(AlertKind::LeadCreated, 40, &no_email, std::slice::from_ref(&sam)), 1)
+                .iter()
+                .all(|(_, s, _)| !*s)
+        );
+        // They turned new-lead alerts off: no summary of new leads either.
+        let mut no_leads = sam.clone();
+        no_leads.prefs.kinds.lead_created = false;
+        assert!(
+            holds_of(&planned(AlertKind::LeadCreated, 40, &defaults(), &[no_leads]), 1).iter().all(|(_, s, _)| !*s)
+        );
+        // Their address gets this alert already (it is the business's email): nothing twice.
+        let mut office = defaults();
+        office.notification_email = Some(crate::domain::EmailAddress::parse("Sam@acme.test").unwrap());
+        let p = planned(AlertKind::LeadCreated, 40, &office, std::slice::from_ref(&sam));
+        let email = p.iter().find(|d| d.channel == Some(Channel::Email) && d.target != Target::Business).unwrap();
+        assert!(matches!(email.skip, Some(Skip::Duplicate { of: 0, .. })), "{:?}", email.skip);
+        // Quiet hours do not move the summary: it has its own time.
+        let quiet_sam = Person { digest, ..quiet_person(1, "Sam", None) };
+        let mut quiet_sam = quiet_sam;
+        quiet_sam.prefs.min_lead_score = LeadScore::new(70).unwrap();
+        let p = planned(AlertKind::LeadCreated, 40, &defaults(), &[quiet_sam]);
+        assert_eq!(holds_of(&p, 1)[0], (Channel::Email, true, Some((eight, HoldKind::Digest))));
     }
 
     #[test]

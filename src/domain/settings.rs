@@ -2,6 +2,7 @@
 //! (DESIGN.md §2): a person's choices are stored as they chose them; the business defaults cap
 //! them when alerts are sent and when the page shows what someone will actually receive.
 use super::audit::{Change, on_off};
+use super::quiet::{self, Quiet};
 use super::routing::PhoneBlock;
 use super::{AlertKind, Channel, EmailAddress, LeadScore, PhoneNumber};
 
@@ -349,15 +350,44 @@ pub fn prefs_changes(old: &RecipientPrefs, new: &RecipientPrefs) -> Vec<Change> 
 }
 
 /// What a threshold would have meant over the last 30 days of leads, in one sentence.
-/// `scores` counts the leads per score (no score counts as 0).
-pub fn reach_sentence(name: &str, threshold: LeadScore, scores: &[(i64, i64)]) -> String {
+/// `scores` counts the leads per score (no score counts as 0). `quiet`: the person's quiet
+/// hours, with the score and time (unix seconds) of the leads of those 30 days, up to `now_ms`.
+pub fn reach_sentence(
+    name: &str,
+    threshold: LeadScore,
+    scores: &[(i64, i64)],
+    quiet: Option<(&Quiet, &[(i64, i64)])>,
+    now_ms: i64,
+) -> String {
     let total: i64 = scores.iter().map(|(_, n)| n).sum();
     if total == 0 {
         return "No leads in the last 30 days yet, so there is nothing to preview.".into();
     }
     let reached: i64 = scores.iter().filter(|(s, _)| *s >= i64::from(threshold.value())).map(|(_, n)| n).sum();
     let leads = if total == 1 { "lead" } else { "leads" };
-    format!("At {}, {name} would have received {reached} of the last {total} {leads} (30 days).", threshold.value())
+    let mut sentence =
+        format!("At {}, {name} would have received {reached} of the last {total} {leads} (30 days)", threshold.value());
+    if let Some((quiet, seen)) = quiet {
+        let windows = quiet.hours.windows(&quiet.zone, now_ms - 30 * 24 * 3_600_000, now_ms);
+        let waited = seen
+            .iter()
+            .filter(|(score, _)| *score >= i64::from(threshold.value()))
+            .filter(|(score, _)| quiet.urgent_score.is_none_or(|u| *score < i64::from(u)))
+            .filter(|(_, at)| quiet::inside(&windows, at.saturating_mul(1000)))
+            .count();
+        let waited = waited as i64;
+        let who = match (waited, reached) {
+            (0, _) => None,
+            (1, 1) => Some("it".to_owned()),
+            (w, r) if w >= r => Some("all of them".to_owned()),
+            (w, _) => Some(format!("{w} of them")),
+        };
+        if let Some(who) = who {
+            sentence.push_str(&format!("; {who} would have waited for the end of quiet hours by email and SMS"));
+        }
+    }
+    sentence.push('.');
+    sentence
 }
 
 #[cfg(test)]
@@ -458,10 +488,40 @@ mod tests {
     fn the_preview_counts_leads_at_or_above_the_threshold() {
         let scores = [(0, 2), (65, 3), (80, 1)];
         assert_eq!(
-            reach_sentence("Sam", LeadScore::new(70).unwrap(), &scores),
+            reach_sentence("Sam", LeadScore::new(70).unwrap(), &scores, None, 0),
             "At 70, Sam would have received 1 of the last 6 leads (30 days)."
         );
-        assert!(reach_sentence("you", LeadScore::default(), &[]).starts_with("No leads"));
+        assert!(reach_sentence("you", LeadScore::default(), &[], None, 0).starts_with("No leads"));
+    }
+
+    #[test]
+    fn the_preview_says_how_many_would_have_waited_for_the_end_of_quiet_hours() {
+        use crate::domain::quiet::{QuietHours, Zone};
+        // Nights 22:00 to 07:00 UTC; now is 2026-06-11 12:00 UTC.
+        let now_ms = 1_781_179_200_000;
+        let at = |days_ago: i64, hour: i64| now_ms / 1000 - days_ago * 86_400 - 12 * 3600 + hour * 3600;
+        let hours = QuietHours::check([true; 7], "22:00", "07:00").unwrap();
+        let quiet = Quiet { hours, zone: Zone::utc(), urgent_score: Some(90) };
+        // Two leads at 03:00 (one urgent), one at 23:00, one at noon, one below the threshold at 03:00.
+        let seen = [(75, at(1, 3)), (95, at(2, 3)), (80, at(3, 23)), (85, at(4, 12)), (40, at(5, 3))];
+        let scores = [(40, 1), (75, 1), (80, 1), (85, 1), (95, 1)];
+        let threshold = LeadScore::new(70).unwrap();
+        assert_eq!(
+            reach_sentence("Sam", threshold, &scores, Some((&quiet, &seen)), now_ms),
+            "At 70, Sam would have received 4 of the last 5 leads (30 days); 2 of them would have waited for the end \
+             of quiet hours by email and SMS."
+        );
+        let one = [(75, at(1, 3))];
+        assert_eq!(
+            reach_sentence("you", threshold, &[(75, 1)], Some((&quiet, &one)), now_ms),
+            "At 70, you would have received 1 of the last 1 lead (30 days); it would have waited for the end of quiet \
+             hours by email and SMS."
+        );
+        let by_day = [(75, at(1, 12))];
+        assert_eq!(
+            reach_sentence("you", threshold, &[(75, 1)], Some((&quiet, &by_day)), now_ms),
+            "At 70, you would have received 1 of the last 1 lead (30 days)."
+        );
     }
 
     #[test]

@@ -366,6 +366,51 @@ pub fn summary_text(alerts: &[(&Event, Option<u8>)], base_url: &str) -> AlertTex
     }
 }
 
+/// Leads a daily summary lists by name; the rest are counted and are on the Leads page.
+const DIGEST_LISTED: usize = 100;
+
+/// A person's daily summary of the new leads below their threshold: one email, highest score
+/// first, each with its score and phone, and a link to Leads. `leads`: the held lead alerts.
+pub fn digest_text(alerts: &[(&Event, Option<u8>)], base_url: &str) -> AlertText {
+    let mut leads: Vec<&Lead> = alerts.iter().filter_map(|(e, _)| e.lead()).collect();
+    leads.sort_by_key(|l| std::cmp::Reverse(l.score));
+    let n = leads.len();
+    let subject = format!("Daily summary: {n} new lead{} below your threshold", if n == 1 { "" } else { "s" });
+    let mut lines: Vec<String> = leads
+        .iter()
+        .take(DIGEST_LISTED)
+        .map(|l| {
+            let name = l.name.clone().unwrap_or_else(|| "Unknown caller".into());
+            let score = l.score.map_or(" (no score)".to_owned(), |s| format!(" (score {s})"));
+            let phone = l.phone.as_deref().map(|p| format!(" {p}")).unwrap_or_default();
+            format!("{name}{score}{phone}")
+        })
+        .collect();
+    if n > DIGEST_LISTED {
+        lines.push(format!("and {} more", n - DIGEST_LISTED));
+    }
+    let url = format!("{base_url}leads");
+    let text = format!(
+        "{subject}:\n\n{}\n\nSee them on Leads: {url}\n\nThese scored below the threshold you set, so they sent no alert of their own.\n",
+        lines.iter().map(|l| format!("- {l}")).collect::<Vec<_>>().join("\n")
+    );
+    let html = format!(
+        "<p>{}:</p><ul>{}</ul><p><a href=\"{}\">See them on Leads</a></p><p>These scored below the threshold you set, so they sent no alert of their own.</p>",
+        html_escape(&subject),
+        lines.iter().map(|l| format!("<li>{}</li>", html_escape(l))).collect::<String>(),
+        html_escape(&url)
+    );
+    AlertText {
+        sms: to_gsm7(&format!("{subject}. {url}")),
+        subject: subject.clone(),
+        text,
+        html,
+        title: subject,
+        body: lines.join("; "),
+        link: "/leads".into(),
+    }
+}
+
 /// A lead alert for a person who can claim the lead: it points at their claim page (`claim`,
 /// such as `c/16.ngx4a.AbCd…`). `None` for alerts that are not about a lead.
 pub fn claimable_text(event: &Event, base_url: &str, claim: &str) -> Option<AlertText> {
@@ -382,6 +427,34 @@ pub fn capitalize(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_daily_summary_lists_each_lead_below_the_threshold_with_its_score() {
+        let lead = |id: &str, name: &str, score: Option<u8>| {
+            Event::LeadCreated(Lead {
+                lead_id: id.into(),
+                name: Some(name.into()),
+                phone: Some("+15555550123".into()),
+                email: None,
+                score,
+                summary: None,
+                occurred_at: 0,
+            })
+        };
+        let (a, b, c) = (lead("1", "Ann", Some(20)), lead("2", "Bob", Some(55)), lead("3", "Cy", None));
+        let t = digest_text(&[(&a, None), (&b, None), (&c, None)], "https://k.test/");
+        assert_eq!(t.subject, "Daily summary: 3 new leads below your threshold");
+        assert!(
+            t.text.contains("- Bob (score 55) +15555550123\n- Ann (score 20) +15555550123\n- Cy (no score)"),
+            "{}",
+            t.text
+        );
+        assert!(t.text.contains("See them on Leads: https://k.test/leads"));
+        assert!(t.html.contains("<li>Bob (score 55) +15555550123</li>"));
+        let many: Vec<Event> = (0..103).map(|i| lead(&i.to_string(), "X", Some(1))).collect();
+        let many: Vec<(&Event, Option<u8>)> = many.iter().map(|e| (e, None)).collect();
+        assert!(digest_text(&many, "https://k.test/").text.contains("- and 3 more"));
+    }
 
     #[test]
     fn a_quiet_hours_summary_lists_the_hottest_lead_first() {

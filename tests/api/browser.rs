@@ -762,7 +762,8 @@ async fn a_teammate_sets_quiet_hours_and_sees_them_explained() {
     b.client.find(Locator::XPath(&format!("{sams}//summary"))).await.unwrap().click().await.unwrap();
     let link = format!("{sams}//a[starts-with(normalize-space(), 'Set quiet hours')]");
     b.client.wait().for_element(Locator::XPath(&link)).await.unwrap().click().await.unwrap();
-    b.client.wait().for_element(Locator::XPath("//h1[normalize-space()='Quiet hours']")).await.unwrap();
+    let title = "//h1[normalize-space()='Quiet hours and daily summary']";
+    b.client.wait().for_element(Locator::XPath(title)).await.unwrap();
     b.click_label("", "Hold email and SMS alerts during quiet hours").await;
     for day in ["Sat", "Sun"] {
         b.click_label("", day).await;
@@ -772,12 +773,22 @@ async fn a_teammate_sets_quiet_hours_and_sees_them_explained() {
     b.retype(&b.field("Hot means a lead score of at least").await, "85").await;
     b.button("Save quiet hours").await.click().await.unwrap();
     b.wait_text("status", "Quiet hours saved.").await;
-    let row = b.client.find(Locator::XPath(&row("Sam Rivera"))).await.unwrap().html(false).await.unwrap();
+    let shown = b.client.find(Locator::XPath(&row("Sam Rivera"))).await.unwrap().html(false).await.unwrap();
     assert!(
-        row.contains(
+        shown.contains(
             "Quiet hours: Every day 22:00 to 07:00 the next morning, Europe/London; leads scoring 85 or more get through."
         ),
-        "{row}"
+        "{shown}"
     );
+
+    // The daily summary of the leads below the threshold, at its suggested 08:00.
+    b.client.find(Locator::XPath(&format!("{sams}//summary"))).await.unwrap().click().await.unwrap();
+    b.client.wait().for_element(Locator::XPath(&link)).await.unwrap().click().await.unwrap();
+    b.client.wait().for_element(Locator::XPath(title)).await.unwrap();
+    b.click_label("", "Send me a daily summary of leads below my threshold").await;
+    b.button("Save daily summary").await.click().await.unwrap();
+    b.wait_text("status", "Daily summary saved.").await;
+    let shown = b.client.find(Locator::XPath(&row("Sam Rivera"))).await.unwrap().html(false).await.unwrap();
+    assert!(shown.contains("Daily summary of the leads below the threshold at 08:00."), "{shown}");
     b.client.clone().close().await.unwrap();
 }

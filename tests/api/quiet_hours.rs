@@ -91,12 +91,11 @@ async fn leads_in_quiet_hours_wait_for_their_end_and_go_as_one_message_per_chann
     assert_eq!(to_sam(&app), (1, 1), "one text and one email for the three leads");
     let text = app.twilio.received().into_iter().find(|t| t.to == SAM).unwrap();
     assert!(text.body.starts_with("3 new leads while quiet: Jane Doe 90, Jane Doe 80, Jane Doe 70."), "{}", text.body);
-    let merged: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM deliveries WHERE person_name = 'Sam' AND reason LIKE 'sent in the summary at the end of quiet hours, with 2 other alerts'",
-    )
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
+    let merged: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE person_name = 'Sam' AND reason = $1")
+        .bind(format!("sent in the {} summary, with 2 other alerts", utc_clock(60)))
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
     assert_eq!(merged, 4, "the two others on each channel say where they went");
 }
 
@@ -348,9 +347,17 @@ async fn three_updates_of_a_lead_in_half_a_minute_become_one_follow_up_with_the_
     app.wait_count("SELECT count(*) FROM deliveries WHERE status = 'pending'", 0).await;
     app.wait_count("SELECT count(*) FROM deliveries WHERE channel = 'sms' AND status = 'sent' AND person_name = 'Sam' AND reason IS NULL", 3).await;
     assert_eq!(statuses(&app, third).await, vec![("sent".to_owned(), String::new())]);
+    let at: String = sqlx::query_scalar(
+        "SELECT held_at FROM deliveries WHERE event_id = $1 AND person_name = 'Sam' AND channel = 'sms'",
+    )
+    .bind(third)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(at.len() == 5 && at.as_bytes()[2] == b':', "the window's end as Sam reads it: {at}");
     assert_eq!(
         statuses(&app, second).await,
-        vec![("sent".to_owned(), "merged into the latest update of this lead, which went instead".to_owned())]
+        vec![("sent".to_owned(), format!("merged into the update of this lead sent at {at}"))]
     );
     let texts: Vec<String> = app.twilio.received().into_iter().filter(|t| t.to == SAM).map(|t| t.body).collect();
     assert_eq!(texts.len(), 3, "the new lead, the first update, one follow-up: {texts:?}");
@@ -371,4 +378,184 @@ async fn three_updates_of_a_lead_in_half_a_minute_become_one_follow_up_with_the_
     let fourth = event_id(app.post_event(&business, "u4", &update("L-1", "Job done", 40)).await).await;
     app.wait_count("SELECT count(*) FROM deliveries WHERE channel = 'sms' AND status = 'sent' AND person_name = 'Sam' AND reason IS NULL", 4).await;
     assert_eq!(statuses(&app, fourth).await, vec![("sent".to_owned(), String::new())]);
+}
+
+/// Sam wants leads of 70 and up, and a daily summary of the rest at `at` (UTC, the business's zone).
+async fn sam_with_a_digest(app: &TestApp, owner: &reqwest::Client, row: i64, at: &str) {
+    let zone = app.post_form(owner, "/settings/notifications/time-zone", &[("time_zone", "UTC")]).await;
+    assert_eq!(zone.status(), 303);
+    let prefs = [("sms_enabled", "on"), ("email_enabled", "on"), ("in_app_enabled", "on"), ("lead_created", "on")];
+    let mut all = prefs.to_vec();
+    all.push(("min_lead_score", "70"));
+    assert_eq!(app.post_form(owner, &format!("/settings/notifications/recipients/{row}"), &all).await.status(), 303);
+    let path = format!("/settings/notifications/recipients/{row}/digest");
+    let saved = app.post_form(owner, &path, &[("digest_enabled", "on"), ("digest_at", at)]).await;
+    assert_eq!(saved.status(), 303);
+}
+
+/// Each email to Sam: its subject, and its text with quoted-printable soft line breaks undone.
+fn mails_to_sam(app: &TestApp) -> Vec<(String, String)> {
+    app.smtp
+        .messages()
+        .into_iter()
+        .filter(|m| m.to.iter().any(|t| t.contains("sam@acme.test")))
+        .map(|m| {
+            let subject = m.data.lines().find_map(|l| l.strip_prefix("Subject: ")).unwrap_or_default().to_owned();
+            (subject, m.data.replace("=\r\n", "").replace("=\n", ""))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn leads_below_the_threshold_come_in_one_daily_summary_and_an_empty_day_sends_none() {
+    let app = spawn_app().await;
+    let (business, owner, row) = acme_with_sam(&app).await;
+    let at = utc_clock(60);
+    sam_with_a_digest(&app, &owner, row, &at).await;
+    let page = app.get_html(&owner, "/settings/notifications").await;
+    assert!(page.contains(&format!("Daily summary of the leads below the threshold at {at}.")), "the row says so");
+
+    let low = event_id(app.post_event(&business, "m1", &lead("L-1", Some(40))).await).await;
+    event_id(app.post_event(&business, "m2", &lead("L-2", Some(55))).await).await;
+    let hot = event_id(app.post_event(&business, "m3", &lead("L-3", Some(90))).await).await;
+    app.wait_count("SELECT count(*) FROM deliveries WHERE status = 'sent' AND person_name = 'Sam'", 3).await;
+    assert_eq!(to_sam(&app), (1, 1), "the 90 alerts Sam at once; the 40 and the 55 do not");
+    let day = if at < utc_clock(0) { "tomorrow" } else { "today" };
+    let waiting = format!("score 40 is below Sam\u{2019}s threshold 70: in {day}\u{2019}s {at} digest");
+    let sam_low: Vec<(String, String, String)> =
+        app.decisions(low).await.into_iter().filter(|d| d.0 == "Sam").map(|d| (d.1, d.2, d.3)).collect();
+    let below = "score 40 is below Sam\u{2019}s threshold 70".to_owned();
+    assert_eq!(
+        sam_low,
+        vec![
+            ("email".to_owned(), "pending".to_owned(), waiting.clone()),
+            ("sms".to_owned(), "skipped".to_owned(), below.clone()),
+            ("in_app".to_owned(), "skipped".to_owned(), below),
+        ]
+    );
+    assert!(app.get_html(&owner, "/settings/notifications/log").await.contains(&waiting), "Recent alerts say where");
+    assert!(app.decisions(hot).await.iter().all(|d| d.0 != "Sam" || d.2 == "sent"));
+
+    // The summary's time comes: one email, highest score first, with a link to Leads.
+    app.dispatcher.advance_clock(Duration::from_secs(2 * 3600));
+    app.wait_count("SELECT count(*) FROM deliveries WHERE status = 'sent' AND person_name = 'Sam'", 5).await;
+    let mails = mails_to_sam(&app);
+    assert_eq!(mails.len(), 2, "the hot lead's alert and one summary");
+    let (subject, body) = &mails[1];
+    assert_eq!(subject, "Daily summary: 2 new leads below your threshold");
+    let (first, second) = (body.find("Jane Doe (score 55)").unwrap(), body.find("Jane Doe (score 40)").unwrap());
+    assert!(first < second, "highest score first: {body}");
+    assert!(body.contains("/leads"), "{body}");
+    let went: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE person_name = 'Sam' AND reason = $1")
+        .bind(format!("sent in the {at} digest, with 1 other lead"))
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(went, 1, "the other lead says where it went");
+    assert_eq!(to_sam(&app).0, 1, "never by SMS");
+
+    // A day with only a hot lead: no summary the next day.
+    event_id(app.post_event(&business, "m4", &lead("L-4", Some(95))).await).await;
+    app.wait_count("SELECT count(*) FROM deliveries WHERE status = 'sent' AND person_name = 'Sam'", 8).await;
+    app.dispatcher.advance_clock(Duration::from_secs(25 * 3600));
+    event_id(app.post_event(&business, "m5", &lead("L-5", Some(96))).await).await;
+    app.wait_count("SELECT count(*) FROM deliveries WHERE status = 'sent' AND person_name = 'Sam'", 11).await;
+    let subjects: Vec<String> = mails_to_sam(&app).into_iter().map(|m| m.0).collect();
+    assert_eq!(subjects.len(), 4, "two more lead alerts and no summary: {subjects:?}");
+    assert!(subjects.iter().filter(|s| s.starts_with("Daily summary")).count() == 1, "{subjects:?}");
+}
+
+#[tokio::test]
+async fn the_daily_summary_form_refuses_a_bad_time_and_turning_it_off_ends_what_it_held() {
+    let app = spawn_app().await;
+    let (business, owner, row) = acme_with_sam(&app).await;
+    let path = format!("/settings/notifications/recipients/{row}/digest");
+    let bad = app.post_form(&owner, &path, &[("digest_enabled", "on"), ("digest_at", "25:00")]).await;
+    assert_eq!(bad.status(), 422);
+    let text = bad.text().await.unwrap();
+    assert!(text.contains("is not a time of day: use 24-hour time such as 07:00."), "{text}");
+    assert!(text.contains("value=\"25:00\""), "what was typed stays");
+    let stored: Option<i64> = sqlx::query_scalar("SELECT digest_at FROM recipients WHERE id = $1")
+        .bind(row)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, None, "nothing saved");
+
+    sam_with_a_digest(&app, &owner, row, &utc_clock(60)).await;
+    let low = event_id(app.post_event(&business, "m1", &lead("L-1", Some(40))).await).await;
+    app.wait_count("SELECT count(*) FROM deliveries WHERE status = 'pending' AND person_name = 'Sam'", 1).await;
+    let off = app.post_form(&owner, &path, &[("digest_at", "08:00")]).await;
+    assert_eq!(off.status(), 303);
+    let sam_email: Vec<(String, String)> =
+        app.decisions(low).await.into_iter().filter(|d| d.0 == "Sam" && d.1 == "email").map(|d| (d.2, d.3)).collect();
+    assert_eq!(
+        sam_email,
+        vec![("skipped".to_owned(), "below Sam\u{2019}s threshold; the daily summary was turned off".to_owned())]
+    );
+    let log = app.get_html(&owner, "/settings/notifications").await;
+    assert!(log.contains("set Sam\u{2019}s daily summary: off"), "the change is in the audit trail");
+}
+
+#[tokio::test]
+async fn a_payment_failure_marked_urgent_by_the_owner_gets_through_quiet_hours() {
+    let app = spawn_app().await;
+    let (business, owner, row) = acme_with_sam(&app).await;
+    let prefs = [("email_enabled", "on"), ("billing_alerts", "on"), ("min_lead_score", "0")];
+    assert_eq!(app.post_form(&owner, &format!("/settings/notifications/recipients/{row}"), &prefs).await.status(), 303);
+    assert_eq!(quiet_now(&app, &owner, row, None).await.status(), 303);
+    let failed = |invoice: &str| {
+        serde_json::json!({"type": "billing.payment_failed", "data": {"invoice_id": invoice, "amount_cents": 6900,
+            "currency": "usd", "reason": "card_declined", "next_attempt_at": "2026-12-01T00:00:00Z"}})
+    };
+    event_id(app.post_event(&business, "b1", &failed("in_1")).await).await;
+    app.wait_count("SELECT count(*) FROM deliveries WHERE status = 'pending' AND person_name = 'Sam'", 1).await;
+    assert_eq!(to_sam(&app), (0, 0), "by default it waits like any alert");
+
+    // Only the owner may mark it urgent.
+    let sam = app.login("sam@acme.test").await;
+    let refused = app.post_form(&sam, "/settings/notifications/billing-urgent", &[("billing_urgent", "on")]).await;
+    assert_eq!(refused.status(), 403);
+    let page = app.get_html(&owner, "/settings/notifications").await;
+    assert!(page.contains("Payment-failed alerts are urgent"));
+    let marked = app.post_form(&owner, "/settings/notifications/billing-urgent", &[("billing_urgent", "on")]).await;
+    assert_eq!(marked.status(), 303);
+    assert!(
+        app.get_html(&owner, "/settings/notifications").await.contains("marked payment-failed alerts urgent"),
+        "in the audit trail"
+    );
+    event_id(app.post_event(&business, "b2", &failed("in_2")).await).await;
+    app.wait_count("SELECT count(*) FROM deliveries WHERE status = 'sent' AND person_name = 'Sam'", 1).await;
+    assert_eq!(to_sam(&app), (0, 1), "the urgent one went at once; the first still waits");
+}
+
+#[tokio::test]
+async fn the_threshold_preview_says_what_quiet_hours_would_have_held() {
+    let app = spawn_app().await;
+    let (business, owner, row) = acme_with_sam(&app).await;
+    event_id(app.post_event(&business, "m1", &lead("L-1", Some(80))).await).await;
+    event_id(app.post_event(&business, "m2", &lead("L-2", Some(30))).await).await;
+    app.wait_count("SELECT count(*) FROM leads", 2).await;
+    let preview = |min: &'static str| {
+        let (app, owner) = (&app, &owner);
+        async move {
+            let r =
+                app.get(owner, &format!("/settings/notifications/recipients/{row}/preview?min_lead_score={min}")).await;
+            r.text().await.unwrap()
+        }
+    };
+    assert_eq!(preview("70").await, "At 70, Sam would have received 1 of the last 2 leads (30 days).");
+    assert_eq!(quiet_now(&app, &owner, row, None).await.status(), 303);
+    assert_eq!(
+        preview("70").await,
+        "At 70, Sam would have received 1 of the last 2 leads (30 days); it would have waited for the end of quiet \
+         hours by email and SMS."
+    );
+    assert_eq!(
+        preview("0").await,
+        "At 0, Sam would have received 2 of the last 2 leads (30 days); all of them would have waited for the end of \
+         quiet hours by email and SMS."
+    );
+    let page = app.get_html(&owner, "/settings/notifications").await;
+    assert!(page.contains("all of them would have waited for the end of quiet hours"), "the row's preview too");
 }

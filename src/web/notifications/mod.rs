@@ -25,9 +25,9 @@ use super::shell::Shell;
 use super::{AppState, render};
 use crate::clock::format_utc;
 use crate::db;
-use crate::domain::BusinessDefaults;
 use crate::domain::audit;
 use crate::domain::quiet::{Zone, region_zone, zone_names};
+use crate::domain::{BusinessDefaults, Role};
 
 pub use alerts::AlertsView;
 use defaults::DefaultsView;
@@ -41,6 +41,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(quiet::quiet_page)
         .service(quiet::save_business_zone)
         .service(quiet::save_update_window)
+        .service(quiet::save_billing_urgent)
+        .service(quiet::save_digest)
         .service(quiet::save_quiet)
         .service(defaults::send_business_code)
         .service(defaults::confirm_business_phone)
@@ -138,6 +140,9 @@ pub struct NotificationsPage {
     zone: BusinessZone,
     /// Lead updates this many minutes apart merge into one alert (as typed, with its error).
     window: (String, Option<String>),
+    /// Failed payments get through quiet hours; whether `me` (an owner) may change that.
+    billing_urgent: bool,
+    is_owner: bool,
     escalation: EscalationView,
     recipients: RecipientsView,
     audit: Vec<AuditLine>,
@@ -159,6 +164,7 @@ impl NotificationsPage {
         defaults: &BusinessDefaults,
         status: Option<String>,
     ) -> Result<Self, AppError> {
+        let timing = db::defaults::timing(conn, me.business_id()).await?;
         Ok(Self {
             shell: Shell::new(me, "notifications"),
             alerts: alerts::alerts_view(conn, me).await?,
@@ -166,7 +172,9 @@ impl NotificationsPage {
             d: DefaultsView::new(defaults, me.manages_business(), me.region),
             business_phone: BusinessPhone::load(conn, me, Tell::default()).await?,
             zone: BusinessZone::load(conn, me.business_id(), me.manages_business()).await?,
-            window: ((db::defaults::update_window_ms(conn, me.business_id()).await? / 60_000).to_string(), None),
+            window: ((timing.update_window_ms / 60_000).to_string(), None),
+            billing_urgent: timing.billing_urgent,
+            is_owner: me.user.role == Role::Owner,
             recipients: recipients::recipients_view(conn, me, defaults).await?,
             escalation: escalation::escalation_view(conn, me, defaults).await?,
             audit: audit_lines(conn, me.business_id()).await?,
@@ -221,8 +229,11 @@ async fn notifications_page(
         Some("escalation") => Some("Escalation saved."),
         Some("phone") => Some("Notification phone confirmed: SMS alerts go to it from now on."),
         Some("quiet") => Some("Quiet hours saved."),
+        Some("digest") => Some("Daily summary saved."),
         Some("zone") => Some("Time zone saved."),
         Some("window") => Some("Saved how lead updates merge."),
+        Some("urgent") => Some("Saved: payment-failed alerts are urgent and get through quiet hours."),
+        Some("not-urgent") => Some("Saved: payment-failed alerts wait for quiet hours to end, like the others."),
         Some("recipient" | "recipients") => Some("Recipient preferences saved."),
         Some("unchanged") => Some("No changes to save."),
         Some("added") => Some("Recipient added. Set their channels and threshold below."),

@@ -1,6 +1,7 @@
-//! Quiet hours for one recipient, on a page of its own (linked from their row's "More"): the days
-//! and times they do not want to be woken, in their time zone, and the lead score that gets
-//! through anyway. Owners and admins set anyone's; each person their own.
+//! Quiet hours and the daily summary for one recipient, on a page of its own (linked from their
+//! row's "More"): the days and times they do not want to be woken, in their time zone, the lead
+//! score that gets through anyway, and when the summary of leads below their threshold goes.
+//! Owners and admins set anyone's; each person their own.
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
 use askama::Template;
@@ -10,7 +11,8 @@ use crate::db;
 use crate::db::recipients::Recipient;
 use crate::domain::LeadScore;
 use crate::domain::audit::Change;
-use crate::domain::quiet::{DAYS, Quiet, QuietErrors, QuietHours, Zone, zone_names};
+use crate::domain::quiet::{DAYS, Digest, Quiet, QuietErrors, QuietHours, TimeOfDay, Zone, zone_names};
+use crate::domain::{Channel, Role};
 use crate::web::error::AppError;
 use crate::web::extract::{CsrfForm, CurrentUser, Fields};
 use crate::web::shell::Shell;
@@ -40,10 +42,17 @@ struct QuietPage {
     errors: QuietErrors,
     zone_error: Option<String>,
     urgent_error: Option<String>,
+    /// The daily summary: on, its time (as typed), what is wrong with it.
+    digest: bool,
+    digest_at: String,
+    digest_error: Option<String>,
+    threshold: u8,
+    /// Why the summary cannot go now, when it cannot (the business sends no email).
+    digest_blocked: Option<String>,
     status: Option<String>,
 }
 
-fn page(me: &CurrentUser, r: &Recipient) -> QuietPage {
+fn page(me: &CurrentUser, r: &Recipient, email_on: bool) -> QuietPage {
     let hours = r.quiet_hours;
     QuietPage {
         shell: Shell::new(me, "notifications"),
@@ -65,18 +74,27 @@ fn page(me: &CurrentUser, r: &Recipient) -> QuietPage {
         errors: QuietErrors::default(),
         zone_error: None,
         urgent_error: None,
+        digest: r.digest_at.is_some(),
+        digest_at: r.digest_at.map_or("08:00".into(), |t| t.to_string()),
+        digest_error: None,
+        threshold: r.prefs.min_lead_score.value(),
+        digest_blocked: (!email_on)
+            .then(|| "Email is off for the business, so no summary goes until an owner or admin turns it on.".into()),
         status: None,
     }
 }
 
-async fn recipient(state: &AppState, me: &CurrentUser, id: i64) -> Result<Recipient, AppError> {
-    let r = db::recipients::get(&mut state.db.read().await?, me.business_id(), id).await?.ok_or(AppError::NotFound)?;
+/// The recipient `id`, if `me` may change their quiet hours, and whether the business sends email.
+async fn recipient(state: &AppState, me: &CurrentUser, id: i64) -> Result<(Recipient, bool), AppError> {
+    let mut conn = state.db.read().await?;
+    let r = db::recipients::get(&mut conn, me.business_id(), id).await?.ok_or(AppError::NotFound)?;
     if r.user_id != me.user.id && !me.manages_business() {
         return Err(AppError::Forbidden(
             "You can only set your own quiet hours. Ask an owner or admin to change someone else\u{2019}s.".into(),
         ));
     }
-    Ok(r)
+    let email_on = db::defaults::of(&mut conn, me.business_id()).await?.channels.get(Channel::Email);
+    Ok((r, email_on))
 }
 
 #[get("/settings/notifications/recipients/{id}/quiet")]
@@ -85,8 +103,8 @@ pub async fn quiet_page(
     state: web::Data<AppState>,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
-    let r = recipient(&state, &me, path.into_inner()).await?;
-    render(StatusCode::OK, &page(&me, &r))
+    let (r, email_on) = recipient(&state, &me, path.into_inner()).await?;
+    render(StatusCode::OK, &page(&me, &r, email_on))
 }
 
 /// In words for the audit log: "Mon–Fri 22:00 to 07:00 the next morning, America/New_York; leads
@@ -108,7 +126,7 @@ pub async fn save_quiet(
     path: web::Path<i64>,
     CsrfForm(fields): CsrfForm<Fields>,
 ) -> Result<HttpResponse, AppError> {
-    let r = recipient(&state, &me, path.into_inner()).await?;
+    let (r, email_on) = recipient(&state, &me, path.into_inner()).await?;
     let enabled = fields.checked("quiet_enabled");
     let days: [bool; 7] = std::array::from_fn(|i| fields.checked(DAYS[i].0));
     let (from, to) = (fields.get("quiet_from").unwrap_or(""), fields.get("quiet_to").unwrap_or(""));
@@ -122,7 +140,7 @@ pub async fn save_quiet(
     };
     let hours = if enabled { QuietHours::check(days, from, to).map(Some) } else { Ok(None) };
     let (Ok(hours), Ok(zone), Ok(urgent_score)) = (&hours, &zone, &urgent_score) else {
-        let mut shown = page(&me, &r);
+        let mut shown = page(&me, &r, email_on);
         shown.enabled = enabled;
         shown.days.iter_mut().zip(days).for_each(|(d, on)| d.on = on);
         shown.from = from.to_owned();
@@ -142,17 +160,23 @@ pub async fn save_quiet(
     // What the old hours hold now follows the new ones: it waits for their end, or goes now.
     let now_ms = unix_now_ms();
     let quiet = hours.map(|hours| Quiet { hours, zone: zone.clone(), urgent_score });
-    let (until, held) = match quiet.as_ref().and_then(|q| q.hours.held_until(&q.zone, now_ms).map(|t| (q, t))) {
-        Some((q, t)) => (t, q.held_words(&r.name, t)),
-        None => (now_ms, "released when the quiet hours changed".to_owned()),
+    let (until, at, held) = match quiet.as_ref().and_then(|q| q.hours.held_until(&q.zone, now_ms).map(|t| (q, t))) {
+        Some((q, t)) => (t, Some(q.zone.clock(t)), q.held_words(&r.name, t)),
+        None => (now_ms, None, "released when the quiet hours changed".to_owned()),
     };
+    // The daily summary follows a new time zone too.
+    let digest = r.digest_at.filter(|_| zone != r.zone).map(|at| Digest { at, zone: zone.clone() });
+    let moved = digest.as_ref().and_then(|d| moved_digest(&r.name, d, now_ms));
     let (business, actor, id, subject) = (me.business_id().to_owned(), me.user.id, r.id, r.user_id);
     state
         .db
         .write(move |w| {
             Box::pin(async move {
                 if db::recipients::set_quiet(w, &business, id, hours.as_ref(), urgent_score, Some(&zone)).await? {
-                    db::deliveries::rehold(w, &business, subject, until, &held).await?;
+                    db::deliveries::rehold(w, &business, subject, until, at.as_deref(), &held).await?;
+                    if let Some((until, at, reason)) = &moved {
+                        db::deliveries::reschedule_digest(w, &business, subject, Some((*until, at)), reason).await?;
+                    }
                     if before != after {
                         let change = Change::new("recipient.quiet_hours", Some(before), Some(after));
                         db::audit::record(w, &business, Some(actor), Some(subject), &[change], unix_now()).await?;
@@ -164,6 +188,107 @@ pub async fn save_quiet(
         .await?;
     state.dispatcher.wake();
     Ok(see_other(&format!("/settings/notifications?saved=quiet#recipient-{id}")))
+}
+
+/// Where what a summary holds goes once it moved: its new time, that time in words, and why.
+fn moved_digest(name: &str, digest: &Digest, now_ms: i64) -> Option<(i64, String, String)> {
+    let until = digest.next(now_ms)?;
+    let why = format!("below {name}\u{2019}s threshold: {}", digest.words(now_ms, until));
+    Some((until, digest.zone.clock(until), why))
+}
+
+/// In words for the audit log: "daily at 08:00, America/New_York", "off".
+fn digest_words(at: Option<TimeOfDay>, zone: &Zone) -> String {
+    at.map_or("off".into(), |at| format!("daily at {at}, {}", zone.name()))
+}
+
+/// `POST /settings/notifications/recipients/{id}/digest`: the daily summary of new leads below
+/// the recipient's threshold, by email, at a time of day in their zone (or off).
+#[post("/settings/notifications/recipients/{id}/digest")]
+pub async fn save_digest(
+    me: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+    CsrfForm(fields): CsrfForm<Fields>,
+) -> Result<HttpResponse, AppError> {
+    let (r, email_on) = recipient(&state, &me, path.into_inner()).await?;
+    let enabled = fields.checked("digest_enabled");
+    let typed = fields.get("digest_at").unwrap_or("").trim().to_owned();
+    let at = if enabled { TimeOfDay::parse(&typed).map(Some) } else { Ok(None) };
+    let at = match at {
+        Ok(at) => at,
+        Err(e) => {
+            let mut shown = page(&me, &r, email_on);
+            shown.digest = true;
+            shown.digest_at = typed;
+            shown.digest_error = Some(e);
+            shown.status = Some("Not saved: fix the time of the daily summary.".into());
+            return render(StatusCode::UNPROCESSABLE_ENTITY, &shown);
+        }
+    };
+    let (before, after) = (digest_words(r.digest_at, &r.zone), digest_words(at, &r.zone));
+    let now_ms = unix_now_ms();
+    let moved = at.and_then(|at| moved_digest(&r.name, &Digest { at, zone: r.zone.clone() }, now_ms));
+    let off = format!("below {}\u{2019}s threshold; the daily summary was turned off", r.name);
+    let (business, actor, id, subject) = (me.business_id().to_owned(), me.user.id, r.id, r.user_id);
+    state
+        .db
+        .write(move |w| {
+            Box::pin(async move {
+                if db::recipients::set_digest(w, &business, id, at).await? {
+                    match &moved {
+                        Some((until, at, why)) => {
+                            db::deliveries::reschedule_digest(w, &business, subject, Some((*until, at)), why).await?
+                        }
+                        None => db::deliveries::reschedule_digest(w, &business, subject, None, &off).await?,
+                    };
+                    if before != after {
+                        let change = Change::new("recipient.digest", Some(before), Some(after));
+                        db::audit::record(w, &business, Some(actor), Some(subject), &[change], unix_now()).await?;
+                    }
+                }
+                Ok(())
+            })
+        })
+        .await?;
+    state.dispatcher.wake();
+    Ok(see_other(&format!("/settings/notifications?saved=digest#recipient-{id}")))
+}
+
+/// `POST /settings/notifications/billing-urgent`: whether payment-failed alerts get through
+/// everyone's quiet hours (the owner's call).
+#[post("/settings/notifications/billing-urgent")]
+pub async fn save_billing_urgent(
+    me: CurrentUser,
+    state: web::Data<AppState>,
+    CsrfForm(fields): CsrfForm<Fields>,
+) -> Result<HttpResponse, AppError> {
+    if me.user.role != Role::Owner {
+        return Err(AppError::Forbidden(
+            "Only the owner can mark payment-failed alerts urgent: they wake everyone up.".into(),
+        ));
+    }
+    let urgent = fields.checked("billing_urgent");
+    let (business, actor) = (me.business_id().to_owned(), me.user.id);
+    state
+        .db
+        .write(move |w| {
+            Box::pin(async move {
+                let before = db::defaults::billing_urgent(w, &business).await?;
+                if before != urgent {
+                    db::defaults::set_billing_urgent(w, &business, urgent).await?;
+                    let change = Change::switch("defaults.billing_urgent", before, urgent);
+                    db::audit::record(w, &business, Some(actor), None, &[change], unix_now()).await?;
+                }
+                Ok(())
+            })
+        })
+        .await?;
+    Ok(see_other(if urgent {
+        "/settings/notifications?saved=urgent#defaults"
+    } else {
+        "/settings/notifications?saved=not-urgent#defaults"
+    }))
 }
 
 /// `POST /settings/notifications/time-zone`: the business's time zone (owners and admins).

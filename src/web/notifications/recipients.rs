@@ -7,7 +7,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{Oob, answer};
-use crate::clock::unix_now;
+use crate::clock::{unix_now, unix_now_ms};
 use crate::db;
 use crate::db::recipients::Recipient;
 use crate::domain::audit::Change;
@@ -143,13 +143,26 @@ impl RecipientView {
             score: r.prefs.min_lead_score.value().to_string(),
             score_error: None,
             summary: summary(&r.name, &r.prefs, d, r.phone_state()),
-            quiet: match &r.quiet_hours {
-                Some(_) => {
-                    format!("Quiet hours: {}.", super::quiet::words(r.quiet_hours.as_ref(), &r.zone, r.urgent_score))
+            quiet: {
+                let quiet = match &r.quiet_hours {
+                    Some(_) => format!(
+                        "Quiet hours: {}.",
+                        super::quiet::words(r.quiet_hours.as_ref(), &r.zone, r.urgent_score)
+                    ),
+                    None => "No quiet hours: alerts go out at any time.".into(),
+                };
+                match r.digest_at {
+                    Some(at) => format!("{quiet} Daily summary of the leads below the threshold at {at}."),
+                    None => quiet,
                 }
-                None => "No quiet hours: alerts go out at any time.".into(),
             },
-            preview: reach_sentence(name, r.prefs.min_lead_score, &recent.scores),
+            preview: reach_sentence(
+                name,
+                r.prefs.min_lead_score,
+                &recent.scores,
+                r.person().quiet.as_ref().map(|q| (q, recent.seen.as_slice())),
+                recent.now_ms,
+            ),
             speed: claim::speed_sentence(recent.speed_of(r.user_id)),
             claimed_only: r.prefs.claimed_updates_only || d.claimed_updates_only,
             claimed_only_locked: d.claimed_updates_only,
@@ -225,6 +238,10 @@ struct ConfirmRemove {
 pub struct Recent {
     /// How many leads had each score (the threshold preview).
     scores: Vec<(i64, i64)>,
+    /// The score and time of each lead, when someone has quiet hours (the preview counts those
+    /// that would have waited); read at `now_ms`.
+    seen: Vec<(i64, i64)>,
+    now_ms: i64,
     /// Who claimed leads, and how long after the call (each person's speed to lead).
     claims: Vec<(i64, i64)>,
 }
@@ -232,12 +249,22 @@ pub struct Recent {
 /// Claims read for the speed of each person: far more than 30 days of any small business.
 const CLAIMS_READ: i64 = 20_000;
 
+/// Leads whose time the preview checks against quiet hours: 30 days of a business ten times
+/// busier than a large one. Past this, the oldest are not counted as waiting.
+const SEEN_READ: i64 = 5_000;
+
 impl Recent {
-    /// For the rows of everyone (`person: None`), or of one person.
-    async fn load(conn: &mut impl Link, business_id: &str, person: Option<i64>) -> Result<Self, AppError> {
+    /// For the rows of everyone (`person: None`), or of one person; `quiet`: whether any of
+    /// them has quiet hours.
+    async fn load(conn: &mut impl Link, business_id: &str, person: Option<i64>, quiet: bool) -> Result<Self, AppError> {
         let since = unix_now() - 30 * 24 * 3600;
         Ok(Self {
             scores: db::leads::scores_since(conn, business_id, since).await?,
+            seen: match quiet {
+                true => db::leads::seen_since(conn, business_id, since, SEEN_READ).await?,
+                false => Vec::new(),
+            },
+            now_ms: unix_now_ms(),
             claims: db::leads::claims_since(conn, business_id, since, person, CLAIMS_READ).await?,
         })
     }
@@ -256,7 +283,8 @@ pub async fn recipients_view(
     let business = me.business_id();
     let recipients = db::recipients::list(conn, business).await?;
     let team = db::users::list_active(conn, business).await?;
-    let recent = Recent::load(conn, business, None).await?;
+    let quiet = recipients.iter().any(|r| r.quiet_hours.is_some());
+    let recent = Recent::load(conn, business, None, quiet).await?;
     let candidates = team
         .iter()
         .filter(|u| !recipients.iter().any(|r| r.user_id == u.id))
@@ -412,7 +440,8 @@ pub async fn update_recipient(
     let mut conn = state.db.read().await?;
     let whose = if updated.user_id == me.user.id { "your".to_owned() } else { format!("{}\u{2019}s", updated.name) };
     let status = if changed { format!("Saved {whose} preferences.") } else { "No changes to save.".to_owned() };
-    let recent = Recent::load(&mut conn, me.business_id(), Some(updated.user_id)).await?;
+    let recent =
+        Recent::load(&mut conn, me.business_id(), Some(updated.user_id), updated.quiet_hours.is_some()).await?;
     let oob = Oob::saved(&mut conn, me.business_id(), status).await?;
     render(StatusCode::OK, &RecipientResponse { r: RecipientView::new(&updated, &defaults, &me, &recent), oob })
 }
@@ -556,9 +585,15 @@ pub async fn threshold_preview(
     let text = match LeadScore::parse(&query.min_lead_score) {
         Err(message) => message,
         Ok(score) => {
-            let scores = db::leads::scores_since(&mut conn, me.business_id(), unix_now() - 30 * 24 * 3600).await?;
+            let since = unix_now() - 30 * 24 * 3600;
+            let scores = db::leads::scores_since(&mut conn, me.business_id(), since).await?;
+            let quiet = r.person().quiet;
+            let seen = match quiet {
+                Some(_) => db::leads::seen_since(&mut conn, me.business_id(), since, SEEN_READ).await?,
+                None => Vec::new(),
+            };
             let name = if r.user_id == me.user.id { "you" } else { r.name.as_str() };
-            reach_sentence(name, score, &scores)
+            reach_sentence(name, score, &scores, quiet.as_ref().map(|q| (q, seen.as_slice())), unix_now_ms())
         }
     };
     Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(crate::domain::text::html_escape(&text)))

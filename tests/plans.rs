@@ -99,6 +99,20 @@ async fn the_pages_read_every_large_table_through_an_index() {
     let leads = app.get_html(&owner, "/leads").await;
     let older = leads.split("href=\"/leads?older=").nth(1).unwrap().split('"').next().unwrap().replace("&amp;", "&");
     STATEMENTS.lock().unwrap().clear();
+    // Quiet hours and a daily summary: the pages then read each lead's time for the preview,
+    // and the forms move what they hold.
+    let quiet = format!("/settings/notifications/recipients/{row}/quiet");
+    let form = [
+        ("quiet_enabled", "on"),
+        ("quiet_mon", "on"),
+        ("quiet_from", "22:00"),
+        ("quiet_to", "07:00"),
+        ("time_zone", "UTC"),
+    ];
+    assert_eq!(app.post_form(&owner, &quiet, &form).await.status(), 303);
+    let digest = format!("/settings/notifications/recipients/{row}/digest");
+    assert_eq!(app.post_form(&owner, &digest, &[("digest_enabled", "on"), ("digest_at", "08:00")]).await.status(), 303);
+    assert_eq!(app.post_form(&owner, &digest, &[("digest_at", "08:00")]).await.status(), 303);
 
     for client in [&owner, &sam] {
         for path in [

@@ -530,7 +530,8 @@ pub async fn reschedule_digest(
     next: Option<(i64, &str)>,
     reason: &str,
 ) -> sqlx::Result<u64> {
-    let held = "user_id = $1 AND business_id = $2 AND status = 'pending' AND held_for = 'digest' AND attempts = 0";
+    let held = "user_id = $1 AND business_id = $2 AND channel = 'email' AND status = 'pending'
+        AND held_until_ms IS NOT NULL AND held_for = 'digest' AND attempts = 0";
     match next {
         Some((until_ms, at)) => execute!(
             w,

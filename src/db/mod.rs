@@ -319,7 +319,13 @@ impl Db {
 
     /// Records what became of a delivery; true once it is committed.
     pub async fn record(&self, outcome: deliveries::Outcome) -> bool {
-        self.writer.record(outcome).await
+        self.writer.record(vec![outcome]).await
+    }
+
+    /// Stores several delivery outcomes in one commit: a message's and those of the deliveries
+    /// it carried, so that none is seen without the others.
+    pub async fn record_all(&self, outcomes: Vec<deliveries::Outcome>) -> bool {
+        self.writer.record(outcomes).await
     }
 
     /// Puts an alert in a person's in-app inbox; true once it is committed.

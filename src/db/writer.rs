@@ -150,8 +150,13 @@ pub(super) enum Heard {
 
 enum Job {
     Heard(Heard),
-    Ingest { new: NewEvent, received: Instant, reply: oneshot::Sender<Result<Stored, IngestError>> },
-    Outcome(Outcome, oneshot::Sender<bool>),
+    Ingest {
+        new: NewEvent,
+        received: Instant,
+        reply: oneshot::Sender<Result<Stored, IngestError>>,
+    },
+    /// Outcomes committed together (a summary's and those of the deliveries it carried).
+    Outcome(Vec<Outcome>, oneshot::Sender<bool>),
     Inbox(NewNotification, oneshot::Sender<bool>),
     Other(Box<dyn Pending>),
 }
@@ -268,9 +273,10 @@ impl Writer {
         answer.await.unwrap_or(Err(IngestError::Busy))
     }
 
-    pub(super) async fn record(&self, outcome: Outcome) -> bool {
+    /// Stores outcomes in one commit; true once it is committed.
+    pub(super) async fn record(&self, outcomes: Vec<Outcome>) -> bool {
         let (done, stored) = oneshot::channel();
-        self.jobs.send(Job::Outcome(outcome, done)).await.is_ok() && stored.await.unwrap_or(false)
+        self.jobs.send(Job::Outcome(outcomes, done)).await.is_ok() && stored.await.unwrap_or(false)
     }
 
     pub(super) async fn add_to_inbox(&self, notification: NewNotification) -> bool {
@@ -319,7 +325,18 @@ impl Batch {
                         }
                     }
                 }
-                Job::Outcome(outcome, done) => batch.outcomes.push((outcome, done)),
+                Job::Outcome(outcomes, done) => {
+                    let last = outcomes.len().saturating_sub(1);
+                    let mut done = Some(done);
+                    for (i, outcome) in outcomes.into_iter().enumerate() {
+                        // One answer for them all, sent with the last (they share its commit).
+                        let answer = if i == last { done.take() } else { None };
+                        batch.outcomes.push((outcome, answer.unwrap_or_else(|| oneshot::channel().0)));
+                    }
+                    if let Some(done) = done {
+                        let _ = done.send(true);
+                    }
+                }
                 Job::Inbox(notification, done) => batch.inbox.push((notification, done)),
                 Job::Other(pending) => batch.other.push(pending),
                 Job::Heard(heard) => batch.heard.push(heard),

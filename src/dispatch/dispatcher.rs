@@ -443,21 +443,24 @@ impl Dispatcher {
             let (id, outcome) = self.deliver(job).await;
             let me = self.clone();
             tokio::spawn(async move {
-                // What the message carried for the others ends as it did (a retry leaves them
-                // claimed: their lease runs out and they are released again).
-                for (other, note) in &merged {
-                    let carried = match &outcome {
+                // What the message carried for the others ends as it did, in the same commit; a
+                // retry retries them with it, so that they are released together again and go
+                // as one message.
+                let mut all: Vec<Outcome> = merged
+                    .iter()
+                    .filter_map(|(other, note)| match &outcome {
                         Outcome::Sent { .. } => Some(Outcome::Merged { id: *other, note: note.clone() }),
+                        Outcome::Retry { at_ms, error, .. } => {
+                            Some(Outcome::Retry { id: *other, at_ms: *at_ms, error: error.clone() })
+                        }
                         Outcome::Ended { status, error, .. } => {
                             Some(Outcome::Ended { id: *other, status: *status, error: error.clone() })
                         }
                         _ => None,
-                    };
-                    if let Some(carried) = carried {
-                        me.db.record(carried).await;
-                    }
-                }
-                if !me.db.record(outcome).await {
+                    })
+                    .collect();
+                all.push(outcome);
+                if !me.db.record_all(all).await {
                     tracing::warn!(
                         delivery = id,
                         "recording a delivery failed; its lease will run out and it will be tried again"

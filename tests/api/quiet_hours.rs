@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::alerts::{event_id, sms_on, teammate};
 use crate::helpers::{TestApp, TestBusiness, lead, spawn_app, spawn_with};
 use crate::smtp::SmtpServer;
-use crate::twilio::TwilioServer;
+use crate::twilio::{Reply, TwilioServer};
 
 const SAM: &str = "+15555550101";
 
@@ -558,4 +558,30 @@ async fn the_threshold_preview_says_what_quiet_hours_would_have_held() {
     );
     let page = app.get_html(&owner, "/settings/notifications").await;
     assert!(page.contains("all of them would have waited for the end of quiet hours"), "the row's preview too");
+}
+
+#[tokio::test]
+async fn a_summary_the_provider_refused_for_now_is_retried_whole() {
+    let app = spawn_app().await;
+    let (business, owner, row) = acme_with_sam(&app).await;
+    assert_eq!(quiet_now(&app, &owner, row, None).await.status(), 303);
+    event_id(app.post_event(&business, "m1", &lead("L-1", Some(70))).await).await;
+    event_id(app.post_event(&business, "m2", &lead("L-2", Some(90))).await).await;
+    app.wait_count("SELECT count(*) FROM deliveries WHERE status = 'pending' AND person_name = 'Sam'", 4).await;
+    app.wait_count("SELECT count(*) FROM deliveries WHERE status = 'sent' AND channel = 'sms'", 2).await;
+
+    // The window ends; Twilio fails the summary once, then takes it.
+    app.twilio.script(&[Reply::Error(500, 20500)]);
+    app.dispatcher.advance_clock(Duration::from_secs(2 * 3600));
+    app.wait_count(
+        "SELECT count(*) FROM deliveries WHERE status = 'sent' AND channel = 'sms' AND person_name = 'Sam'",
+        2,
+    )
+    .await;
+    let texts: Vec<String> = app.twilio.received().into_iter().filter(|t| t.to == SAM).map(|t| t.body).collect();
+    assert_eq!(texts.len(), 2, "the refused try and its retry: {texts:?}");
+    assert!(
+        texts.iter().all(|t| t.starts_with("2 new leads while quiet")),
+        "the retry is the whole summary: {texts:?}"
+    );
 }

@@ -1,5 +1,5 @@
 //! A local HTTP server speaking Twilio's Messages API: records each request, answers from a script.
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -38,6 +38,9 @@ pub enum Reply {
 struct Shared {
     received: Arc<Mutex<Vec<Sms>>>,
     script: Arc<Mutex<VecDeque<Reply>>>,
+    /// Replies for one number, used before the general script (the order of sends is not
+    /// fixed: several go at once).
+    by_number: Arc<Mutex<HashMap<String, VecDeque<Reply>>>>,
 }
 
 #[derive(Clone)]
@@ -63,7 +66,8 @@ async fn messages(
         authorization: req.headers().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned(),
         at: std::time::Instant::now(),
     };
-    let reply = shared.script.lock().unwrap().pop_front().unwrap_or(Reply::Created);
+    let own = shared.by_number.lock().unwrap().get_mut(&sms.to).and_then(VecDeque::pop_front);
+    let reply = own.or_else(|| shared.script.lock().unwrap().pop_front()).unwrap_or(Reply::Created);
     let n = {
         let mut received = shared.received.lock().unwrap();
         received.push(sms.clone());
@@ -114,6 +118,11 @@ impl TwilioServer {
     /// Answers the next requests with these replies, then `Created`.
     pub fn script(&self, replies: &[Reply]) {
         self.shared.script.lock().unwrap().extend(replies.iter().cloned());
+    }
+
+    /// Answers the next requests to `number` with these replies, whatever the order of sends.
+    pub fn script_for(&self, number: &str, replies: &[Reply]) {
+        self.shared.by_number.lock().unwrap().entry(number.to_owned()).or_default().extend(replies.iter().cloned());
     }
 
     /// Forgets the messages received so far (the codes texted while a test set its phones up).

@@ -126,6 +126,32 @@ impl Default for DatabaseSettings {
     }
 }
 
+/// Running it for real: who may read `/metrics`, how long rows are kept, how long a stop waits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpsSettings {
+    /// `Authorization: Bearer …` that lets a scraper off this machine read `/metrics`
+    /// (`KAI_METRICS_TOKEN`); without it only loopback may.
+    pub metrics_token: Option<String>,
+    /// Events, deliveries, inbox rows and webhook ids older than this are deleted
+    /// (`KAI_RETENTION_DAYS`, 7 to 3650).
+    pub retention_days: u32,
+    /// The audit log's own (`KAI_AUDIT_RETENTION_DAYS`, 30 to 3650).
+    pub audit_retention_days: u32,
+    /// How long a stopping server lets sends in flight finish (`KAI_SHUTDOWN_GRACE_SECS`, 1 to 300).
+    pub shutdown_grace: Duration,
+}
+
+impl Default for OpsSettings {
+    fn default() -> Self {
+        Self {
+            metrics_token: None,
+            retention_days: 90,
+            audit_retention_days: 400,
+            shutdown_grace: Duration::from_secs(20),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub bind: SocketAddr,
@@ -142,6 +168,7 @@ pub struct Config {
     /// Signing key for session cookies; generated and stored in the database when unset.
     pub session_key: Option<Vec<u8>>,
     pub dispatch: DispatchSettings,
+    pub ops: OpsSettings,
 }
 
 impl Config {
@@ -288,6 +315,8 @@ impl Config {
             dispatch.lease = std::time::Duration::from_secs(secs);
         }
 
+        let ops = ops_config(&get)?;
+
         Ok(Self {
             bind,
             database_url,
@@ -300,6 +329,7 @@ impl Config {
             public_url,
             session_key,
             dispatch,
+            ops,
         })
     }
 
@@ -310,6 +340,45 @@ impl Config {
     pub fn sms_outbox_file(&self) -> PathBuf {
         self.data_dir.join("outbox").join("sms.jsonl")
     }
+}
+
+/// A whole number from `lo` to `hi`, or a message naming the variable and the range.
+fn number_in(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    lo: u64,
+    hi: u64,
+    what: &str,
+) -> Result<Option<u64>, ConfigError> {
+    let Some(v) = get(var) else { return Ok(None) };
+    v.parse()
+        .ok()
+        .filter(|n| (lo..=hi).contains(n))
+        .map(Some)
+        .ok_or_else(|| bad(var, format!("\u{201c}{v}\u{201d} is not a number of {what} from {lo} to {hi}")))
+}
+
+fn ops_config(get: &impl Fn(&str) -> Option<String>) -> Result<OpsSettings, ConfigError> {
+    let mut ops = OpsSettings::default();
+    if let Some(token) = get("KAI_METRICS_TOKEN") {
+        if token.len() < 16 || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(bad(
+                "KAI_METRICS_TOKEN",
+                "must be at least 16 characters with no spaces (for example: openssl rand -hex 24)",
+            ));
+        }
+        ops.metrics_token = Some(token);
+    }
+    if let Some(days) = number_in(get, "KAI_RETENTION_DAYS", 7, 3650, "days")? {
+        ops.retention_days = days as u32;
+    }
+    if let Some(days) = number_in(get, "KAI_AUDIT_RETENTION_DAYS", 30, 3650, "days")? {
+        ops.audit_retention_days = days as u32;
+    }
+    if let Some(secs) = number_in(get, "KAI_SHUTDOWN_GRACE_SECS", 1, 300, "seconds")? {
+        ops.shutdown_grace = Duration::from_secs(secs);
+    }
+    Ok(ops)
 }
 
 fn sms_api_config(get: &impl Fn(&str) -> Option<String>) -> Result<Option<TwilioSettings>, ConfigError> {

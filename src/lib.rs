@@ -6,6 +6,7 @@ pub mod db;
 pub mod demo;
 pub mod dispatch;
 pub mod domain;
+pub mod metrics;
 pub mod startup;
 pub mod telemetry;
 pub mod tokens;

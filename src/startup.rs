@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::db::{self, Db, Handed, WriterSettings};
 use crate::dispatch::{self, Dispatcher};
 use crate::domain::password;
+use crate::metrics::Metrics;
 use crate::tokens;
 use crate::web::hashing::Hasher;
 use crate::web::{AppState, routes, throttle::LoginThrottle};
@@ -55,7 +56,8 @@ impl Application {
             unsubscribe_key.clone(),
             claim_key.clone(),
         )?;
-        let dispatcher = Dispatcher::new(db.clone(), senders, config.dispatch.clone(), handover);
+        let metrics = Arc::new(Metrics::new());
+        let dispatcher = Dispatcher::new(db.clone(), senders, config.dispatch.clone(), handover, metrics.clone());
         if config.dispatch.autorun {
             tokio::spawn(dispatcher.clone().run());
         }
@@ -83,6 +85,7 @@ impl Application {
             claim_key,
             csrf_key: tokens::derive_key(&session_key, "forms before sign-in"),
             limits: Default::default(),
+            metrics,
         });
         tokio::spawn(sweep_expired_sessions(db.clone()));
 

@@ -556,3 +556,19 @@ pub async fn reschedule_digest(
         ),
     }
 }
+
+/// The queue at `now_ms`, for `/metrics`: deliveries waiting to be sent (not held back), the
+/// time the oldest of them started waiting (unix ms; its release, for one held back before),
+/// and those still held back.
+pub async fn queue(conn: &mut impl Link, now_ms: i64) -> sqlx::Result<(i64, Option<i64>, i64)> {
+    on!(conn, |cx| sqlx::query_as(
+        "SELECT coalesce(sum(CASE WHEN held_until_ms IS NULL OR held_until_ms <= $1 THEN 1 ELSE 0 END), 0),
+                min(CASE WHEN held_until_ms IS NULL THEN created_at_ms
+                         WHEN held_until_ms <= $1 THEN held_until_ms END),
+                coalesce(sum(CASE WHEN held_until_ms > $1 THEN 1 ELSE 0 END), 0)
+         FROM deliveries WHERE status = 'pending'",
+    )
+    .bind(now_ms)
+    .fetch_one(cx)
+    .await)
+}

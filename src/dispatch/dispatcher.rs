@@ -24,6 +24,7 @@ use crate::domain::delivery::DeliveryStatus;
 use crate::domain::escalation::{self, AtDue, DueStep};
 use crate::domain::events::{Escalated, Event, Lead};
 use crate::domain::routing::HoldKind;
+use crate::metrics::{Ended, Metrics};
 
 /// Sends in flight at once, per channel (the SMTP sender keeps as many connections).
 const EMAIL_WORKERS: usize = 32;
@@ -115,10 +116,17 @@ pub struct Dispatcher {
     wakeup: Arc<Wakeup>,
     /// Added to the time of day: tests move the dispatcher's clock forward instead of waiting.
     clock_offset_ms: AtomicI64,
+    metrics: Arc<Metrics>,
 }
 
 impl Dispatcher {
-    pub fn new(db: Db, senders: Senders, settings: DispatchSettings, handed: Handed) -> Arc<Self> {
+    pub fn new(
+        db: Db,
+        senders: Senders,
+        settings: DispatchSettings,
+        handed: Handed,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             db,
             senders,
@@ -134,6 +142,7 @@ impl Dispatcher {
             workers_started: Once::new(),
             wakeup: handed.wakeup,
             clock_offset_ms: AtomicI64::new(0),
+            metrics,
         })
     }
 
@@ -446,6 +455,11 @@ impl Dispatcher {
                 // What the message carried for the others ends as it did, in the same commit; a
                 // retry retries them with it, so that they are released together again and go
                 // as one message.
+                if let Outcome::Sent { .. } = &outcome {
+                    for _ in &merged {
+                        me.metrics.delivery(channel, Ended::Merged);
+                    }
+                }
                 let mut all: Vec<Outcome> = merged
                     .iter()
                     .filter_map(|(other, note)| match &outcome {
@@ -482,6 +496,26 @@ impl Dispatcher {
         self.room.notify_one();
     }
 
+    /// Counts a send for `/metrics`: the provider's time, what it came to, and for an alert that
+    /// was not held back, how long after its event's arrival it went.
+    fn count(&self, d: &Claimed, outcome: &Outcome, call: Duration) {
+        let m = &self.metrics;
+        m.provider_call(d.channel, call.as_secs_f64());
+        match outcome {
+            Outcome::Sent { .. } => {
+                m.delivery(d.channel, Ended::Sent);
+                if d.held_until_ms.is_none() {
+                    let after_ms = unix_now_ms().saturating_sub(d.created_at_ms).max(0);
+                    m.lead_to_send(d.channel, after_ms as f64 / 1000.0);
+                }
+            }
+            Outcome::Retry { .. } => m.retry(d.channel),
+            Outcome::Ended { status: DeliveryStatus::Dead, .. } => m.delivery(d.channel, Ended::Dead),
+            Outcome::Ended { .. } => m.delivery(d.channel, Ended::Failed),
+            _ => {}
+        }
+    }
+
     /// Sends one delivery; answers its outcome, to be recorded.
     async fn deliver(&self, job: Job) -> (i64, Outcome) {
         let Job { delivery: d, alert, timing, queued, .. } = job;
@@ -490,6 +524,7 @@ impl Dispatcher {
         let send_done = Instant::now();
         let Decision { outcome, refused_number, opted_out } =
             outcome::decide(&d, result, unix_now_ms(), &self.settings);
+        self.count(&d, &outcome, send_done.saturating_duration_since(send_start));
         if opted_out {
             // Learned from a refused send rather than from the STOP itself (texts back not set
             // up in Twilio, or missed): the same as hearing it, so START brings texts back.

@@ -101,6 +101,7 @@ async fn login(
     let attempt = match state.throttle.reserve(&email, address) {
         Ok(attempt) => attempt,
         Err(pause) => {
+            state.metrics.sign_in_throttled();
             let secs = retry_after_secs(pause);
             let message = format!("Too many sign-in attempts. Wait {secs} seconds, then try again.");
             return wait(StatusCode::TOO_MANY_REQUESTS, secs, message);
@@ -120,6 +121,7 @@ async fn login(
     };
     let Some((user, _)) = found.filter(|_| matches) else {
         tracing::info!("failed sign-in");
+        state.metrics.sign_in_failed();
         return again(StatusCode::UNAUTHORIZED, "That email and password do not match an account.".into());
     };
 

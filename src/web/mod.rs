@@ -13,6 +13,7 @@ mod claim;
 mod dashboard;
 mod inbox;
 mod leads;
+mod metrics;
 mod notifications;
 mod phone_confirm;
 mod shell;
@@ -53,6 +54,8 @@ pub struct AppState {
     /// Signs the security token of the forms shown before sign-in (login, invitation).
     pub csrf_key: Vec<u8>,
     pub limits: limits::Limits,
+    /// What `/metrics` shows.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -71,7 +74,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(billing::routes)
         .configure(sms::routes)
         .configure(unsubscribe::routes)
-        .configure(claim::routes);
+        .configure(claim::routes)
+        .service(metrics::metrics);
 }
 
 #[get("/healthz")]

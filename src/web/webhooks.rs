@@ -70,10 +70,15 @@ fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
 async fn receive(
     req: HttpRequest,
     path: web::Path<String>,
-    mut payload: web::Payload,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let business_id = path.into_inner();
+    let response = take(req, path.into_inner(), payload, &state).await;
+    state.metrics.webhook_request(response.status().as_u16());
+    response
+}
+
+async fn take(req: HttpRequest, business_id: String, mut payload: web::Payload, state: &AppState) -> HttpResponse {
     let (region, keys) = match state.secrets.get(&state.db, &business_id).await {
         Ok(Some(found)) => found,
         Ok(None) => return problem(StatusCode::NOT_FOUND, "no business has this id", Some("business_id")),
@@ -123,9 +128,13 @@ async fn receive(
         Ok(event) => event,
         Err(e) => return problem(StatusCode::BAD_REQUEST, &e.message, Some(&e.field)),
     };
+    let type_name = event.event_type().map_or("unknown", |t| t.name());
     let new = NewEvent::new(business_id, id.unwrap_or_default().to_owned(), event, unix_now_ms());
     match state.db.ingest(new).await {
-        Ok(Stored::New(id)) => HttpResponse::Accepted().json(json!({ "id": id })),
+        Ok(Stored::New(id)) => {
+            state.metrics.event(type_name);
+            HttpResponse::Accepted().json(json!({ "id": id }))
+        }
         Ok(Stored::Duplicate(id)) => HttpResponse::Ok().json(json!({ "id": id })),
         Err(e) => HttpResponse::ServiceUnavailable()
             .insert_header(("Retry-After", "1"))

@@ -11,6 +11,7 @@ mod engine;
 mod escalation;
 mod helpers;
 mod history;
+mod metrics;
 mod notifications;
 mod pages;
 mod phone_codes;

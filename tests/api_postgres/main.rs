@@ -42,6 +42,9 @@ mod history;
 #[path = "../api/instances.rs"]
 mod instances;
 #[cfg(kai_postgres)]
+#[path = "../api/metrics.rs"]
+mod metrics;
+#[cfg(kai_postgres)]
 #[path = "../api/notifications.rs"]
 mod notifications;
 #[cfg(kai_postgres)]

@@ -9,7 +9,9 @@ use crate::smtp::SmtpServer;
 use crate::twilio::TwilioServer;
 
 /// Every sample of a scrape: (name, sorted labels) → value.
-fn scrape(text: &str) -> HashMap<(String, Vec<(String, String)>), f64> {
+type Samples = HashMap<(String, Vec<(String, String)>), f64>;
+
+fn scrape(text: &str) -> Samples {
     let lines = text.lines().map(|l| Ok(l.to_owned()));
     let parsed = prometheus_parse::Scrape::parse(lines).expect("a Prometheus text scrape");
     parsed
@@ -29,7 +31,7 @@ fn scrape(text: &str) -> HashMap<(String, Vec<(String, String)>), f64> {
         .collect()
 }
 
-fn value(samples: &HashMap<(String, Vec<(String, String)>), f64>, name: &str, labels: &[(&str, &str)]) -> f64 {
+fn value(samples: &Samples, name: &str, labels: &[(&str, &str)]) -> f64 {
     let mut labels: Vec<(String, String)> = labels.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
     labels.sort();
     samples.get(&(name.to_owned(), labels.clone())).copied().unwrap_or_else(|| panic!("no {name} {labels:?}"))

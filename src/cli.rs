@@ -1,4 +1,5 @@
-//! The command line (DESIGN.md §3): serve (default), demo, create-business.
+//! The command line (DESIGN.md §3): serve (default), demo, create-business, send-event,
+//! check-config, backup, restore.
 use std::io::BufRead;
 
 use clap::{Parser, Subcommand};
@@ -6,7 +7,8 @@ use clap::{Parser, Subcommand};
 use crate::clock::unix_now;
 use crate::config::Config;
 use crate::db::{self, businesses::NewBusiness};
-use crate::domain::{EmailAddress, PersonName, Region, password};
+use crate::dispatch::check;
+use crate::domain::{EmailAddress, PersonName, PhoneNumber, Region, password};
 use crate::startup::{Application, open_database};
 use crate::{demo, tokens};
 
@@ -37,6 +39,16 @@ pub enum Command {
         /// Two-letter country code used to read national phone numbers.
         #[arg(long, default_value = "US")]
         region: String,
+    },
+    /// Check the settings before going live: every variable, the database, the mail server (a
+    /// session, no mail) and the SMS API (its account, no text). Exits 1 if anything failed.
+    CheckConfig {
+        /// Also send a test email to this address.
+        #[arg(long, value_name = "ADDRESS")]
+        send_test_email: Option<String>,
+        /// Also send a test text to this number (E.164, such as +15555550123).
+        #[arg(long, value_name = "NUMBER")]
+        send_test_sms: Option<String>,
     },
     /// Post one signed event to a webhook URL, as Kai would (a quick way to try alerts).
     SendEvent {
@@ -80,10 +92,47 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
         Command::CreateBusiness { name, owner_email, owner_name, region } => {
             create_business(&config, &name, &owner_email, owner_name.as_deref(), &region).await
         }
+        Command::CheckConfig { send_test_email, send_test_sms } => {
+            check_config(&config, send_test_email.as_deref(), send_test_sms.as_deref()).await
+        }
         Command::SendEvent { url, secret, event_type, score, name, minutes_used, included_minutes } => {
             let body = sample_event(&event_type, score, &name, minutes_used, included_minutes)?;
             send_event(&url, &secret, &body).await
         }
+    }
+}
+
+/// One line per check, "✔", "!" (works, but check it) or "✘" with the fix; fails if any failed.
+async fn check_config(config: &Config, email: Option<&str>, sms: Option<&str>) -> Result<(), CliError> {
+    let email = email
+        .map(|e| EmailAddress::parse(e).map_err(|m| CliError::Usage(format!("--send-test-email: {m}"))))
+        .transpose()?;
+    let sms = sms
+        .map(|n| PhoneNumber::parse(n, Region::default()).map_err(|m| CliError::Usage(format!("--send-test-sms: {m}"))))
+        .transpose()?;
+    let database = match db::check(&config.database_url).await {
+        Ok(text) => check::Line { mark: check::Mark::Passed, what: "Database", text },
+        Err(text) => check::Line { mark: check::Mark::Failed, what: "Database", text },
+    };
+    let settings = check::Line {
+        mark: check::Mark::Passed,
+        what: "Settings",
+        text: format!("every variable reads; listening on {}", config.bind),
+    };
+    let lines = [
+        settings,
+        database,
+        check::smtp(config, email.as_ref()).await,
+        check::sms(config, sms.as_ref()).await,
+        check::public_url(config),
+    ];
+    for line in &lines {
+        println!("{line}");
+    }
+    let failed = lines.iter().filter(|l| l.mark == check::Mark::Failed).count();
+    match failed {
+        0 => Ok(()),
+        n => Err(CliError::Failed(anyhow::anyhow!("{n} check{} failed", if n == 1 { "" } else { "s" }))),
     }
 }
 

@@ -2,7 +2,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use kaicalls_notify::cli::{Cli, CliError, run};
+use kaicalls_notify::cli::{Cli, CliError, Command, run};
 use kaicalls_notify::{config::Config, telemetry};
 
 /// Large blocks (each password hash takes 19 MiB) go back to the system when freed. By default
@@ -24,6 +24,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = match telemetry::init().and_then(|_| Config::from_env()) {
         Ok(config) => config,
+        // check-config reports a bad variable as its first failed check.
+        Err(e) if matches!(cli.command, Some(Command::CheckConfig { .. })) => {
+            println!("\u{2718} Settings: {e}");
+            return ExitCode::FAILURE;
+        }
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);

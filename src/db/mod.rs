@@ -431,3 +431,57 @@ mod tests {
         assert!(matches!(crate::web::error::AppError::from(stopped), crate::web::error::AppError::TooSlow));
     }
 }
+
+/// For `check-config`: whether the database answers, and how far its schema is, without
+/// changing anything (`serve` creates it and applies what is missing). Answers the line to
+/// show, or what is wrong.
+pub async fn check(database_url: &str) -> Result<String, String> {
+    use sqlx::Connection;
+    match Engine::of_url(database_url) {
+        Some(Engine::Postgres) => {
+            let shown = redacted(database_url);
+            let options = PgConnectOptions::from_str(database_url).map_err(|e| e.to_string())?;
+            let mut conn = tokio::time::timeout(Duration::from_secs(10), options.connect())
+                .await
+                .map_err(|_| format!("no answer from PostgreSQL at {shown} in 10 s: check the host and port"))?
+                .map_err(|e| format!("cannot connect to PostgreSQL at {shown}: {e}"))?;
+            let total = sqlx::migrate!("./migrations/postgres").migrations.len();
+            let applied: Option<i64> = sqlx::query_scalar(APPLIED).fetch_one(&mut conn).await.ok();
+            let _ = conn.close().await;
+            Ok(format!("PostgreSQL at {shown} answers; {}", schema_words(applied, total)))
+        }
+        _ => {
+            let options = options(database_url).map_err(|e| e.to_string())?;
+            let path = options.get_filename().to_path_buf();
+            let total = sqlx::migrate!("./migrations/sqlite").migrations.len();
+            if !path.exists() {
+                let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+                return match folder.metadata() {
+                    Ok(m) if m.permissions().readonly() => {
+                        Err(format!("{} is read-only: serve cannot create the database there", folder.display()))
+                    }
+                    _ => Ok(format!("SQLite at {} does not exist yet: serve creates it", path.display())),
+                };
+            }
+            let mut conn = options
+                .read_only(true)
+                .connect()
+                .await
+                .map_err(|e| format!("cannot open the SQLite database at {}: {e}", path.display()))?;
+            let applied: Option<i64> = sqlx::query_scalar(APPLIED).fetch_one(&mut conn).await.ok();
+            let _ = conn.close().await;
+            Ok(format!("SQLite at {} opens; {}", path.display(), schema_words(applied, total)))
+        }
+    }
+}
+
+/// How many migrations a database has applied (none: it has no schema table yet).
+const APPLIED: &str = "SELECT count(*) FROM _sqlx_migrations WHERE success";
+
+fn schema_words(applied: Option<i64>, total: usize) -> String {
+    match applied.map(|n| n as usize) {
+        Some(n) if n >= total => format!("its schema is up to date ({total} migrations)"),
+        Some(n) => format!("{n} of {total} migrations applied: serve applies the rest on start"),
+        None => "it has no schema yet: serve creates it on start".into(),
+    }
+}

@@ -152,6 +152,27 @@ impl SmtpSender {
         Ok(conn)
     }
 
+    /// For `check-config`: opens a session as a send does (TCP, TLS or STARTTLS, EHLO, login),
+    /// then says goodbye. Answers what the server accepted, or what went wrong.
+    pub async fn check(&self) -> Result<String, String> {
+        let mut conn = match tokio::time::timeout(Duration::from_secs(10), self.connect()).await {
+            Err(_) => return Err(format!("no answer from {} within 10 s", self.settings.describe())),
+            Ok(Err(EmailError::Transient(e) | EmailError::Permanent(e))) => return Err(e),
+            Ok(Ok(conn)) => conn,
+        };
+        let _ = conn.quit().await;
+        let tls = match self.settings.tls {
+            SmtpTls::None => "without TLS",
+            SmtpTls::StartTls { .. } => "with STARTTLS",
+            SmtpTls::Wrapper => "over TLS",
+        };
+        let login = match &self.settings.credentials {
+            Some((user, _)) => format!(", signed in as {user}"),
+            None => String::new(),
+        };
+        Ok(format!("{} accepted a session {tls}{login}", self.settings.describe()))
+    }
+
     fn take_idle(&self) -> Option<AsyncSmtpConnection> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         while let Some((conn, since)) = idle.pop() {

@@ -4,6 +4,7 @@
 //! dispatcher sends them at once, each channel within its own limit, and records every outcome
 //! through the writer. The database is read only for retries that fall due, for deliveries whose
 //! lease ran out (a process that stopped mid-send), and at start-up.
+pub mod check;
 pub mod dispatcher;
 pub mod email;
 pub mod outcome;

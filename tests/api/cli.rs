@@ -119,3 +119,95 @@ fn an_unreachable_postgres_stops_start_up_with_one_line_that_keeps_the_password_
     );
     assert!(!stderr.contains("hunter2"), "{stderr}");
 }
+
+/// Runs `check-config` with these variables (and a fresh data folder); answers its exit code
+/// and what it printed.
+fn check_config(vars: &[(&str, String)], args: &[&str]) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(BIN)
+        .arg("check-config")
+        .args(args)
+        .env_clear()
+        .env("KAI_DATA_DIR", dir.path())
+        .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .unwrap();
+    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&output.stderr));
+    (output.status.code(), text)
+}
+
+fn twilio_vars(twilio: &crate::twilio::TwilioServer, token: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("SMS_API_BASE", twilio.url()),
+        ("SMS_ACCOUNT_SID", crate::twilio::SID.to_owned()),
+        ("SMS_AUTH_TOKEN", token.to_owned()),
+        ("SMS_FROM", crate::twilio::FROM.to_owned()),
+        ("KAI_PUBLIC_URL", "https://alerts.acme.test/".to_owned()),
+    ]
+}
+
+#[tokio::test]
+async fn check_config_passes_with_good_settings_and_sends_only_what_it_is_asked_to() {
+    let smtp = crate::smtp::SmtpServer::start_with_login("alerts", "right horse battery").await;
+    let twilio = crate::twilio::TwilioServer::start().await;
+    let mut vars = twilio_vars(&twilio, crate::twilio::TOKEN);
+    vars.push(("SMTP_URL", format!("smtp://alerts:right%20horse%20battery@127.0.0.1:{}", smtp.port)));
+    let vars2 = vars.clone();
+    let (code, out) = tokio::task::spawn_blocking(move || check_config(&vars2, &[])).await.unwrap();
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("\u{2714} Settings: every variable reads"), "{out}");
+    assert!(out.contains("\u{2714} Database: SQLite at"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "\u{2714} SMTP: smtp://127.0.0.1:{} accepted a session without TLS, signed in as alerts",
+            smtp.port
+        )),
+        "{out}"
+    );
+    assert!(out.contains("\u{2714} SMS: ") && out.contains("knows the account Test account (active)"), "{out}");
+    assert!(out.contains("\u{2714} Public URL: links in alerts start with https://alerts.acme.test/"), "{out}");
+    assert!(smtp.messages().is_empty() && twilio.received().is_empty(), "nothing sent unless asked");
+
+    let args = ["--send-test-email", "owner@acme.test", "--send-test-sms", "+15555550123"];
+    let (code, out) = tokio::task::spawn_blocking(move || check_config(&vars, &args)).await.unwrap();
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("a test email went to owner@acme.test"), "{out}");
+    assert!(out.contains("a test text went to +15555550123"), "{out}");
+    assert_eq!(smtp.messages().len(), 1);
+    assert_eq!(twilio.received().len(), 1);
+    assert_eq!(twilio.received()[0].to, "+15555550123");
+}
+
+#[tokio::test]
+async fn check_config_names_each_failure_with_its_fix_and_fails() {
+    let smtp = crate::smtp::SmtpServer::start_with_login("alerts", "right horse battery").await;
+    let twilio = crate::twilio::TwilioServer::start().await;
+    let mut vars = twilio_vars(&twilio, "not-the-token");
+    vars.push(("SMTP_URL", format!("smtp://alerts:wrong@127.0.0.1:{}", smtp.port)));
+    let (code, out) = tokio::task::spawn_blocking(move || check_config(&vars, &[])).await.unwrap();
+    assert_eq!(code, Some(1), "{out}");
+    let smtp_line = out.lines().find(|l| l.starts_with("\u{2718} SMTP:")).unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        smtp_line.contains("535") && smtp_line.contains("fix: the user name or password in SMTP_URL is wrong"),
+        "{smtp_line}"
+    );
+    let sms_line = out.lines().find(|l| l.starts_with("\u{2718} SMS:")).unwrap_or_else(|| panic!("{out}"));
+    assert!(sms_line.contains("refused the credentials (401)") && sms_line.contains("SMS_AUTH_TOKEN"), "{sms_line}");
+    assert!(out.contains("2 checks failed"), "{out}");
+
+    // Nothing listens on the port; no SMS settings: texts go to a file (a warning, not a failure).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let vars = [("SMTP_URL", format!("smtp://127.0.0.1:{closed}"))];
+    let (code, out) = tokio::task::spawn_blocking(move || check_config(&vars, &[])).await.unwrap();
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains(&format!("fix: nothing listens on 127.0.0.1:{closed}")), "{out}");
+    assert!(out.contains("! SMS: SMS_API_BASE and the rest are not set"), "{out}");
+    assert!(out.contains("! Public URL: http://127.0.0.1:8080/"), "{out}");
+
+    // A bad variable is the first failed check.
+    let vars = [("KAI_BIND", "everywhere".to_owned())];
+    let (code, out) = tokio::task::spawn_blocking(move || check_config(&vars, &[])).await.unwrap();
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.starts_with("\u{2718} Settings: KAI_BIND: \u{201c}everywhere\u{201d} is not an address"), "{out}");
+}

@@ -19,6 +19,9 @@ pub struct SmtpServer {
     pub received: Arc<Mutex<Vec<ReceivedEmail>>>,
 }
 
+/// The user name and password a server asks for (AUTH PLAIN), if it asks.
+type Login = Option<(&'static str, &'static str)>;
+
 impl SmtpServer {
     pub async fn start() -> Self {
         Self::start_on(0).await
@@ -26,6 +29,16 @@ impl SmtpServer {
 
     /// Listens on a given port (0: any free one).
     pub async fn start_on(port: u16) -> Self {
+        Self::start_with(port, None).await
+    }
+
+    /// A server that offers AUTH PLAIN and takes only this user name and password.
+    #[allow(dead_code)]
+    pub async fn start_with_login(user: &'static str, password: &'static str) -> Self {
+        Self::start_with(0, Some((user, password))).await
+    }
+
+    async fn start_with(port: u16, login: Login) -> Self {
         let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let received = Arc::new(Mutex::new(Vec::new()));
@@ -34,7 +47,7 @@ impl SmtpServer {
             while let Ok((socket, _)) = listener.accept().await {
                 let store = store.clone();
                 tokio::spawn(async move {
-                    let _ = session(socket, store).await;
+                    let _ = session(socket, store, login).await;
                 });
             }
         });
@@ -62,7 +75,11 @@ impl SmtpServer {
     }
 }
 
-async fn session(socket: tokio::net::TcpStream, store: Arc<Mutex<Vec<ReceivedEmail>>>) -> std::io::Result<()> {
+async fn session(
+    socket: tokio::net::TcpStream,
+    store: Arc<Mutex<Vec<ReceivedEmail>>>,
+    login: Login,
+) -> std::io::Result<()> {
     let (read, mut write) = socket.into_split();
     let mut lines = BufReader::new(read).lines();
     write.write_all(b"220 test-smtp ready\r\n").await?;
@@ -70,7 +87,21 @@ async fn session(socket: tokio::net::TcpStream, store: Arc<Mutex<Vec<ReceivedEma
     while let Some(line) = lines.next_line().await? {
         let upper = line.to_ascii_uppercase();
         if upper.starts_with("EHLO") || upper.starts_with("HELO") {
-            write.write_all(b"250-test-smtp\r\n250 8BITMIME\r\n").await?;
+            match login {
+                Some(_) => write.write_all(b"250-test-smtp\r\n250-AUTH PLAIN\r\n250 8BITMIME\r\n").await?,
+                None => write.write_all(b"250-test-smtp\r\n250 8BITMIME\r\n").await?,
+            }
+        } else if upper.starts_with("AUTH PLAIN") {
+            use base64::Engine;
+            let given = line.split_whitespace().nth(2).unwrap_or("");
+            let decoded = base64::engine::general_purpose::STANDARD.decode(given).unwrap_or_default();
+            let parts: Vec<&[u8]> = decoded.split(|b| *b == 0).collect();
+            let good =
+                login.is_some_and(|(u, p)| parts.len() == 3 && parts[1] == u.as_bytes() && parts[2] == p.as_bytes());
+            match good {
+                true => write.write_all(b"235 2.7.0 Authentication successful\r\n").await?,
+                false => write.write_all(b"535 5.7.8 Authentication failed\r\n").await?,
+            }
         } else if upper.starts_with("MAIL FROM") {
             to.clear();
             write.write_all(b"250 OK\r\n").await?;

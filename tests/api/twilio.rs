@@ -85,6 +85,24 @@ async fn messages(
     }
 }
 
+/// `GET /2010-04-01/Accounts/{sid}.json`: the account, for the right SID and token only.
+async fn account(req: HttpRequest, path: web::Path<String>) -> HttpResponse {
+    use base64::Engine;
+    let expected = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{SID}:{TOKEN}")));
+    let given = req.headers().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let sid = path.into_inner();
+    if given != expected {
+        return HttpResponse::Unauthorized()
+            .json(serde_json::json!({"code": 20003, "message": "Authenticate", "status": 401}));
+    }
+    if sid.trim_end_matches(".json") != SID {
+        return HttpResponse::NotFound().json(
+            serde_json::json!({"code": 20404, "message": "The requested resource was not found", "status": 404}),
+        );
+    }
+    HttpResponse::Ok().json(serde_json::json!({"sid": SID, "friendly_name": "Test account", "status": "active"}))
+}
+
 impl TwilioServer {
     pub async fn start() -> Self {
         Self::start_scripted(&[]).await
@@ -101,6 +119,7 @@ impl TwilioServer {
             App::new()
                 .app_data(data.clone())
                 .route("/2010-04-01/Accounts/{sid}/Messages.json", web::post().to(messages))
+                .route("/2010-04-01/Accounts/{sid}", web::get().to(account))
         })
         .workers(1)
         .shutdown_timeout(0)

@@ -405,33 +405,6 @@ pub fn is_interrupted(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("9" | "57014")))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn a_page_query_past_its_time_limit_is_stopped_and_the_connection_lives_on() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let (db, _handed) = open(&url, WriterSettings::new(Duration::from_secs(60))).await.unwrap();
-        let endless = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n";
-
-        let started = Instant::now();
-        let mut page = db.read().await.unwrap();
-        let stopped = on!(&mut page, |cx| sqlx::query(endless).fetch_one(cx).await.map(|_| ())).unwrap_err();
-
-        assert!(is_interrupted(&stopped), "{stopped}");
-        let took = started.elapsed();
-        assert!(took >= PAGE_TIME_LIMIT && took < PAGE_TIME_LIMIT * 3, "stopped after {took:?}");
-        drop(page);
-        // The next page gets a fresh limit on the same connections.
-        let answer: i64 =
-            on!(&mut db.read().await.unwrap(), |cx| sqlx::query_scalar("SELECT 41 + 1").fetch_one(cx).await).unwrap();
-        assert_eq!(answer, 42);
-        assert!(matches!(crate::web::error::AppError::from(stopped), crate::web::error::AppError::TooSlow));
-    }
-}
-
 /// For `check-config`: whether the database answers, and how far its schema is, without
 /// changing anything (`serve` creates it and applies what is missing). Answers the line to
 /// show, or what is wrong.
@@ -483,5 +456,32 @@ fn schema_words(applied: Option<i64>, total: usize) -> String {
         Some(n) if n >= total => format!("its schema is up to date ({total} migrations)"),
         Some(n) => format!("{n} of {total} migrations applied: serve applies the rest on start"),
         None => "it has no schema yet: serve creates it on start".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_page_query_past_its_time_limit_is_stopped_and_the_connection_lives_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let (db, _handed) = open(&url, WriterSettings::new(Duration::from_secs(60))).await.unwrap();
+        let endless = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n";
+
+        let started = Instant::now();
+        let mut page = db.read().await.unwrap();
+        let stopped = on!(&mut page, |cx| sqlx::query(endless).fetch_one(cx).await.map(|_| ())).unwrap_err();
+
+        assert!(is_interrupted(&stopped), "{stopped}");
+        let took = started.elapsed();
+        assert!(took >= PAGE_TIME_LIMIT && took < PAGE_TIME_LIMIT * 3, "stopped after {took:?}");
+        drop(page);
+        // The next page gets a fresh limit on the same connections.
+        let answer: i64 =
+            on!(&mut db.read().await.unwrap(), |cx| sqlx::query_scalar("SELECT 41 + 1").fetch_one(cx).await).unwrap();
+        assert_eq!(answer, 42);
+        assert!(matches!(crate::web::error::AppError::from(stopped), crate::web::error::AppError::TooSlow));
     }
 }

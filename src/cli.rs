@@ -50,6 +50,18 @@ pub enum Command {
         #[arg(long, value_name = "NUMBER")]
         send_test_sms: Option<String>,
     },
+    /// Copy the live SQLite database to FILE (a consistent copy while the server runs), then
+    /// check the copy opens and is whole. For PostgreSQL, use pg_dump.
+    Backup {
+        /// Where the copy goes; it must not exist yet.
+        file: std::path::PathBuf,
+    },
+    /// Replace the SQLite database with a backup. Refuses while a server has the database
+    /// open; the database it replaces is kept beside it.
+    Restore {
+        /// The backup to restore (made by `backup`).
+        file: std::path::PathBuf,
+    },
     /// Post one signed event to a webhook URL, as Kai would (a quick way to try alerts).
     SendEvent {
         /// The business's webhook URL (printed by `demo`).
@@ -91,6 +103,19 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
         Command::Demo => serve(config, true).await,
         Command::CreateBusiness { name, owner_email, owner_name, region } => {
             create_business(&config, &name, &owner_email, owner_name.as_deref(), &region).await
+        }
+        Command::Backup { file } => {
+            let contents = db::backup::backup(&config.database_url, &file).await?;
+            println!("Backed up to {}: {contents}.", file.display());
+            Ok(())
+        }
+        Command::Restore { file } => {
+            let (contents, kept) = db::backup::restore(&config.database_url, &file, unix_now()).await?;
+            println!("Restored {}: {contents}.", file.display());
+            if let Some(kept) = kept {
+                println!("The database it replaced is kept as {}.", kept.display());
+            }
+            Ok(())
         }
         Command::CheckConfig { send_test_email, send_test_sms } => {
             check_config(&config, send_test_email.as_deref(), send_test_sms.as_deref()).await

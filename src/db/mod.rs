@@ -37,6 +37,7 @@ macro_rules! execute {
 
 pub mod app_settings;
 pub mod audit;
+pub mod backup;
 pub mod businesses;
 pub mod checkpoint;
 pub mod defaults;
@@ -57,6 +58,7 @@ pub mod writer;
 
 use std::collections::HashSet;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -133,6 +135,8 @@ enum Pools {
 pub struct Db {
     pools: Pools,
     writer: writer::Writer,
+    /// A SQLite database is marked as served while this process has it open (a restore waits).
+    _serving: Option<Arc<backup::ServingLock>>,
 }
 
 /// How the writer claims what it plans (the dispatcher's lease), and how PostgreSQL is used.
@@ -174,6 +178,7 @@ async fn open_sqlite(database_url: &str, settings: WriterSettings) -> anyhow::Re
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create the database folder {}", parent.display()))?;
     }
+    let serving = Some(Arc::new(backup::serving(base.get_filename())?));
     let write_options = base
         .clone()
         .create_if_missing(true)
@@ -216,7 +221,7 @@ async fn open_sqlite(database_url: &str, settings: WriterSettings) -> anyhow::Re
 
     let (writer, handover, activity) = writer::Writer::start(writer::Owned::Lite(conn), settings);
     tokio::spawn(checkpoint::run(checkpointer, activity));
-    Ok((Db { pools: Pools::Lite { pages, system }, writer }, handover))
+    Ok((Db { pools: Pools::Lite { pages, system }, writer, _serving: serving }, handover))
 }
 
 /// The URL without its password, for messages.
@@ -267,7 +272,7 @@ async fn open_postgres(database_url: &str, settings: WriterSettings) -> anyhow::
     let pages = pool(settings.pool_size.max(1)).await.with_context(|| format!("cannot open {shown} for reading"))?;
     let system = pool(2).await.with_context(|| format!("cannot open {shown} for reading"))?;
     let (writer, handover, _activity) = writer::Writer::start(writer::Owned::Pg(conn, Box::new(unlimited)), settings);
-    let db = Db { pools: Pools::Pg { pages, system }, writer };
+    let db = Db { pools: Pools::Pg { pages, system }, writer, _serving: None };
     tokio::spawn(listen::run(base, db.clone()));
     Ok((db, handover))
 }

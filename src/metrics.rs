@@ -117,16 +117,20 @@ impl Metrics {
         let sign_in_throttled = Counter::default();
         registry.register("sign_in_throttled", "Sign-ins refused for too many attempts", sign_in_throttled.clone());
         let queue_depth = Gauge::default();
-        registry.register("queue_depth", "Deliveries waiting to be sent now (not held back)", queue_depth.clone());
+        registry.register("queue_depth", "Deliveries due: to be sent now, or being sent", queue_depth.clone());
         let oldest_pending = Gauge::default();
         registry.register_with_unit(
             "oldest_pending_age",
-            "Age of the oldest delivery waiting to be sent now (0 when none)",
+            "How long the oldest due delivery has been due (0 when none)",
             Unit::Seconds,
             oldest_pending.clone(),
         );
         let held = Gauge::default();
-        registry.register("held", "Deliveries held back (quiet hours, daily summaries, update windows)", held.clone());
+        registry.register(
+            "waiting",
+            "Deliveries waiting for a later time: held back (quiet hours, daily summaries, update windows) or a retry's turn",
+            held.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             webhook_requests,
@@ -181,8 +185,8 @@ impl Metrics {
         self.sign_in_throttled.inc();
     }
 
-    /// The text of a scrape, with the queue as read now: deliveries due and not held, the age
-    /// of the oldest of them (seconds), and those held back.
+    /// The text of a scrape, with the queue as read now: deliveries due, how long the oldest of
+    /// them has been due (seconds), and those waiting for a later time.
     pub fn render(&self, queue: (i64, f64, i64)) -> String {
         let (depth, oldest, held) = queue;
         self.queue_depth.set(depth);

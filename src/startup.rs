@@ -88,6 +88,7 @@ impl Application {
             metrics,
         });
         tokio::spawn(sweep_expired_sessions(db.clone()));
+        tokio::spawn(keep_within_retention(db.clone(), state.config.ops.clone()));
 
         let store = db::sessions::SqliteSessionStore::new(db.clone());
         let server = HttpServer::new(move || {
@@ -172,6 +173,30 @@ async fn session_key(config: &Config, db: &Db) -> anyhow::Result<Vec<u8>> {
     match &config.session_key {
         Some(bytes) => Ok(bytes.clone()),
         None => stored_key(db, "session_key").await,
+    }
+}
+
+/// Deletes what is older than the retention, a minute after start and then every hour, in
+/// small batches with pauses between them (webhooks and sends go first).
+async fn keep_within_retention(db: Db, ops: crate::config::OpsSettings) {
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        every_hour.tick().await;
+        let cutoffs =
+            db::retention::Cutoffs::at(crate::clock::unix_now_ms(), ops.retention_days, ops.audit_retention_days);
+        match db::retention::prune_all(&db, cutoffs, Duration::from_millis(50)).await {
+            Ok(d) if d.total() > 0 => tracing::info!(
+                events = d.events,
+                deliveries = d.deliveries,
+                inbox = d.inbox,
+                texts_back = d.texts_back,
+                audit = d.audit,
+                "deleted what is older than the retention"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "retention: could not delete old rows; trying again in an hour"),
+        }
     }
 }
 

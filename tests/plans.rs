@@ -165,6 +165,12 @@ async fn the_pages_read_every_large_table_through_an_index() {
     }
     // The dispatcher's look for due escalation steps (none due: the history's are all ended).
     app.dispatcher.run_once().await.unwrap();
+    // /metrics reads the queue; retention deletes a year's history in batches.
+    assert_eq!(app.get(&helpers::client(), "/metrics").await.status(), 200);
+    let far_future = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+        + 500 * 24 * 3_600_000;
+    let cutoffs = kaicalls_notify::db::retention::Cutoffs::at(far_future, 90, 400);
+    kaicalls_notify::db::retention::prune_all(&app.db, cutoffs, std::time::Duration::ZERO).await.unwrap();
 
     let statements: BTreeSet<String> =
         STATEMENTS.lock().unwrap().iter().filter(|s| is_read_or_change(s)).cloned().collect();

@@ -557,18 +557,22 @@ pub async fn reschedule_digest(
     }
 }
 
-/// The queue at `now_ms`, for `/metrics`: deliveries waiting to be sent (not held back), the
-/// time the oldest of them started waiting (unix ms; its release, for one held back before),
-/// and those still held back.
+/// Deliveries a queue count goes up to (a count past it reads as this many).
+pub const QUEUE_COUNTED: i64 = 100_000;
+
+/// The queue at `now_ms`, for `/metrics`: deliveries due (to send now or being sent), when the
+/// oldest of them fell due (unix ms), and those waiting for a later time (held back for quiet
+/// hours or a summary, or a retry's turn). Counts stop at [`QUEUE_COUNTED`].
 pub async fn queue(conn: &mut impl Link, now_ms: i64) -> sqlx::Result<(i64, Option<i64>, i64)> {
     on!(conn, |cx| sqlx::query_as(
-        "SELECT coalesce(sum(CASE WHEN held_until_ms IS NULL OR held_until_ms <= $1 THEN 1 ELSE 0 END), 0),
-                min(CASE WHEN held_until_ms IS NULL THEN created_at_ms
-                         WHEN held_until_ms <= $1 THEN held_until_ms END),
-                coalesce(sum(CASE WHEN held_until_ms > $1 THEN 1 ELSE 0 END), 0)
-         FROM deliveries WHERE status = 'pending'",
+        "SELECT (SELECT count(*) FROM (SELECT 1 FROM deliveries
+                     WHERE status = 'pending' AND next_attempt_ms <= $1 LIMIT $2) due),
+                (SELECT min(next_attempt_ms) FROM deliveries WHERE status = 'pending' AND next_attempt_ms <= $1),
+                (SELECT count(*) FROM (SELECT 1 FROM deliveries
+                     WHERE status = 'pending' AND next_attempt_ms > $1 LIMIT $2) later)",
     )
     .bind(now_ms)
+    .bind(QUEUE_COUNTED)
     .fetch_one(cx)
     .await)
 }

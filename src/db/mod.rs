@@ -51,6 +51,7 @@ mod listen;
 pub mod notifications;
 pub mod phone_codes;
 pub mod recipients;
+pub mod retention;
 pub mod sessions;
 pub mod sms;
 pub mod users;

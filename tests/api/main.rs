@@ -16,6 +16,7 @@ mod notifications;
 mod pages;
 mod phone_codes;
 mod quiet_hours;
+mod retention;
 mod security;
 mod sms_page;
 mod sms_replies;

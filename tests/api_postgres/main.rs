@@ -57,6 +57,9 @@ mod phone_codes;
 #[path = "../api/quiet_hours.rs"]
 mod quiet_hours;
 #[cfg(kai_postgres)]
+#[path = "../api/retention.rs"]
+mod retention;
+#[cfg(kai_postgres)]
 #[path = "../api/security.rs"]
 mod security;
 #[cfg(kai_postgres)]

@@ -10,3 +10,14 @@ ALTER TABLE notification_defaults ADD COLUMN billing_urgent INTEGER NOT NULL DEF
 -- once it went.
 ALTER TABLE deliveries ADD COLUMN held_for TEXT;
 ALTER TABLE deliveries ADD COLUMN held_at TEXT;
+
+-- Retention deletes old events in small batches, oldest first (each lead keeps its latest
+-- event: the Leads page shows the lead from it), with what refers to them.
+CREATE INDEX events_age ON events (received_at_ms, id);
+CREATE INDEX leads_last_event ON leads (last_event_id);
+CREATE INDEX alert_keys_event ON alert_keys (event_id);
+CREATE INDEX usage_alerts_event ON usage_alerts (event_id);
+CREATE INDEX escalations_event ON escalations (event_id) WHERE event_id IS NOT NULL;
+CREATE INDEX notifications_created ON notifications (created_at);
+CREATE INDEX audit_log_at ON audit_log (at);
+CREATE INDEX sms_inbound_received ON sms_inbound (received_at_ms);

@@ -1,6 +1,7 @@
 //! Builds the application: database, senders, dispatcher, HTTP server on a bound listener.
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use actix_session::SessionMiddleware;
@@ -32,6 +33,10 @@ pub struct Application {
     server: Server,
     db: Db,
     dispatcher: Arc<Dispatcher>,
+    /// Set once the process is stopping: webhooks are refused with 503 from then on.
+    stopping: Arc<AtomicBool>,
+    /// How long sends under way may take to finish when stopping.
+    grace: Duration,
 }
 
 impl Application {
@@ -71,6 +76,8 @@ impl Application {
             TcpListener::bind(config.bind).with_context(|| format!("cannot listen on {} (KAI_BIND)", config.bind))?;
         let port = listener.local_addr()?.port();
         let key = Key::try_from(session_key.as_slice()).context("the session key must be at least 64 bytes")?;
+        let stopping = Arc::new(AtomicBool::new(false));
+        let grace = config.ops.shutdown_grace;
         let state = web::Data::new(AppState {
             db: db.clone(),
             config: Arc::new(config),
@@ -86,6 +93,7 @@ impl Application {
             csrf_key: tokens::derive_key(&session_key, "forms before sign-in"),
             limits: Default::default(),
             metrics,
+            stopping: stopping.clone(),
         });
         tokio::spawn(sweep_expired_sessions(db.clone()));
         tokio::spawn(keep_within_retention(db.clone(), state.config.ops.clone()));
@@ -119,9 +127,11 @@ impl Application {
                 .default_service(web::to(not_found))
         })
         .shutdown_timeout(SHUTDOWN_GRACE)
+        // Stopping is ours (see `run_until_stopped`): sends are drained before the server goes.
+        .disable_signals()
         .listen(listener)?
         .run();
-        Ok(Self { port, server, db, dispatcher })
+        Ok(Self { port, server, db, dispatcher, stopping, grace })
     }
 
     pub fn port(&self) -> u16 {
@@ -137,9 +147,41 @@ impl Application {
         self.dispatcher.clone()
     }
 
-    /// Serves until SIGTERM or SIGINT; requests in flight get a few seconds to finish.
+    /// Serves until SIGTERM or SIGINT, then stops without dropping or doubling an alert:
+    /// webhooks are refused (503 with Retry-After: Kai sends them again), the sends under way
+    /// finish (at most the grace, `KAI_SHUTDOWN_GRACE_SECS`), the deliveries taken and not
+    /// started are given back for the next start, and the pages in flight get a few seconds.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let handle = self.server.handle();
+        let mut server = tokio::spawn(self.server);
+        tokio::select! {
+            ended = &mut server => return ended.unwrap_or(Ok(())),
+            _ = stop_signal() => {}
+        }
+        tracing::info!(grace_secs = self.grace.as_secs(), "stopping: webhooks refused, sends under way finishing");
+        self.stopping.store(true, Ordering::SeqCst);
+        let drained = self.dispatcher.drain(self.grace).await;
+        tracing::info!(
+            given_back = drained.given_back,
+            cut_off = drained.cut_off,
+            "sends drained; deliveries not started were given back"
+        );
+        handle.stop(true).await;
+        server.await.unwrap_or(Ok(()))
+    }
+}
+
+/// Waits for SIGTERM or SIGINT (forever, where signals cannot be listened to).
+async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => std::future::pending().await,
     }
 }
 

@@ -576,3 +576,21 @@ pub async fn queue(conn: &mut impl Link, now_ms: i64) -> sqlx::Result<(i64, Opti
     .fetch_one(cx)
     .await)
 }
+
+/// Gives back deliveries this process took and never started (it is stopping): their leases
+/// end and their try is not counted, so the next start, or another instance, takes them at once.
+pub async fn release(w: &mut Write, ids: &[i64]) -> sqlx::Result<u64> {
+    let mut released = 0;
+    for chunk in ids.chunks(1000) {
+        let list = chunk.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        released += execute!(
+            w,
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE deliveries SET lease_until_ms = NULL,
+                     attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END
+                 WHERE id IN ({list}) AND status = 'pending'"
+            )))
+        )?;
+    }
+    Ok(released)
+}

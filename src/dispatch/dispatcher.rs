@@ -4,7 +4,7 @@
 //! holds up texts, and a burst waits in a queue of small entries rather than as thousands of
 //! tasks.
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
@@ -117,6 +117,26 @@ pub struct Dispatcher {
     /// Added to the time of day: tests move the dispatcher's clock forward instead of waiting.
     clock_offset_ms: AtomicI64,
     metrics: Arc<Metrics>,
+    /// Set when the process stops: no more work is taken, and what was not started is given back.
+    stopping: AtomicBool,
+    /// Told when the process starts stopping.
+    stop: Notify,
+    /// Deliveries being sent now (from their worker taking them to their outcome's commit).
+    sending: Mutex<HashSet<i64>>,
+    /// The deliveries a queued message carries besides its own (a summary's), by its own id.
+    carried: Mutex<HashMap<i64, Vec<i64>>>,
+    /// Taken while stopping and not started: to be given back.
+    given_back: Mutex<Vec<i64>>,
+}
+
+/// What stopping did: deliveries sent to the end, and those given back unstarted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Drained {
+    /// Given back: their leases ended, so the next start (or another instance) sends them at once.
+    pub given_back: usize,
+    /// Still being sent when the grace ran out: their leases stay, and they are tried again
+    /// when those run out (at least once, as after a crash).
+    pub cut_off: usize,
 }
 
 impl Dispatcher {
@@ -143,6 +163,11 @@ impl Dispatcher {
             wakeup: handed.wakeup,
             clock_offset_ms: AtomicI64::new(0),
             metrics,
+            stopping: AtomicBool::new(false),
+            stop: Notify::new(),
+            sending: Mutex::new(HashSet::new()),
+            carried: Mutex::new(HashMap::new()),
+            given_back: Mutex::new(Vec::new()),
         })
     }
 
@@ -176,6 +201,9 @@ impl Dispatcher {
     pub async fn run(self: Arc<Self>) {
         let mut handover = self.handover.lock().await;
         loop {
+            if self.stopping.load(Ordering::SeqCst) {
+                return;
+            }
             let room = self.in_flight() < MAX_IN_FLIGHT;
             let wait = Duration::from_millis((self.wakeup.next_ms() - self.now_ms()).max(0) as u64);
             tokio::select! {
@@ -192,8 +220,52 @@ impl Dispatcher {
                 _ = self.spilled.notified() => self.poll_at(0),
                 _ = self.wakeup.changed() => {}
                 _ = self.room.notified(), if !room => {}
+                _ = self.stop.notified() => return,
             }
         }
+    }
+
+    /// Stops taking work, lets the sends under way finish (at most `grace`), then gives back
+    /// the deliveries this process took and did not start: their leases end and their try is
+    /// not counted, so the next start, or another instance, sends them at once and only once.
+    pub async fn drain(&self, grace: Duration) -> Drained {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.stop.notify_waiters();
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            let idle = self.idle.notified();
+            if self.in_flight() == 0 || tokio::time::timeout_at(deadline, idle).await.is_err() {
+                break;
+            }
+        }
+        let mut back: Vec<i64> = std::mem::take(&mut *self.given_back.lock().unwrap_or_else(|e| e.into_inner()));
+        // What the writer handed over since the loop stopped.
+        if let Ok(mut handover) = tokio::time::timeout(Duration::from_secs(1), self.handover.lock()).await {
+            while let Ok(h) = handover.try_recv() {
+                back.extend(h.deliveries.iter().map(|d| d.id));
+            }
+        }
+        // Still queued when the grace ran out: not started, so given back too.
+        let sending = self.sending.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let queued: Vec<i64> = {
+            let in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            in_flight.iter().filter(|id| !sending.contains(id)).copied().collect()
+        };
+        {
+            let carried = self.carried.lock().unwrap_or_else(|e| e.into_inner());
+            for id in queued {
+                back.push(id);
+                back.extend(carried.get(&id).into_iter().flatten().copied());
+            }
+        }
+        let given_back = back.len();
+        if !back.is_empty() {
+            let released = self.db.write(move |w| Box::pin(async move { deliveries::release(w, &back).await })).await;
+            if let Err(e) = released {
+                tracing::warn!(error = %e, "could not give back unstarted deliveries; they go when their leases run out");
+            }
+        }
+        Drained { given_back, cut_off: sending.len() }
     }
 
     /// Sends everything handed over so far and everything due now, and waits until each outcome
@@ -435,6 +507,10 @@ impl Dispatcher {
         if !self.in_flight.lock().unwrap_or_else(|e| e.into_inner()).insert(delivery.id) {
             return;
         }
+        if !merged.is_empty() {
+            let ids = merged.iter().map(|(id, _)| *id).collect();
+            self.carried.lock().unwrap_or_else(|e| e.into_inner()).insert(delivery.id, ids);
+        }
         let channel = delivery.channel;
         let job = Job { delivery, alert, timing, queued: Instant::now(), merged };
         if self.lane(channel).jobs.send(job).is_err() {
@@ -448,6 +524,16 @@ impl Dispatcher {
         loop {
             let next = self.lane(channel).waiting.lock().await.recv().await;
             let Some(job) = next else { return };
+            if self.stopping.load(Ordering::SeqCst) {
+                // Taken but not started: given back when the process stops.
+                let mut back = self.given_back.lock().unwrap_or_else(|e| e.into_inner());
+                back.push(job.delivery.id);
+                back.extend(job.merged.iter().map(|(id, _)| *id));
+                drop(back);
+                self.done(job.delivery.id);
+                continue;
+            }
+            self.sending.lock().unwrap_or_else(|e| e.into_inner()).insert(job.delivery.id);
             let merged = job.merged.clone();
             let (id, outcome) = self.deliver(job).await;
             let me = self.clone();
@@ -487,6 +573,8 @@ impl Dispatcher {
 
     /// A delivery's outcome is stored: it leaves the in-flight set.
     fn done(&self, id: i64) {
+        self.sending.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        self.carried.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
         let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
         in_flight.remove(&id);
         if in_flight.is_empty() {

@@ -56,6 +56,8 @@ pub struct AppState {
     pub limits: limits::Limits,
     /// What `/metrics` shows.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Set once the process is stopping: webhooks are refused, to be sent again.
+    pub stopping: Arc<std::sync::atomic::AtomicBool>,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -79,6 +79,11 @@ async fn receive(
 }
 
 async fn take(req: HttpRequest, business_id: String, mut payload: web::Payload, state: &AppState) -> HttpResponse {
+    if state.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+        return HttpResponse::ServiceUnavailable()
+            .insert_header(("Retry-After", "5"))
+            .json(json!({ "error": "this server is stopping; send the event again shortly", "field": null }));
+    }
     let (region, keys) = match state.secrets.get(&state.db, &business_id).await {
         Ok(Some(found)) => found,
         Ok(None) => return problem(StatusCode::NOT_FOUND, "no business has this id", Some("business_id")),

@@ -42,6 +42,11 @@ pub fn free_port() -> u16 {
 }
 
 pub fn serve(dir: &Path, port: u16, sms_api: &str) -> Server {
+    serve_with(dir, port, sms_api, &[])
+}
+
+/// `serve` with more variables.
+pub fn serve_with(dir: &Path, port: u16, sms_api: &str, vars: &[(&str, &str)]) -> Server {
     let child = Command::new(BIN)
         .arg("serve")
         .env("KAI_BIND", format!("127.0.0.1:{port}"))
@@ -53,6 +58,7 @@ pub fn serve(dir: &Path, port: u16, sms_api: &str) -> Server {
         .env("SMS_FROM", twilio::FROM)
         .env("KAI_DISPATCH_LEASE_SECS", "2")
         .env("RUST_LOG", "warn")
+        .envs(vars.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .spawn()
@@ -277,4 +283,72 @@ async fn three_hundred_concurrent_sign_ins_keep_memory_bounded() {
     let peak = server.peak_rss_mib();
     eprintln!("peak memory of the server under 300 concurrent sign-ins: {peak:.0} MiB");
     assert!(peak < 200.0, "peak memory {peak:.0} MiB");
+}
+
+/// A lead with a name of its own, so each text can be told from the others.
+fn named_lead(i: usize) -> serde_json::Value {
+    serde_json::json!({"type": "lead.created", "data": {"lead_id": format!("L-{i}"), "name": format!("Caller {i}"),
+        "phone": "+15555550123", "score": 90, "summary": "Burst pipe", "occurred_at": "2026-11-29T10:00:00Z"}})
+}
+
+#[tokio::test]
+async fn sigterm_in_a_burst_finishes_what_is_under_way_and_after_a_restart_every_alert_goes_exactly_once() {
+    const LEADS: usize = 80;
+    let dir = tempfile::tempdir().unwrap();
+    let (business, secret) = business_with_sms(dir.path()).await;
+    // The provider answers slowly: when the stop comes, texts are under way and more are queued.
+    let twilio = TwilioServer::start_scripted(&vec![Reply::Slow(Duration::from_millis(1500)); LEADS]).await;
+    let port = free_port();
+    // Leases of a minute: what the next start sends at once, it sends because it was given back.
+    let vars = [("KAI_SHUTDOWN_GRACE_SECS", "10"), ("KAI_DISPATCH_LEASE_SECS", "60")];
+    let mut first = serve_with(dir.path(), port, &twilio.url(), &vars);
+    wait_until_up(port).await;
+    let address = format!("http://127.0.0.1:{port}");
+    let posts: Vec<_> = (0..LEADS)
+        .map(|i| {
+            let (address, business, secret) = (address.clone(), business.clone(), secret.clone());
+            tokio::spawn(async move {
+                crate::helpers::post_signed_to(&address, &business, &secret, &format!("m{i}"), &named_lead(i)).await
+            })
+        })
+        .collect();
+    for p in posts {
+        assert_eq!(p.await.unwrap().as_u16(), 202);
+    }
+    assert!(twilio.wait_for(5).await.len() >= 5, "texts are under way");
+
+    let stopping = Instant::now();
+    assert!(Command::new("kill").args(["-TERM", &first.0.id().to_string()]).status().unwrap().success());
+    // A webhook while it stops is refused, for Kai to send again.
+    let late = crate::helpers::post_signed_to(&address, &business, &secret, "late", &named_lead(999)).await;
+    assert_eq!(late.as_u16(), 503, "refused while stopping");
+    let mut exit = None;
+    while stopping.elapsed() < Duration::from_secs(25) {
+        if let Some(status) = first.0.try_wait().unwrap() {
+            exit = Some(status);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status = exit.expect("the server exited within its grace");
+    assert!(status.success(), "{status:?}");
+    let before_restart = twilio.received().len();
+    assert!(before_restart < LEADS, "some texts were left for the next start ({before_restart})");
+    let statuses = sms_status(dir.path()).await;
+    assert_eq!(statuses.iter().filter(|s| *s == "sent").count(), before_restart, "each text sent was recorded");
+
+    // The next start sends the rest at once (their leases were given back), each once.
+    twilio.clear_script();
+    let port = free_port();
+    let _second = serve(dir.path(), port, &twilio.url());
+    wait_until_up(port).await;
+    let received = twilio.wait_for(LEADS).await;
+    assert_eq!(received.len(), LEADS, "every alert went");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let received = twilio.received();
+    assert_eq!(received.len(), LEADS, "and none twice, even after the leases' time");
+    for i in 0..LEADS {
+        let name = format!("Caller {i} ");
+        assert_eq!(received.iter().filter(|t| t.body.contains(&name)).count(), 1, "{name}");
+    }
 }

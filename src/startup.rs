@@ -8,10 +8,13 @@ use actix_session::SessionMiddleware;
 use actix_session::config::{BrowserSession, TtlExtensionPolicy};
 use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::Server;
+use actix_web::dev::Service;
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
 use base64::Engine;
+use tracing::Instrument;
 
 use crate::config::Config;
 use crate::db::{self, Db, Handed, WriterSettings};
@@ -20,7 +23,7 @@ use crate::domain::password;
 use crate::metrics::Metrics;
 use crate::tokens;
 use crate::web::hashing::Hasher;
-use crate::web::{AppState, routes, throttle::LoginThrottle};
+use crate::web::{AppState, request_id, routes, throttle::LoginThrottle};
 
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
      connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
@@ -99,7 +102,9 @@ impl Application {
         tokio::spawn(keep_within_retention(db.clone(), state.config.ops.clone()));
 
         let store = db::sessions::SqliteSessionStore::new(db.clone());
+        let trusted = state.config.trusted_proxies.clone();
         let server = HttpServer::new(move || {
+            let trusted = trusted.clone();
             App::new()
                 .wrap(
                     SessionMiddleware::builder(store.clone(), key.clone())
@@ -125,6 +130,20 @@ impl Application {
                 .app_data(state.clone())
                 .configure(routes)
                 .default_service(web::to(not_found))
+                // Outermost: the id covers the sessions' and every handler's log lines.
+                .wrap_fn(move |req, srv| {
+                    let id = request_id::of(&req, &trusted);
+                    let span = tracing::info_span!("request", request_id = %id, method = %req.method());
+                    let call = span.in_scope(|| srv.call(req));
+                    async move {
+                        let mut response = call.await?;
+                        if let Ok(value) = HeaderValue::from_str(&id) {
+                            response.headers_mut().insert(HeaderName::from_static(request_id::HEADER), value);
+                        }
+                        Ok(response)
+                    }
+                    .instrument(span)
+                })
         })
         .shutdown_timeout(SHUTDOWN_GRACE)
         // Stopping is ours (see `run_until_stopped`): sends are drained before the server goes.

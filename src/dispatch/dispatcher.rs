@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, mpsc};
+use tracing::Instrument;
 
 use super::outcome::{self, Decision};
 use super::send::{Alert, Senders};
@@ -535,9 +536,13 @@ impl Dispatcher {
             }
             self.sending.lock().unwrap_or_else(|e| e.into_inner()).insert(job.delivery.id);
             let merged = job.merged.clone();
-            let (id, outcome) = self.deliver(job).await;
+            // Every log line of this delivery, from its send to its outcome's commit, names it.
+            let d = &job.delivery;
+            let span =
+                tracing::info_span!("delivery", delivery_id = d.id, event_id = d.event_id, channel = d.channel.code());
+            let (id, outcome) = self.deliver(job).instrument(span.clone()).await;
             let me = self.clone();
-            tokio::spawn(async move {
+            let record = async move {
                 // What the message carried for the others ends as it did, in the same commit; a
                 // retry retries them with it, so that they are released together again and go
                 // as one message.
@@ -567,7 +572,8 @@ impl Dispatcher {
                     );
                 }
                 me.done(id);
-            });
+            };
+            tokio::spawn(record.instrument(span));
         }
     }
 

@@ -4,6 +4,7 @@ pub mod error;
 pub mod extract;
 pub mod hashing;
 pub mod limits;
+pub mod request_id;
 pub mod throttle;
 
 mod account;

@@ -210,4 +210,8 @@ async fn check_config_names_each_failure_with_its_fix_and_fails() {
     let (code, out) = tokio::task::spawn_blocking(move || check_config(&vars, &[])).await.unwrap();
     assert_eq!(code, Some(1), "{out}");
     assert!(out.starts_with("\u{2718} Settings: KAI_BIND: \u{201c}everywhere\u{201d} is not an address"), "{out}");
+    let vars = [("KAI_LOG_FORMAT", "xml".to_owned())];
+    let (code, out) = tokio::task::spawn_blocking(move || check_config(&vars, &[])).await.unwrap();
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("KAI_LOG_FORMAT: \u{201c}xml\u{201d} is not a log format: use text or json"), "{out}");
 }

@@ -352,3 +352,68 @@ async fn sigterm_in_a_burst_finishes_what_is_under_way_and_after_a_restart_every
         assert_eq!(received.iter().filter(|t| t.body.contains(&name)).count(), 1, "{name}");
     }
 }
+
+#[tokio::test]
+async fn json_logs_name_the_request_and_the_delivery_in_each_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (business, secret) = business_with_sms(dir.path()).await;
+    let twilio = TwilioServer::start().await;
+    let log_path = dir.path().join("server.log");
+    let port = free_port();
+    let child = Command::new(BIN)
+        .arg("serve")
+        .env("KAI_BIND", format!("127.0.0.1:{port}"))
+        .env("KAI_DATA_DIR", dir.path())
+        .envs(crate::helpers::binary_env(dir.path()))
+        .env("SMS_API_BASE", twilio.url())
+        .env("SMS_ACCOUNT_SID", twilio::SID)
+        .env("SMS_AUTH_TOKEN", twilio::TOKEN)
+        .env("SMS_FROM", twilio::FROM)
+        .env("KAI_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info,kaicalls_notify::timing=debug")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let server = Server(child);
+    wait_until_up(port).await;
+
+    // A wrong password: its request id is in the response and in the log line about it.
+    let client = client_at(port, IpAddr::from([127, 0, 0, 1]), false).await;
+    let form = client.get(format!("http://127.0.0.1:{port}/login")).send().await.unwrap();
+    let first_id = form.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let form = form.text().await.unwrap();
+    let body = [("email", "owner@acme.test"), ("password", "not it"), ("csrf_token", &csrf_in(&form))];
+    let refused = client.post(format!("http://127.0.0.1:{port}/login")).form(&body).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let id = refused.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert!(id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+    assert_ne!(id, first_id, "each request its own");
+    // A lead: its text's log lines name the delivery.
+    assert_eq!(post_lead(port, &business, &secret, "m1", "L-1").await, 202);
+    twilio.wait_for(1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(server);
+
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let lines: Vec<serde_json::Value> =
+        log.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
+    let span_field = |line: &serde_json::Value, span: &str, field: &str| {
+        line["spans"].as_array().and_then(|spans| {
+            spans
+                .iter()
+                .find(|s| s["name"] == span)
+                .and_then(|s| s[field].as_str().map(str::to_owned).or(s[field].as_i64().map(|n| n.to_string())))
+        })
+    };
+    let failed = lines.iter().find(|l| l["message"] == "failed sign-in").unwrap_or_else(|| panic!("{log}"));
+    assert_eq!(span_field(failed, "request", "request_id").as_deref(), Some(id.as_str()), "{failed}");
+    let delivered =
+        lines.iter().find(|l| l["message"] == "delivered" && l["channel"] == "sms").unwrap_or_else(|| panic!("{log}"));
+    let delivery: i64 = span_field(delivered, "delivery", "delivery_id").unwrap().parse().unwrap();
+    let pool = any_pool(&database_url(dir.path())).await;
+    let sent: i64 =
+        sqlx::query_scalar("SELECT id FROM deliveries WHERE channel = 'sms'").fetch_one(&pool).await.unwrap();
+    assert_eq!(delivery, sent, "{delivered}");
+}

@@ -185,8 +185,14 @@ impl Metrics {
         self.sign_in_throttled.inc();
     }
 
-    /// The text of a scrape, with the queue as read now: deliveries due, how long the oldest of
-    /// them has been due (seconds), and those waiting for a later time.
+    /// The text of a scrape in the classic Prometheus text format (0.0.4), for scrapers that do
+    /// not ask for OpenMetrics: counters named with their `_total`, no `# UNIT` or `# EOF`.
+    pub fn render_prometheus(&self, queue: (i64, f64, i64)) -> String {
+        to_prometheus_text(&self.render(queue))
+    }
+
+    /// The text of a scrape (OpenMetrics), with the queue as read now: deliveries due, how long
+    /// the oldest of them has been due (seconds), and those waiting for a later time.
     pub fn render(&self, queue: (i64, f64, i64)) -> String {
         let (depth, oldest, held) = queue;
         self.queue_depth.set(depth);
@@ -198,6 +204,27 @@ impl Metrics {
         let _ = encode(&mut text, &registry);
         text
     }
+}
+
+/// OpenMetrics text as the classic Prometheus text format: a counter family `x` is `x_total`
+/// in its `# HELP` and `# TYPE` lines, as its samples are; `# UNIT` and `# EOF` go.
+fn to_prometheus_text(openmetrics: &str) -> String {
+    let counters: Vec<&str> =
+        openmetrics.lines().filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter")).collect();
+    let mut text = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line.starts_with("# UNIT ") || line == "# EOF" {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters.contains(&name).then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        text.push_str(renamed.as_deref().unwrap_or(line));
+        text.push('\n');
+    }
+    text
 }
 
 #[cfg(test)]
@@ -220,5 +247,10 @@ mod tests {
         assert!(text.contains("kai_queue_depth 3"), "{text}");
         assert!(text.contains("kai_oldest_pending_age_seconds 12"), "{text}");
         assert!(text.ends_with("# EOF\n"), "{text}");
+        let classic = to_prometheus_text(&text);
+        assert!(classic.contains("# TYPE kai_webhook_requests_total counter\n"), "{classic}");
+        assert!(classic.contains("# HELP kai_webhook_requests_total Webhook requests"), "{classic}");
+        assert!(classic.contains("# TYPE kai_queue_depth gauge\n"), "{classic}");
+        assert!(!classic.contains("# EOF") && !classic.contains("# UNIT"), "{classic}");
     }
 }

@@ -62,8 +62,20 @@ async fn metrics_count_what_happened() {
     let response = app.get(&client(), "/metrics").await;
     assert_eq!(response.status(), 200);
     let kind = response.headers()["content-type"].to_str().unwrap().to_owned();
-    assert!(kind.starts_with("application/openmetrics-text"), "{kind}");
-    let samples = scrape(&response.text().await.unwrap());
+    assert_eq!(kind, "text/plain; version=0.0.4; charset=utf-8", "the classic format unless OpenMetrics is asked for");
+    let text = response.text().await.unwrap();
+    let samples = scrape(&text);
+    let typed = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    let webhook = typed.samples.iter().find(|s| s.metric == "kai_webhook_requests_total").unwrap();
+    assert!(matches!(webhook.value, prometheus_parse::Value::Counter(_)), "typed as a counter: {:?}", webhook.value);
+    let open = client()
+        .get(app.url("/metrics"))
+        .header("Accept", "application/openmetrics-text; version=1.0.0,text/plain;version=0.0.4;q=0.5")
+        .send()
+        .await
+        .unwrap();
+    assert!(open.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
+    assert!(open.text().await.unwrap().ends_with("# EOF\n"));
 
     assert_eq!(value(&samples, "kai_webhook_requests_total", &[("status", "202")]), 2.0);
     assert_eq!(value(&samples, "kai_webhook_requests_total", &[("status", "200")]), 1.0);

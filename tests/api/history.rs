@@ -1,6 +1,7 @@
 //! A year of a busy business's history written straight into the database in bulk: teammates
 //! who are recipients, leads with updates, their events and delivery decisions, an inbox, a
-//! year of usage reports, and an escalation policy with its timers. Used by the tests that check pages stay cheap at size, and by
+//! year of usage reports, an escalation policy with its timers, and quiet hours and daily
+//! summaries for a third of the teammates. Used by the tests that check pages stay cheap at size, and by
 //! `examples/bigbusiness.rs`.
 use kaicalls_notify::clock::unix_now;
 use kaicalls_notify::db::{Conn, Db, Link};
@@ -203,6 +204,12 @@ const PG_STATEMENTS: [&str; 8] = [
      FROM d, p",
 ];
 
+/// A third of the teammates have quiet hours (every night 22:00 to 07:00, hot leads of 90 get
+/// through) and a daily summary at 08:00 (both engines).
+const QUIET_STATEMENTS: [&str; 1] = ["n(i) AS (SELECT 0)
+     UPDATE recipients SET quiet_days = 127, quiet_from = 1320, quiet_to = 420, urgent_score = 90, digest_at = 480
+     WHERE business_id = (SELECT business FROM p) AND user_id % 3 = 1"];
+
 /// Adds `history` to a business whose owner is `owner_id`, in one transaction. Answers the
 /// number of rows written.
 pub async fn add(db: &Db, business_id: &str, owner_id: i64, history: History) -> sqlx::Result<u64> {
@@ -234,10 +241,12 @@ pub async fn add(db: &Db, business_id: &str, owner_id: i64, history: History) ->
                 Conn::Lite(conn) => {
                     each!(STATEMENTS, conn);
                     each!(ESCALATION_STATEMENTS, conn);
+                    each!(QUIET_STATEMENTS, conn);
                 }
                 Conn::Pg(conn) => {
                     each!(PG_STATEMENTS, conn);
                     each!(ESCALATION_STATEMENTS, conn);
+                    each!(QUIET_STATEMENTS, conn);
                 }
             }
             Ok(rows)

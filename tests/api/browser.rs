@@ -304,9 +304,11 @@ async fn axe_every_page(dark: bool) {
         b.open(path).await;
         problems.extend(b.axe().await.into_iter().map(|v| format!("{path} {v}")));
     }
+    // Sam's quiet hours and daily summary (his own page, and the owner's view of it).
+    let quiet = format!("/settings/notifications/recipients/{}/quiet", app.recipient_id(sam.id).await.unwrap());
     for who in ["owner@acme.test", "sam@acme.test"] {
         b.login(who).await;
-        for path in SIGNED_IN_PAGES {
+        for path in SIGNED_IN_PAGES.iter().copied().chain([quiet.as_str()]) {
             b.open(path).await;
             problems.extend(b.axe().await.into_iter().map(|v| format!("{who} {path} {v}")));
         }
@@ -490,9 +492,10 @@ async fn every_page_fits_a_360_px_phone_without_sideways_scrolling() {
     b.client.set_window_size(360, 800).await.unwrap();
 
     let mut too_wide = Vec::new();
+    let quiet = format!("/settings/notifications/recipients/{}/quiet", app.recipient_id(sam.id).await.unwrap());
     for who in ["owner@acme.test", "sam.with.a.rather.long.address@acme-plumbing-and-heating.test"] {
         b.login(who).await;
-        for path in SIGNED_IN_PAGES {
+        for path in SIGNED_IN_PAGES.iter().copied().chain([quiet.as_str()]) {
             b.open(path).await;
             let widths = b
                 .client

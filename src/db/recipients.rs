@@ -45,14 +45,15 @@ impl Recipient {
             phone: self.phone.as_ref().map(|p| p.to_string()),
             phone_blocked: self.phone_blocked.clone(),
             prefs: self.prefs,
-            quiet: self.quiet_hours.map(|hours| Quiet {
-                hours,
-                zone: self.zone.clone(),
-                urgent_score: self.urgent_score,
-            }),
+            quiet: self.quiet(),
             digest: self.digest(),
             zone: self.zone.clone(),
         }
+    }
+
+    /// Their quiet hours, if they set any, in their zone.
+    pub fn quiet(&self) -> Option<Quiet> {
+        self.quiet_hours.map(|hours| Quiet { hours, zone: self.zone.clone(), urgent_score: self.urgent_score })
     }
 
     /// Their daily summary, if they asked for one.

@@ -17,6 +17,14 @@ impl Change {
     pub fn switch(key: impl Into<String>, old: bool, new: bool) -> Self {
         Self::new(key, Some(on_off(old).into()), Some(on_off(new).into()))
     }
+
+    /// The change from `old` to `new` in words, if they differ (nothing to record otherwise).
+    pub fn between(key: impl Into<String>, old: String, new: String) -> Vec<Self> {
+        match old == new {
+            true => Vec::new(),
+            false => vec![Self::new(key, Some(old), Some(new))],
+        }
+    }
 }
 
 pub fn on_off(on: bool) -> &'static str {

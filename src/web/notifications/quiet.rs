@@ -177,10 +177,8 @@ pub async fn save_quiet(
                     if let Some((until, at, reason)) = &moved {
                         db::deliveries::reschedule_digest(w, &business, subject, Some((*until, at)), reason).await?;
                     }
-                    if before != after {
-                        let change = Change::new("recipient.quiet_hours", Some(before), Some(after));
-                        db::audit::record(w, &business, Some(actor), Some(subject), &[change], unix_now()).await?;
-                    }
+                    let changes = Change::between("recipient.quiet_hours", before, after);
+                    db::audit::record(w, &business, Some(actor), Some(subject), &changes, unix_now()).await?;
                 }
                 Ok(())
             })
@@ -242,10 +240,8 @@ pub async fn save_digest(
                         }
                         None => db::deliveries::reschedule_digest(w, &business, subject, None, &off).await?,
                     };
-                    if before != after {
-                        let change = Change::new("recipient.digest", Some(before), Some(after));
-                        db::audit::record(w, &business, Some(actor), Some(subject), &[change], unix_now()).await?;
-                    }
+                    let changes = Change::between("recipient.digest", before, after);
+                    db::audit::record(w, &business, Some(actor), Some(subject), &changes, unix_now()).await?;
                 }
                 Ok(())
             })

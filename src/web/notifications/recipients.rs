@@ -160,7 +160,7 @@ impl RecipientView {
                 name,
                 r.prefs.min_lead_score,
                 &recent.scores,
-                r.person().quiet.as_ref().map(|q| (q, recent.seen.as_slice())),
+                r.quiet().as_ref().map(|q| (q, recent.seen.as_slice())),
                 recent.now_ms,
             ),
             speed: claim::speed_sentence(recent.speed_of(r.user_id)),
@@ -587,7 +587,7 @@ pub async fn threshold_preview(
         Ok(score) => {
             let since = unix_now() - 30 * 24 * 3600;
             let scores = db::leads::scores_since(&mut conn, me.business_id(), since).await?;
-            let quiet = r.person().quiet;
+            let quiet = r.quiet();
             let seen = match quiet {
                 Some(_) => db::leads::seen_since(&mut conn, me.business_id(), since, SEEN_READ).await?,
                 None => Vec::new(),

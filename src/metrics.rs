@@ -37,7 +37,7 @@ pub struct Metrics {
     sign_in_throttled: Counter,
     queue_depth: Gauge,
     oldest_pending: Gauge,
-    held: Gauge,
+    waiting: Gauge,
 }
 
 /// What a delivery came to, as counted.
@@ -125,11 +125,11 @@ impl Metrics {
             Unit::Seconds,
             oldest_pending.clone(),
         );
-        let held = Gauge::default();
+        let waiting = Gauge::default();
         registry.register(
             "waiting",
             "Deliveries waiting for a later time: held back (quiet hours, daily summaries, update windows) or a retry's turn",
-            held.clone(),
+            waiting.clone(),
         );
         Self {
             registry: Mutex::new(registry),
@@ -144,7 +144,7 @@ impl Metrics {
             sign_in_throttled,
             queue_depth,
             oldest_pending,
-            held,
+            waiting,
         }
     }
 
@@ -194,10 +194,10 @@ impl Metrics {
     /// The text of a scrape (OpenMetrics), with the queue as read now: deliveries due, how long
     /// the oldest of them has been due (seconds), and those waiting for a later time.
     pub fn render(&self, queue: (i64, f64, i64)) -> String {
-        let (depth, oldest, held) = queue;
+        let (depth, oldest, waiting) = queue;
         self.queue_depth.set(depth);
         self.oldest_pending.set(oldest.round() as i64);
-        self.held.set(held);
+        self.waiting.set(waiting);
         let mut text = String::new();
         let registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());
         // Writing to a String cannot fail.

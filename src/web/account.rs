@@ -7,9 +7,11 @@ use serde::Deserialize;
 
 use super::error::AppError;
 use super::extract::{CsrfForm, CurrentUser, NoFields, sign_in};
+use super::notifications::Follow;
 use super::phone_confirm::{self, PhoneCheck, Tell};
 use super::shell::Shell;
 use super::{AppState, render, see_other};
+use crate::clock::unix_now_ms;
 use crate::db;
 use crate::domain::phone_code::Check;
 use crate::domain::quiet::{Zone, region_zone, zone_names};
@@ -263,10 +265,33 @@ async fn save_time_zone(
             }
         },
     };
+    // Their quiet hours and daily summary are in their zone: what those hold moves with it.
+    let recipient = db::recipients::of_user(&mut state.db.read().await?, me.user.id).await?;
+    let business_zone = match &zone {
+        Some(_) => None,
+        None => {
+            let (own, region) = db::businesses::time_zone(&mut state.db.read().await?, me.business_id()).await?;
+            Some(own.map_or_else(|| region_zone(&region), |z| Zone::from_stored(&z)))
+        }
+    };
+    let follow = recipient.map(|r| {
+        let now = zone.clone().or(business_zone).unwrap_or_else(Zone::utc);
+        let changed = now != r.zone;
+        Follow::settings_of(&db::recipients::Recipient { zone: now, ..r }, changed, unix_now_ms())
+    });
     let (business, user_id) = (me.business_id().to_owned(), me.user.id);
     state
         .db
-        .write(move |w| Box::pin(async move { db::users::set_time_zone(w, &business, user_id, zone.as_ref()).await }))
+        .write(move |w| {
+            Box::pin(async move {
+                db::users::set_time_zone(w, &business, user_id, zone.as_ref()).await?;
+                if let Some(follow) = &follow {
+                    follow.apply(w, &business, user_id).await?;
+                }
+                Ok(())
+            })
+        })
         .await?;
+    state.dispatcher.wake();
     Ok(see_other("/account?saved=zone"))
 }

@@ -585,3 +585,42 @@ async fn a_summary_the_provider_refused_for_now_is_retried_whole() {
         "the retry is the whole summary: {texts:?}"
     );
 }
+
+#[tokio::test]
+async fn a_new_time_zone_in_account_moves_what_quiet_hours_and_the_daily_summary_hold() {
+    let app = spawn_app().await;
+    let (business, owner, row) = acme_with_sam(&app).await;
+    let at = utc_clock(60);
+    sam_with_a_digest(&app, &owner, row, &at).await;
+    assert_eq!(quiet_now(&app, &owner, row, None).await.status(), 303);
+    event_id(app.post_event(&business, "m1", &lead("L-1", Some(80))).await).await;
+    let low = event_id(app.post_event(&business, "m2", &lead("L-2", Some(40))).await).await;
+    app.wait_count("SELECT count(*) FROM deliveries WHERE status = 'pending' AND person_name = 'Sam'", 3).await;
+    let digest_due = |app: &TestApp| {
+        let pool = app.pool.clone();
+        async move {
+            sqlx::query_as::<_, (i64, String)>(
+                "SELECT held_until_ms, reason FROM deliveries WHERE event_id = $1 AND person_name = 'Sam' AND channel = 'email'",
+            )
+            .bind(low)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let (before, _) = digest_due(&app).await;
+
+    // Sam moves to Tokyo (UTC+9): his window is no longer now, and his summary is at his new 08:00.
+    let sam = app.login("sam@acme.test").await;
+    assert_eq!(app.post_form(&sam, "/account/time-zone", &[("time_zone", "Asia/Tokyo")]).await.status(), 303);
+    app.wait_count(
+        "SELECT count(*) FROM deliveries WHERE status = 'sent' AND person_name = 'Sam' AND channel <> 'in_app'",
+        2,
+    )
+    .await;
+    assert_eq!(to_sam(&app), (1, 1), "what quiet hours held went at once");
+    let (after, reason) = digest_due(&app).await;
+    let moved = (before - after).rem_euclid(24 * 3_600_000);
+    assert_eq!(moved, 9 * 3_600_000, "the same wall-clock time, nine hours earlier: {before} → {after}");
+    assert!(reason.ends_with(&format!("\u{2019}s {at} digest")), "{reason}");
+}

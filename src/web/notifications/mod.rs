@@ -5,6 +5,7 @@ mod alerts;
 mod defaults;
 mod escalation;
 mod quiet;
+pub use quiet::Follow;
 mod recipients;
 mod webhook;
 

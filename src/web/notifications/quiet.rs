@@ -11,7 +11,7 @@ use crate::db;
 use crate::db::recipients::Recipient;
 use crate::domain::LeadScore;
 use crate::domain::audit::Change;
-use crate::domain::quiet::{DAYS, Digest, Quiet, QuietErrors, QuietHours, TimeOfDay, Zone, zone_names};
+use crate::domain::quiet::{DAYS, Digest, QuietErrors, QuietHours, TimeOfDay, Zone, zone_names};
 use crate::domain::{Channel, Role};
 use crate::web::error::AppError;
 use crate::web::extract::{CsrfForm, CurrentUser, Fields};
@@ -157,26 +157,16 @@ pub async fn save_quiet(
     let (hours, zone, urgent_score) = (*hours, zone.clone(), *urgent_score);
     let before = words(r.quiet_hours.as_ref(), &r.zone, r.urgent_score);
     let after = words(hours.as_ref(), &zone, urgent_score);
-    // What the old hours hold now follows the new ones: it waits for their end, or goes now.
-    let now_ms = unix_now_ms();
-    let quiet = hours.map(|hours| Quiet { hours, zone: zone.clone(), urgent_score });
-    let (until, at, held) = match quiet.as_ref().and_then(|q| q.hours.held_until(&q.zone, now_ms).map(|t| (q, t))) {
-        Some((q, t)) => (t, Some(q.zone.clock(t)), q.held_words(&r.name, t)),
-        None => (now_ms, None, "released when the quiet hours changed".to_owned()),
-    };
-    // The daily summary follows a new time zone too.
-    let digest = r.digest_at.filter(|_| zone != r.zone).map(|at| Digest { at, zone: zone.clone() });
-    let moved = digest.as_ref().and_then(|d| moved_digest(&r.name, d, now_ms));
+    // What the old hours hold now follows the new ones; the daily summary, a new time zone.
+    let changed = Recipient { quiet_hours: hours, urgent_score, zone: zone.clone(), ..r.clone() };
+    let follow = Follow::settings_of(&changed, zone != r.zone, unix_now_ms());
     let (business, actor, id, subject) = (me.business_id().to_owned(), me.user.id, r.id, r.user_id);
     state
         .db
         .write(move |w| {
             Box::pin(async move {
                 if db::recipients::set_quiet(w, &business, id, hours.as_ref(), urgent_score, Some(&zone)).await? {
-                    db::deliveries::rehold(w, &business, subject, until, at.as_deref(), &held).await?;
-                    if let Some((until, at, reason)) = &moved {
-                        db::deliveries::reschedule_digest(w, &business, subject, Some((*until, at)), reason).await?;
-                    }
+                    follow.apply(w, &business, subject).await?;
                     let changes = Change::between("recipient.quiet_hours", before, after);
                     db::audit::record(w, &business, Some(actor), Some(subject), &changes, unix_now()).await?;
                 }
@@ -186,6 +176,38 @@ pub async fn save_quiet(
         .await?;
     state.dispatcher.wake();
     Ok(see_other(&format!("/settings/notifications?saved=quiet#recipient-{id}")))
+}
+
+/// What a person's held alerts do after their quiet hours or time zone changed: what quiet
+/// hours hold waits for the new end (or goes now), and the daily summary moves to its next time
+/// in the new zone.
+pub struct Follow {
+    until: i64,
+    at: Option<String>,
+    held: String,
+    digest: Option<(i64, String, String)>,
+}
+
+impl Follow {
+    /// For `r` as it is now set; `zone_changed`: the summary moves too.
+    pub fn settings_of(r: &Recipient, zone_changed: bool, now_ms: i64) -> Self {
+        let quiet = r.quiet();
+        let (until, at, held) = match quiet.as_ref().and_then(|q| q.hours.held_until(&q.zone, now_ms).map(|t| (q, t))) {
+            Some((q, t)) => (t, Some(q.zone.clock(t)), q.held_words(&r.name, t)),
+            None => (now_ms, None, "released when the quiet hours changed".to_owned()),
+        };
+        let digest = r.digest().filter(|_| zone_changed).and_then(|d| moved_digest(&r.name, &d, now_ms));
+        Self { until, at, held, digest }
+    }
+
+    /// Moves the person's held alerts, in the write that changed their settings.
+    pub async fn apply(&self, w: &mut db::Write, business_id: &str, user_id: i64) -> sqlx::Result<()> {
+        db::deliveries::rehold(w, business_id, user_id, self.until, self.at.as_deref(), &self.held).await?;
+        if let Some((until, at, reason)) = &self.digest {
+            db::deliveries::reschedule_digest(w, business_id, user_id, Some((*until, at)), reason).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Where what a summary holds goes once it moved: its new time, that time in words, and why.

@@ -1,7 +1,7 @@
 use super::Link;
 
 use super::Write;
-use crate::domain::quiet::{Zone, region_zone};
+use crate::domain::quiet::{Zone, zone_or_region};
 use crate::domain::routing::PhoneBlock;
 use crate::domain::{BusinessDefaults, ChannelSet, EmailAddress, KindSet, PhoneNumber};
 
@@ -137,7 +137,7 @@ pub async fn timing(conn: &mut impl Link, business_id: &str) -> sqlx::Result<Tim
         Some((minutes, billing_urgent, zone, region)) => Timing {
             update_window_ms: minutes * 60_000,
             billing_urgent,
-            zone: zone.map_or_else(|| region_zone(&region), |z| Zone::from_stored(&z)),
+            zone: zone_or_region(zone.as_deref(), &region),
         },
         None => Timing { update_window_ms: 0, billing_urgent: false, zone: Zone::utc() },
     })

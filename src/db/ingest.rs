@@ -157,20 +157,14 @@ pub(super) fn plan(
 }
 
 /// A business whose settings could not be found alerts nobody (every kind off).
-static NO_SETTINGS: std::sync::LazyLock<Routing> = std::sync::LazyLock::new(|| Routing {
-    defaults: crate::domain::BusinessDefaults {
+static NO_SETTINGS: std::sync::LazyLock<Routing> = std::sync::LazyLock::new(|| {
+    Routing::for_defaults(crate::domain::BusinessDefaults {
         kinds: crate::domain::KindSet::from_checked(|_| false),
         channels: crate::domain::ChannelSet { email: false, sms: false, in_app: false },
         notification_email: None,
         notification_phone: None,
         claimed_updates_only: false,
-    },
-    people: Vec::new(),
-    escalation: None,
-    business_phone: None,
-    update_window_ms: 0,
-    zone: crate::domain::quiet::Zone::utc(),
-    billing_urgent: false,
+    })
 });
 
 /// Why a batch could not be written as planned.
@@ -566,18 +560,7 @@ mod tests {
 
     fn routing() -> HashMap<String, Arc<Routing>> {
         let defaults = BusinessDefaults::for_new_business(EmailAddress::parse("o@b.test").unwrap());
-        HashMap::from([(
-            "b".to_owned(),
-            Arc::new(Routing {
-                defaults,
-                people: Vec::new(),
-                escalation: None,
-                business_phone: None,
-                update_window_ms: 0,
-                zone: crate::domain::quiet::Zone::utc(),
-                billing_urgent: false,
-            }),
-        )])
+        HashMap::from([("b".to_owned(), Arc::new(Routing::for_defaults(defaults)))])
     }
 
     #[test]

@@ -1,7 +1,7 @@
 use super::Link;
 
 use super::Write;
-use crate::domain::quiet::{Digest, Quiet, QuietHours, TimeOfDay, Zone, region_zone};
+use crate::domain::quiet::{Digest, Quiet, QuietHours, TimeOfDay, Zone, zone_or_region};
 use crate::domain::routing::{Person, PhoneBlock};
 use crate::domain::settings::Phone;
 use crate::domain::{ChannelSet, KindSet, LeadScore, PhoneNumber, RecipientPrefs};
@@ -113,10 +113,7 @@ impl From<Row> for Recipient {
             quiet_hours: QuietHours::from_stored(r.quiet_days, r.quiet_from, r.quiet_to),
             urgent_score: r.urgent_score.and_then(|s| u8::try_from(s).ok()),
             digest_at: r.digest_at.and_then(TimeOfDay::from_minutes),
-            zone: match r.time_zone {
-                Some(name) => Zone::from_stored(&name),
-                None => region_zone(&r.region),
-            },
+            zone: zone_or_region(r.time_zone.as_deref(), &r.region),
         }
     }
 }

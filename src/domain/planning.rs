@@ -26,6 +26,22 @@ pub struct Routing {
     pub billing_urgent: bool,
 }
 
+impl Routing {
+    /// A business's switches with nobody else: no recipients, policy, blocked phone, update
+    /// window or urgent billing, in UTC.
+    pub fn for_defaults(defaults: BusinessDefaults) -> Self {
+        Self {
+            defaults,
+            people: Vec::new(),
+            escalation: None,
+            business_phone: None,
+            update_window_ms: 0,
+            zone: Zone::utc(),
+            billing_urgent: false,
+        }
+    }
+}
+
 /// What an event causes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventPlan {
@@ -175,15 +191,7 @@ mod tests {
             zone: crate::domain::quiet::Zone::utc(),
             prefs: RecipientPrefs { min_lead_score: LeadScore::new(70).unwrap(), ..RecipientPrefs::new_recipient() },
         };
-        Routing {
-            defaults,
-            people: vec![sam],
-            escalation: None,
-            business_phone: None,
-            update_window_ms: 0,
-            zone: Zone::utc(),
-            billing_urgent: false,
-        }
+        Routing { people: vec![sam], ..Routing::for_defaults(defaults) }
     }
 
     fn lead(score: u8) -> Event {

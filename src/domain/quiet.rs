@@ -83,6 +83,12 @@ pub fn zone_names() -> Vec<&'static str> {
     NAMES.iter().map(String::as_str).collect()
 }
 
+/// The zone in force: the one `stored` (a person's or the business's), else the one the
+/// business's `region` suggests.
+pub fn zone_or_region(stored: Option<&str>, region: &str) -> Zone {
+    stored.map_or_else(|| region_zone(region), Zone::from_stored)
+}
+
 /// The zone a business in `region` starts with (the owner can pick another): its most
 /// populous one for the countries with several, UTC where we do not know better.
 pub fn region_zone(region: &str) -> Zone {

@@ -14,7 +14,7 @@ use super::{AppState, render, see_other};
 use crate::clock::unix_now_ms;
 use crate::db;
 use crate::domain::phone_code::Check;
-use crate::domain::quiet::{Zone, region_zone, zone_names};
+use crate::domain::quiet::{Zone, zone_names, zone_or_region};
 use crate::domain::{PersonName, PhoneNumber, password};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -70,7 +70,7 @@ async fn page(
     let own = db::users::time_zone(&mut conn, me.user.id).await?;
     let (business_zone, region) = db::businesses::time_zone(&mut conn, me.business_id()).await?;
     drop(conn);
-    let business_zone = business_zone.map(|z| Zone::from_stored(&z)).unwrap_or_else(|| region_zone(&region));
+    let business_zone = zone_or_region(business_zone.as_deref(), &region);
     Ok(AccountPage {
         shell: Shell::new(me, "account"),
         email: me.user.email.clone(),
@@ -271,7 +271,7 @@ async fn save_time_zone(
         Some(_) => None,
         None => {
             let (own, region) = db::businesses::time_zone(&mut state.db.read().await?, me.business_id()).await?;
-            Some(own.map_or_else(|| region_zone(&region), |z| Zone::from_stored(&z)))
+            Some(zone_or_region(own.as_deref(), &region))
         }
     };
     let follow = recipient.map(|r| {

@@ -27,7 +27,7 @@ use super::{AppState, render};
 use crate::clock::format_utc;
 use crate::db;
 use crate::domain::audit;
-use crate::domain::quiet::{Zone, region_zone, zone_names};
+use crate::domain::quiet::{zone_names, zone_or_region};
 use crate::domain::{BusinessDefaults, Role};
 
 pub use alerts::AlertsView;
@@ -90,7 +90,7 @@ pub struct BusinessZone {
 impl BusinessZone {
     async fn load(conn: &mut impl Link, business_id: &str, editable: bool) -> Result<Self, AppError> {
         let (set, region) = db::businesses::time_zone(conn, business_id).await?;
-        let zone = set.as_deref().map(Zone::from_stored).unwrap_or_else(|| region_zone(&region));
+        let zone = zone_or_region(set.as_deref(), &region);
         Ok(Self {
             name: zone.name().to_owned(),
             suggested: set.is_none(),

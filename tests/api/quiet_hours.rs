@@ -469,6 +469,8 @@ async fn leads_below_the_threshold_come_in_one_daily_summary_and_an_empty_day_se
 async fn the_daily_summary_form_refuses_a_bad_time_and_turning_it_off_ends_what_it_held() {
     let app = spawn_app().await;
     let (business, owner, row) = acme_with_sam(&app).await;
+    let page = app.get_html(&owner, &format!("/settings/notifications/recipients/{row}/quiet")).await;
+    assert!(page.contains("The threshold is 0: every new lead alerts Sam, so a summary would have nothing in it."));
     let path = format!("/settings/notifications/recipients/{row}/digest");
     let bad = app.post_form(&owner, &path, &[("digest_enabled", "on"), ("digest_at", "25:00")]).await;
     assert_eq!(bad.status(), 422);
